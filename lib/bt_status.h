@@ -31,6 +31,10 @@ enum bt_status {
 	BT_NSTATUS
 };
 
+/* Size of the buffers in which loaders (bt_ecm, bt_net) describe an error:
+ * "FILE:LINE: what is wrong", lowercase, no final full stop. */
+#define BT_ERRMSG_SIZE 512
+
 /* Return a static lowercase description of STATUS, never NULL. */
 const char *bt_strerror(enum bt_status status);
 
