@@ -1,0 +1,251 @@
+/* bt_cli.c - the common options, messages and exit handling of the tools. */
+#include <config.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gsl/gsl_errno.h>
+
+#include "bt_cli.h"
+#include "bt_num.h"
+
+static const char *program = "battools";
+static char version[128];
+static struct bt_writer *open_output;	/* removed if the tool dies */
+
+enum {
+	OPT_MAP = 0x100,
+	OPT_DISCHARGE_POSITIVE,
+	OPT_DECIMAL_COMMA
+};
+
+static const struct argp_option options[] = {
+	{NULL, 0, NULL, 0, "Common options:", -1},
+	{"output", 'o', "FILE", 0,
+	 "write to FILE (atomically; gzip when it ends in .gz) instead of "
+	 "standard output", -1},
+	{"delimiter", 'd', "CHAR", 0,
+	 "field delimiter: ',', ';' or 'tab' (default: detected on input, "
+	 "',' on output)", -1},
+	{"precision", 'p', "N", 0,
+	 "write numbers with N significant digits (1-17; default: the "
+	 "shortest form that reads back exactly)", -1},
+	{"map", OPT_MAP, "CANONICAL=SOURCE[*SCALE]", 0,
+	 "read column CANONICAL from the input column SOURCE, multiplied by "
+	 "SCALE (repeatable)", -1},
+	{"discharge-positive", OPT_DISCHARGE_POSITIVE, NULL, 0,
+	 "the input's current is positive on discharge: flip its sign", -1},
+	{"decimal-comma", OPT_DECIMAL_COMMA, NULL, 0,
+	 "the input writes numbers with a decimal comma (3,6512)", -1},
+	{"quiet", 'q', NULL, 0, "print no summary or warnings", -1},
+	{NULL, 0, NULL, 0, NULL, 0}
+};
+
+static char
+parse_delimiter(const char *arg)
+{
+	if (strcmp(arg, ",") == 0 || strcmp(arg, "comma") == 0)
+		return ',';
+	if (strcmp(arg, ";") == 0 || strcmp(arg, "semicolon") == 0)
+		return ';';
+	if (strcmp(arg, "\t") == 0 || strcmp(arg, "tab") == 0
+	    || strcmp(arg, "\\t") == 0)
+		return '\t';
+	return 0;
+}
+
+static error_t
+parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct bt_cli_common *c = state->input;
+	struct bt_schema_map *maps;
+	char **storage;
+	double p;
+
+	switch (key) {
+	case 'o':
+		c->output = arg;
+		break;
+	case 'd':
+		c->delimiter = parse_delimiter(arg);
+		if (c->delimiter == 0)
+			argp_error(state, "invalid delimiter '%s' (use ',', ';' or 'tab')",
+				   arg);
+		break;
+	case 'p':
+		if (bt_num_parse(arg, strlen(arg), '.', &p) != BT_OK || p != (int)p
+		    || p < 1 || p > BT_NUM_MAX_PRECISION)
+			argp_error(state, "invalid precision '%s' (use 1 to %d)",
+				   arg, BT_NUM_MAX_PRECISION);
+		c->precision = (int)p;
+		break;
+	case OPT_MAP:
+		maps = realloc(c->maps, (c->nmaps + 1) * sizeof *maps);
+		storage = realloc(c->map_storage, (c->nmaps + 1) * sizeof *storage);
+		if (maps == NULL || storage == NULL)
+			bt_cli_die("out of memory");
+		c->maps = maps;
+		c->map_storage = storage;
+		if (bt_schema_parse_map(arg, &c->maps[c->nmaps],
+					&c->map_storage[c->nmaps]) != BT_OK)
+			argp_error(state,
+				   "invalid --map '%s' (use CANONICAL=SOURCE or "
+				   "CANONICAL=SOURCE*SCALE)", arg);
+		c->nmaps++;
+		break;
+	case OPT_DISCHARGE_POSITIVE:
+		c->discharge_positive = 1;
+		break;
+	case OPT_DECIMAL_COMMA:
+		c->decimal_comma = 1;
+		break;
+	case 'q':
+		c->quiet = 1;
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+const struct argp bt_cli_common_argp = {options, parse_opt, NULL, NULL,
+					NULL, NULL, NULL};
+
+/* Standard output carries --help and --version text through stdio; a
+ * failure to write it (a full disk, /dev/full) must not go unnoticed.
+ * (The pattern of coreutils' close_stdout.) */
+static void
+close_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
+		fprintf(stderr, "%s: write error: %s\n", program,
+			strerror(errno));
+		_exit(BT_EXIT_FAILURE);
+	}
+}
+
+void
+bt_cli_init(const char *name)
+{
+	program = name;
+	snprintf(version, sizeof version, "%s (%s) %s", name, PACKAGE_NAME,
+		 PACKAGE_VERSION);
+	argp_program_version = version;
+	argp_err_exit_status = BT_EXIT_USAGE;
+	gsl_set_error_handler_off();
+	atexit(close_stdout);
+}
+
+static void
+vmessage(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: ", program);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void
+bt_cli_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	bt_writer_free(open_output);
+	open_output = NULL;
+	exit(BT_EXIT_FAILURE);
+}
+
+void
+bt_cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+}
+
+struct bt_reader_opts
+bt_cli_reader_opts(const struct bt_cli_common *c)
+{
+	struct bt_reader_opts o;
+
+	memset(&o, 0, sizeof o);
+	o.delimiter = c->delimiter;
+	o.decimal_comma = c->decimal_comma;
+	o.discharge_positive = c->discharge_positive;
+	o.maps = c->maps;
+	o.nmaps = c->nmaps;
+	return o;
+}
+
+struct bt_reader *
+bt_cli_open_input(const char *path, const struct bt_reader_opts *opts)
+{
+	struct bt_reader *r;
+	enum bt_status st = bt_reader_open(&r, path, opts);
+
+	if (st == BT_OK)
+		return r;
+	if (r == NULL)
+		bt_cli_die("%s", bt_strerror(st));
+	bt_cli_die("%s", bt_reader_errmsg(r));
+}
+
+void
+bt_cli_check(const struct bt_reader *r, enum bt_status st)
+{
+	if (st != BT_OK)
+		bt_cli_die("%s", bt_reader_errmsg(r));
+}
+
+struct bt_writer *
+bt_cli_open_output(const struct bt_cli_common *c)
+{
+	struct bt_writer *w;
+	enum bt_status st = bt_writer_open(&w, c->output, c->delimiter,
+					   c->precision);
+
+	if (st != BT_OK) {
+		if (w == NULL)
+			bt_cli_die("%s", bt_strerror(st));
+		open_output = w;
+		bt_cli_die("%s", bt_writer_errmsg(w));
+	}
+	open_output = w;
+	return w;
+}
+
+void
+bt_cli_end_row(struct bt_writer *w)
+{
+	if (bt_writer_end_row(w) != BT_OK)
+		bt_cli_die("%s", bt_writer_errmsg(w));
+}
+
+void
+bt_cli_close_output(struct bt_writer *w)
+{
+	if (bt_writer_close(w) != BT_OK)
+		bt_cli_die("%s", bt_writer_errmsg(w));
+	bt_writer_free(w);
+	open_output = NULL;
+}
+
+void
+bt_cli_common_free(struct bt_cli_common *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nmaps; i++)
+		free(c->map_storage[i]);
+	free(c->map_storage);
+	free(c->maps);
+}

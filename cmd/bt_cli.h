@@ -1,0 +1,68 @@
+/* bt_cli.h - what every battools command shares: the common options
+ * (DESIGN.md §3), start-up, messages and exit statuses.
+ *
+ * A tool lists bt_cli_common_argp as an argp child and hands it a
+ * struct bt_cli_common through child_inputs; bt_cli_init() sets up the
+ * process (program name, argp's usage exit status 2, the GSL error handler,
+ * a check that standard output was written).  Messages go through
+ * bt_cli_die and bt_cli_warn only: "bt-tool: message", exit status 1.
+ * An output opened with bt_cli_open_output is removed again when the tool
+ * dies before bt_cli_close_output.
+ */
+#ifndef BT_CLI_H
+#define BT_CLI_H
+
+#include <argp.h>
+#include <stddef.h>
+
+#include "bt_stream.h"
+
+/* Exit statuses (DESIGN.md §3). */
+enum { BT_EXIT_OK = 0, BT_EXIT_FAILURE = 1, BT_EXIT_USAGE = 2 };
+
+struct bt_cli_common {
+	const char *output;	/* -o FILE; NULL for standard output */
+	char delimiter;		/* -d: input and output delimiter; 0 detects */
+	int precision;		/* -p N; 0 for shortest round-trip */
+	int decimal_comma;	/* --decimal-comma */
+	int discharge_positive;	/* --discharge-positive */
+	int quiet;		/* -q */
+	struct bt_schema_map *maps;	/* --map, in the order given */
+	size_t nmaps;
+	char **map_storage;
+};
+
+extern const struct argp bt_cli_common_argp;
+
+/* Set up the process for the tool NAME ("bt-import"). */
+void bt_cli_init(const char *name);
+
+/* Print "NAME: message" on standard error; die also exits with status 1,
+ * removing an output that was not closed. */
+void bt_cli_die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+void bt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The reader options the common options ask for. */
+struct bt_reader_opts bt_cli_reader_opts(const struct bt_cli_common *common);
+
+/* Open PATH for reading with OPTS, or die with the reader's message. */
+struct bt_reader *bt_cli_open_input(const char *path,
+				    const struct bt_reader_opts *opts);
+
+/* Die with the reader's message when STATUS is an error. */
+void bt_cli_check(const struct bt_reader *reader, enum bt_status status);
+
+/* Open the output the common options name (-o, -d, -p), or die. */
+struct bt_writer *bt_cli_open_output(const struct bt_cli_common *common);
+
+/* Write one output row's end; die on a write error. */
+void bt_cli_end_row(struct bt_writer *writer);
+
+/* Close and free the output (renaming a file into place), or die. */
+void bt_cli_close_output(struct bt_writer *writer);
+
+/* Release what the common options hold. */
+void bt_cli_common_free(struct bt_cli_common *common);
+
+#endif /* BT_CLI_H */
