@@ -157,7 +157,11 @@ static enum bt_status
 gz_failure(struct bt_reader *r)
 {
 	int err;
-	const char *msg = gzerror(r->gz, &err);
+	const char *msg = gzerror(r->gz, &err), *colon;
+
+	/* zlib puts the name it knows ("<fd:3>") before its message. */
+	if (msg[0] == '<' && (colon = strstr(msg, ": ")) != NULL)
+		msg = colon + 2;
 
 	if (err == Z_ERRNO)
 		return fail_file(r, BT_EIO, "%s", strerror(errno));
@@ -316,8 +320,9 @@ split_libcsv(struct bt_reader *r, const char *line, size_t len, size_t *n)
 	r->cn = 0;
 	r->crecord_done = 0;
 	r->coverflow = 0;
-	if (len == 0) {		/* libcsv skips empty lines; a row it is not */
-		csv_field(NULL, 0, r);
+	if (len == 0) {		/* libcsv skips empty lines; here one is a row */
+		r->fptr[0] = line;
+		r->flen[0] = 0;
 		*n = 1;
 		return BT_OK;
 	}

@@ -1,0 +1,19 @@
+/* battools.h - the whole libbattools interface in one include.
+ *
+ * libbattools holds every numeric and I/O routine of the battools tools
+ * (DESIGN.md §4).  It never prints, exits or aborts: functions return an
+ * enum bt_status, and objects that read data keep a description of their
+ * last error.  Link with `pkg-config --libs battools`.
+ */
+#ifndef BATTOOLS_H
+#define BATTOOLS_H
+
+#include "bt_status.h"
+#include "bt_num.h"
+#include "bt_stats.h"
+#include "bt_schema.h"
+#include "bt_stream.h"
+#include "bt_ecm.h"
+#include "bt_sim.h"
+
+#endif /* BATTOOLS_H */
