@@ -1,0 +1,37 @@
+# common.sh - helpers for the benchmarks in scripts/bench/ (sourced).
+#
+# measure NAME RUNS CMD...: run CMD (a shell command line, output to
+# /dev/null by the caller) RUNS times under GNU time; print one line with the
+# median and spread of the wall time and the largest peak RSS, and set
+# MEDIAN (s) and PEAK_KB for the caller.
+
+bench_setup() {
+	top=$(cd "$(dirname "$0")/../.." && pwd)
+	BT_DEPS_EXTRA="time ${BT_DEPS_EXTRA:-}" "$top/scripts/install-deps"
+	build=$("$top/scripts/build" build/default | tail -n 1)
+	PATH="$build/cmd:$PATH"
+	work="$top/build/bench"
+	mkdir -p "$work"
+	echo "machine: $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+	echo "battools: $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)"
+}
+
+measure() {
+	name=$1 runs=$2
+	shift 2
+	: >"$work/times"
+	i=0
+	while [ "$i" -lt "$runs" ]; do
+		/usr/bin/time -f '%e %M' -o "$work/one" sh -c "$*" || {
+			echo "$name: command failed: $*" >&2
+			return 1
+		}
+		cat "$work/one" >>"$work/times"
+		i=$((i + 1))
+	done
+	set -- $(sort -n "$work/times" | awk '{ t[NR] = $1; if ($2 > m) m = $2 }
+		END { printf "%s %s %s %s\n", t[int((NR + 1) / 2)], t[1], t[NR], m }')
+	MEDIAN=$1 PEAK_KB=$4
+	printf '%-34s median %6.3f s  (min %.3f, max %.3f)  peak RSS %6.1f MiB\n' \
+		"$name" "$1" "$2" "$3" "$(echo "$4" | awk '{ print $1 / 1024 }')"
+}
