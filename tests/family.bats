@@ -106,7 +106,7 @@ setup() {
 }
 
 @test "-o writes atomically and leaves nothing behind on failure" {
-	printf 'time_s,current_a,voltage_v\n0,-1.2507,3.7182\n1,-1.2507,oops\n' >bad.csv
+	printf 'time_s,current_a,voltage_v\n0,-1.2507,3.7182\n1,oops,3.7011\n' >bad.csv
 	for t in $BT_TOOLS; do
 		run $(tool_reads "$t" bad.csv) -o out.csv
 		[ "$status" -eq 1 ] || { echo "$t: status $status"; return 1; }
