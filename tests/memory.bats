@@ -1,0 +1,42 @@
+#!/usr/bin/env bats
+# memory.bats - streaming tools hold constant memory: an endless input piped
+# through each tool under a virtual-memory limit must still be running when
+# the time limit ends it (exit 124 from timeout), not die of the limit.
+
+load helpers
+
+# Address space allowed to a tool, KiB.  The tools need a few MiB; the
+# limit leaves room for the C library and the shared libraries mapped in.
+LIMIT_KB=200000
+SECONDS_RUN=4
+
+setup() {
+	[ -z "${BT_SANITIZERS:-}" ] ||
+		skip "AddressSanitizer reserves terabytes of address space: ulimit -v cannot apply"
+	cd "$BATS_TEST_TMPDIR"
+}
+
+# An endless canonical stream with increasing time and a zero-mean current
+# (so that a simulated cell never runs empty).
+endless() {
+	awk 'BEGIN { print "time_s,current_a,voltage_v,temperature_c"
+		for (i = 0; ; i++) printf "%d.5,%.4f,3.%04d,25.%d\n", i, (i % 2) - 0.5, i % 9973, i % 10 }'
+}
+
+bounded() {	# bounded CMD: run CMD on the endless stream, expect the timeout
+	run bash -c "$(declare -f endless); endless | (ulimit -v $LIMIT_KB; exec timeout $SECONDS_RUN $1) >/dev/null"
+	[ "$status" -eq 124 ] || { echo "status $status: $output"; return 1; }
+}
+
+@test "bt-import runs in constant memory" {
+	bounded "bt-import"
+}
+
+@test "bt-sim with a profile runs in constant memory" {
+	bounded "bt-sim -m $BT_SRCDIR/datasets/nmc18650.ecm --soc0 0.9 -q"
+}
+
+@test "bt-sim with a long protocol runs in constant memory" {
+	run bash -c "(ulimit -v $LIMIT_KB; exec timeout $SECONDS_RUN bt-sim -m $BT_SRCDIR/datasets/nmc18650.ecm --protocol cc --current 0 --duration 1e12) >/dev/null"
+	[ "$status" -eq 124 ] || { echo "status $status: $output"; return 1; }
+}
