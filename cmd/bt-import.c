@@ -45,7 +45,7 @@ static const char doc[] =
 	"Examples:\n"
 	"  bt-import arbin_export.csv > cell01.csv\n"
 	"  bt-import --explain maccor_export.txt\n"
-	"  bt-import --map current_a='Amps*0.001' --map time_s=Seconds log.csv.gz -o cell.csv.gz";
+	"  bt-import --map time_s=Seconds --map current_a='mA*0.001' log.csv.gz";
 
 static error_t
 parse_opt(int key, char *arg, struct argp_state *state)

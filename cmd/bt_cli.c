@@ -17,6 +17,9 @@ static const char *program = "battools";
 static char version[128];
 static struct bt_writer *open_output;	/* removed if the tool dies */
 
+/* The common options are listed after each tool's own, before --help. */
+#define BT_CLI_COMMON_GROUP 50
+
 enum {
 	OPT_MAP = 0x100,
 	OPT_DISCHARGE_POSITIVE,
@@ -24,24 +27,27 @@ enum {
 };
 
 static const struct argp_option options[] = {
-	{NULL, 0, NULL, 0, "Common options:", -1},
+	{NULL, 0, NULL, 0, "Common options:", BT_CLI_COMMON_GROUP},
 	{"output", 'o', "FILE", 0,
 	 "write to FILE (atomically; gzip when it ends in .gz) instead of "
-	 "standard output", -1},
+	 "standard output", BT_CLI_COMMON_GROUP},
 	{"delimiter", 'd', "CHAR", 0,
 	 "field delimiter: ',', ';' or 'tab' (default: detected on input, "
-	 "',' on output)", -1},
+	 "',' on output)", BT_CLI_COMMON_GROUP},
 	{"precision", 'p', "N", 0,
 	 "write numbers with N significant digits (1-17; default: the "
-	 "shortest form that reads back exactly)", -1},
+	 "shortest form that reads back exactly)", BT_CLI_COMMON_GROUP},
 	{"map", OPT_MAP, "CANONICAL=SOURCE[*SCALE]", 0,
 	 "read column CANONICAL from the input column SOURCE, multiplied by "
-	 "SCALE (repeatable)", -1},
+	 "SCALE (repeatable)", BT_CLI_COMMON_GROUP},
 	{"discharge-positive", OPT_DISCHARGE_POSITIVE, NULL, 0,
-	 "the input's current is positive on discharge: flip its sign", -1},
+	 "the input's current is positive on discharge: flip its sign",
+	 BT_CLI_COMMON_GROUP},
 	{"decimal-comma", OPT_DECIMAL_COMMA, NULL, 0,
-	 "the input writes numbers with a decimal comma (3,6512)", -1},
-	{"quiet", 'q', NULL, 0, "print no summary or warnings", -1},
+	 "the input writes numbers with a decimal comma (3,6512)",
+	 BT_CLI_COMMON_GROUP},
+	{"quiet", 'q', NULL, 0, "print no summary or warnings",
+	 BT_CLI_COMMON_GROUP},
 	{NULL, 0, NULL, 0, NULL, 0}
 };
 

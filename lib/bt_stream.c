@@ -34,6 +34,9 @@
  * preamble (Maccor writes a few lines of test information first). */
 #define PREAMBLE_MAX_LINES 64
 
+/* Longest field parsed with a shifted exponent (see shift below). */
+#define SHIFT_MAX 64
+
 /* Room in an error message for a quoted field. */
 #define QUOTE_MAX 40
 
@@ -70,6 +73,12 @@ struct bt_reader {
 	size_t cmax, cn;	/* capacity and count of fields */
 	int crecord_done;
 	int coverflow;		/* a record with more fields than room */
+
+	/* For a scale of 10^-k (mA to A: 0.001), k; zero otherwise.  Such a
+	 * column is parsed with its decimal exponent shifted, which is exact:
+	 * "-1250.7" mA reads as -1.2507 A, where multiplying by 0.001 gives
+	 * -1.2507000000000001. */
+	int *shift;
 
 	long time_col, cycle_col;
 	double prev_time, prev_cycle;
@@ -592,6 +601,19 @@ read_header(struct bt_reader *r)
 	if ((st = size_fields(r, r->nfields + 1 + (size_t)r->schema.drop_trailing))
 	    != BT_OK)
 		return st;
+	r->shift = calloc(r->schema.ncols + 1, sizeof *r->shift);
+	if (r->shift == NULL)
+		return fail_file(r, BT_ENOMEM, "out of memory");
+	for (i = 0; i < r->schema.ncols; i++) {
+		double scale = r->schema.cols[i].scale, p = 1;
+		int k;
+
+		for (k = 1; k <= 9; k++) {
+			p *= 10;
+			if (scale * p == 1 && nearbyint(1 / scale) == p)
+				r->shift[i] = k;
+		}
+	}
 	r->time_col = bt_reader_find(r, "time_s");
 	r->cycle_col = bt_reader_find(r, "cycle");
 	return BT_OK;
@@ -657,6 +679,7 @@ bt_reader_free(struct bt_reader *r)
 	free(r->coff);
 	free(r->cflen);
 	free(r->cbuf);
+	free(r->shift);
 	free(r);
 }
 
@@ -816,6 +839,27 @@ bad_number(struct bt_reader *r, size_t col, const char *s, size_t len)
 			      hint ? " (use --decimal-comma?)" : "");
 }
 
+/* X, the value of the LEN bytes at S in column COL, times the column's
+ * scale: exactly, by shifting the decimal exponent, for a scale of 10^-k
+ * and a plain decimal; by multiplying otherwise. */
+static double
+scale_value(const struct bt_reader *r, size_t col, const char *s, size_t len,
+	    double x)
+{
+	char shifted[SHIFT_MAX + 8];
+	double y;
+	int n;
+
+	if (r->shift[col] == 0 || !isfinite(x) || len >= SHIFT_MAX
+	    || memchr(s, 'e', len) != NULL || memchr(s, 'E', len) != NULL)
+		return x * r->schema.cols[col].scale;
+	memcpy(shifted, s, len);
+	n = snprintf(shifted + len, 8, "e-%d", r->shift[col]);
+	if (bt_num_parse(shifted, len + (size_t)n, r->decimal, &y) != BT_OK)
+		return x * r->schema.cols[col].scale;
+	return y;
+}
+
 enum bt_status
 bt_reader_number(struct bt_reader *r, size_t col, double *value)
 {
@@ -832,11 +876,12 @@ bt_reader_number(struct bt_reader *r, size_t col, double *value)
 	if (c->conv == BT_CONV_DURATION) {
 		if (bt_schema_duration(s, len, r->decimal, &x) != BT_OK)
 			return bad_number(r, col, s, len);
+		x *= c->scale;
 	} else if (bt_num_parse(s, len, r->decimal, &x) != BT_OK) {
 		return bad_number(r, col, s, len);
+	} else if (c->conv != BT_CONV_TEXT && c->scale != 1) {
+		x = scale_value(r, col, s, len, x);
 	}
-	if (c->conv != BT_CONV_TEXT)
-		x *= c->scale;
 	if (c->conv == BT_CONV_STATE_SIGN) {
 		const char *st = r->fptr[c->state_source];
 		size_t stlen = r->flen[c->state_source];
