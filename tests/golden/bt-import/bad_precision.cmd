@@ -1,0 +1,1 @@
+bt-import -p 40 bad/cycle_reset.csv

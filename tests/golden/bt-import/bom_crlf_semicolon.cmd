@@ -1,0 +1,1 @@
+bt-import --decimal-comma bad/bom_crlf_semicolon.csv

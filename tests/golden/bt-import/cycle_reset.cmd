@@ -1,0 +1,1 @@
+bt-import bad/cycle_reset.csv

@@ -1,0 +1,1 @@
+bt-import bad/bom_crlf_semicolon.csv

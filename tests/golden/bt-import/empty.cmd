@@ -1,0 +1,1 @@
+bt-import bad/empty.csv

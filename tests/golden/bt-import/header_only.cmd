@@ -1,0 +1,1 @@
+bt-import bad/header_only.csv

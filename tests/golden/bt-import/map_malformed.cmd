@@ -1,0 +1,1 @@
+bt-import --map current_a bad/cycle_reset.csv

@@ -1,0 +1,1 @@
+bt-import bad/missing_voltage.csv

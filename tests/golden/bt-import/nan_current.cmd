@@ -1,0 +1,1 @@
+bt-import bad/nan_current.csv

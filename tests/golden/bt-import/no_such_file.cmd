@@ -1,0 +1,1 @@
+bt-import bad/no_such_file.csv

@@ -1,0 +1,1 @@
+bt-import bad/non_numeric.csv

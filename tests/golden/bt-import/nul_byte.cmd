@@ -1,0 +1,1 @@
+bt-import bad/nul_byte.csv

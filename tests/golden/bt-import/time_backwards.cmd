@@ -1,0 +1,1 @@
+bt-import bad/time_backwards.csv

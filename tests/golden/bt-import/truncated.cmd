@@ -1,0 +1,1 @@
+bt-import bad/truncated.csv.gz

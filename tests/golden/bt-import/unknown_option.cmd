@@ -1,0 +1,1 @@
+bt-import --no-such-option bad/cycle_reset.csv
