@@ -27,9 +27,12 @@
 /* Tolerance on soc comparisons for the HPPC pulse-set levels. */
 #define SOC_LEVEL_TOL 1e-9
 
-/* The soc range outside which a simulation stops (the table's range). */
+/* The soc range outside which a simulation stops (the table's range),
+ * widened by a rounding tolerance so that a run that ends exactly at 0 or
+ * 1 (1C for one hour) is not stopped by the last bits of the sum. */
 #define SOC_LIMIT_MIN 0.0
 #define SOC_LIMIT_MAX 1.0
+#define SOC_LIMIT_TOL 1e-9
 
 /* Above this soc a drive's regenerative segments carry no current, as a
  * battery management system stops regenerative braking on a nearly full
@@ -504,7 +507,8 @@ sample(struct bt_sim *s, double time_s, double i, int step, struct bt_sim_row *r
 		return BT_SIM_END_V_MIN;
 	if (!isnan(o->v_max_v) && v > o->v_max_v)
 		return BT_SIM_END_V_MAX;
-	if (!(s->st.soc >= SOC_LIMIT_MIN && s->st.soc <= SOC_LIMIT_MAX))
+	if (!(s->st.soc >= SOC_LIMIT_MIN - SOC_LIMIT_TOL &&
+	      s->st.soc <= SOC_LIMIT_MAX + SOC_LIMIT_TOL))
 		return BT_SIM_END_SOC_LIMIT;
 	return BT_SIM_RUNNING;
 }
