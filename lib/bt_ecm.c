@@ -47,6 +47,10 @@
 /* At most this many bytes of an offending token are quoted in a message. */
 #define MAX_QUOTE_LEN 64
 
+/* The loader's first allocations: table rows, and bytes of a file. */
+#define ROWS_INITIAL 64
+#define READ_CHUNK 4096
+
 /* Room for a number formatted by fmt_num(), NUL included. */
 #define NUM_BUFSIZE 32
 
@@ -65,6 +69,13 @@
 
 /* The first token of every ECM file. */
 #define MAGIC "battools-ecm"
+
+/* Let the compiler check the formats of the message helpers. */
+#if defined(__GNUC__)
+#define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define PRINTF_LIKE(fmt, args)
+#endif
 
 /* The tabulated quantities, in the order of their storage. */
 enum var {
@@ -149,7 +160,7 @@ struct bt_ecm {
 
 /* Write "NAME:LINE: " (LINE 0: "NAME: ") and the formatted text to ERRMSG
  * when it is not NULL. */
-static void
+static void PRINTF_LIKE(4, 0)
 setmsgv(char *errmsg, const char *name, size_t line, const char *fmt, va_list ap)
 {
 	int n;
@@ -169,7 +180,7 @@ setmsgv(char *errmsg, const char *name, size_t line, const char *fmt, va_list ap
 	vsnprintf(errmsg + n, BT_ERRMSG_SIZE - (size_t)n, fmt, ap);
 }
 
-static void
+static void PRINTF_LIKE(4, 5)
 setmsg(char *errmsg, const char *name, size_t line, const char *fmt, ...)
 {
 	va_list ap;
@@ -628,7 +639,7 @@ struct parser {
 	char *errmsg;
 };
 
-static enum bt_status
+static enum bt_status PRINTF_LIKE(4, 5)
 fail(struct parser *p, enum bt_status st, size_t line, const char *fmt, ...)
 {
 	va_list ap;
@@ -1125,7 +1136,7 @@ parse_table(struct parser *p, const struct bt_ecm_info *info,
 		if (n == 0)
 			continue;
 		if (nrows == cap) {
-			size_t ncap = cap ? 2 * cap : 64;
+			size_t ncap = cap ? 2 * cap : ROWS_INITIAL;
 			struct row *nr;
 
 			if (ncap > SIZE_MAX / sizeof *rows ||
@@ -1227,7 +1238,7 @@ bt_ecm_load(const char *path, struct bt_ecm **ecm, char errmsg[BT_ERRMSG_SIZE])
 	}
 	for (;;) {
 		if (len == cap) {
-			size_t ncap = cap ? 2 * cap : 4096;
+			size_t ncap = cap ? 2 * cap : READ_CHUNK;
 
 			if (cap >= (size_t)BT_ECM_MAX_FILE_BYTES + 1) {
 				free(buf);

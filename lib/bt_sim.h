@@ -136,7 +136,8 @@ struct bt_sim_row {
 	double soc_true;	/* the model's soc, no noise */
 	double current_true_a;	/* the current applied over [t, t + dt) */
 	double voltage_true_v;	/* the model's terminal voltage */
-	int step;		/* program step (HPPC: enum bt_sim_hppc_step) */
+	int step;		/* program step: HPPC enum bt_sim_hppc_step;
+				   cc, drive and profile 1 */
 };
 
 struct bt_sim;

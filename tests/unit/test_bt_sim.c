@@ -23,6 +23,9 @@
 
 static int n_pass, n_fail;
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
 static void
 check(int ok, int line, const char *fmt, ...)
 {
