@@ -105,6 +105,18 @@ explain(const struct bt_reader *r, struct bt_writer *w)
 	}
 }
 
+/* Whether the schema maps any column to a canonical one. */
+static int
+any_mapped(const struct bt_schema *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->ncols; i++)
+		if (s->cols[i].conv != BT_CONV_TEXT)
+			return 1;
+	return 0;
+}
+
 /* Die naming the columns of a header nothing in which was recognised. */
 static void
 unrecognised(const struct bt_reader *r)
@@ -187,7 +199,7 @@ main(int argc, char **argv)
 	opts = bt_cli_reader_opts(&args.common);
 	opts.check_time = !args.explain;
 	r = bt_cli_open_input(args.input, &opts);
-	if (!args.explain && strcmp(bt_reader_schema(r)->format, "generic") == 0)
+	if (!args.explain && !any_mapped(bt_reader_schema(r)))
 		unrecognised(r);
 	w = bt_cli_open_output(&args.common);
 	if (args.explain)

@@ -270,6 +270,7 @@ static void
 run_protocol(struct bt_sim *sim, struct bt_writer *w, const struct sim_args *a)
 {
 	struct bt_sim_row row;
+	enum bt_sim_end reason;
 	enum bt_status st;
 
 	header(w, 1, a->truth);
@@ -280,9 +281,13 @@ run_protocol(struct bt_sim *sim, struct bt_writer *w, const struct sim_args *a)
 	}
 	if (st != BT_EOF)
 		bt_cli_die("simulation failed: %s", bt_strerror(st));
-	if (!a->common.quiet && bt_sim_end_reason(sim) != BT_SIM_END_DONE)
+	/* Reaching --until-v or --soc-floor is how those runs end; a cut-off
+	 * or an empty or full cell is worth a word. */
+	reason = bt_sim_end_reason(sim);
+	if (!a->common.quiet && reason != BT_SIM_END_DONE
+	    && reason != BT_SIM_END_UNTIL_V && reason != BT_SIM_END_SOC_FLOOR)
 		bt_cli_warn("stopped at %g s: %s", row.time_s,
-			    bt_sim_end_str(bt_sim_end_reason(sim)));
+			    bt_sim_end_str(reason));
 }
 
 static void

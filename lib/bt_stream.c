@@ -841,21 +841,38 @@ bad_number(struct bt_reader *r, size_t col, const char *s, size_t len)
 
 /* X, the value of the LEN bytes at S in column COL, times the column's
  * scale: exactly, by shifting the decimal exponent, for a scale of 10^-k
- * and a plain decimal; by multiplying otherwise. */
+ * ("-1250.7" or "-1.2507E+003" mA give -1.2507 A); by multiplying
+ * otherwise. */
 static double
 scale_value(const struct bt_reader *r, size_t col, const char *s, size_t len,
 	    double x)
 {
-	char shifted[SHIFT_MAX + 8];
+	char shifted[SHIFT_MAX + 16];
+	const char *e;
+	long exp10 = 0;
+	size_t mant, i;
+	int neg = 0, n;
 	double y;
-	int n;
 
-	if (r->shift[col] == 0 || !isfinite(x) || len >= SHIFT_MAX
-	    || memchr(s, 'e', len) != NULL || memchr(s, 'E', len) != NULL)
+	if (r->shift[col] == 0 || !isfinite(x) || len >= SHIFT_MAX)
 		return x * r->schema.cols[col].scale;
-	memcpy(shifted, s, len);
-	n = snprintf(shifted + len, 8, "e-%d", r->shift[col]);
-	if (bt_num_parse(shifted, len + (size_t)n, r->decimal, &y) != BT_OK)
+	e = memchr(s, 'e', len);
+	if (e == NULL)
+		e = memchr(s, 'E', len);
+	mant = e ? (size_t)(e - s) : len;
+	if (e != NULL) {
+		/* The field parsed, so the exponent is well formed. */
+		i = mant + 1;
+		if (s[i] == '+' || s[i] == '-')
+			neg = s[i++] == '-';
+		for (; i < len && exp10 < 100000; i++)
+			exp10 = exp10 * 10 + (s[i] - '0');
+		if (neg)
+			exp10 = -exp10;
+	}
+	memcpy(shifted, s, mant);
+	n = snprintf(shifted + mant, 16, "e%ld", exp10 - r->shift[col]);
+	if (bt_num_parse(shifted, mant + (size_t)n, r->decimal, &y) != BT_OK)
 		return x * r->schema.cols[col].scale;
 	return y;
 }
