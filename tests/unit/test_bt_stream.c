@@ -489,7 +489,8 @@ test_maps(void)
 	char *storage;
 	double x;
 
-	write_text("mapped.csv", "Seconds,Amps,Volts\n1,-1500,3.7\n");
+	write_text("mapped.csv", "Seconds,Amps,Volts\n1,-1500,3.7\n"
+		   "2,-1250.7,3.7\n3,-1.2507E+003,3.7\n4,12507e-4,3.7\n5,nan,3.7\n");
 	check(bt_schema_parse_map("current_a=Amps*0.001", &m, &storage) == BT_OK,
 	      "map parses");
 	memset(&o, 0, sizeof o);
@@ -502,6 +503,19 @@ test_maps(void)
 		check(c >= 0 && bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, (size_t)c, &x) == BT_OK && x == -1.5,
 		      "map scales");
+		/* 10^-k scales shift the exponent: exact, unlike x * 0.001. */
+		check(bt_reader_next(r) == BT_OK
+		      && bt_reader_number(r, (size_t)c, &x) == BT_OK && x == -1.2507,
+		      "scaled decimal is exact");
+		check(bt_reader_next(r) == BT_OK
+		      && bt_reader_number(r, (size_t)c, &x) == BT_OK && x == -1.2507,
+		      "scaled exponent notation is exact");
+		check(bt_reader_next(r) == BT_OK
+		      && bt_reader_number(r, (size_t)c, &x) == BT_OK && x == 0.0012507,
+		      "scaled negative exponent is exact");
+		check(bt_reader_next(r) == BT_OK
+		      && bt_reader_number(r, (size_t)c, &x) == BT_OK && isnan(x),
+		      "scaled nan stays nan");
 		bt_reader_free(r);
 	}
 	free(storage);
