@@ -140,6 +140,8 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_SOC0:
 		o->soc0 = number(state, arg, "--soc0");
+		if (o->soc0 < 0 || o->soc0 > 1)
+			argp_error(state, "--soc0 must lie in [0, 1], not '%s'", arg);
 		break;
 	case OPT_TEMPERATURE:
 		o->temp0_c = number(state, arg, "--temperature");

@@ -1,0 +1,1 @@
+bt-sim -m ecm/linear2rc.ecm --dt 0 --protocol hppc

@@ -1,0 +1,1 @@
+bt-sim -m ecm/bad_number.ecm --protocol hppc

@@ -1,0 +1,1 @@
+bt-sim -m ecm/bad_version.ecm --protocol hppc

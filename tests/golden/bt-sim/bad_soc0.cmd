@@ -1,0 +1,1 @@
+bt-sim -m ecm/linear2rc.ecm --soc0 1.5 --protocol hppc

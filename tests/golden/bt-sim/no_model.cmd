@@ -1,0 +1,1 @@
+bt-sim --protocol hppc

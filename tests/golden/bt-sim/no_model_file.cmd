@@ -1,0 +1,1 @@
+bt-sim -m ecm/no_such.ecm --protocol hppc

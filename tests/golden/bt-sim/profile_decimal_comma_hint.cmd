@@ -1,0 +1,1 @@
+bt-sim -m ecm/linear2rc.ecm examples/semicolon_export.csv

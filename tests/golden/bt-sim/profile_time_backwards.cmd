@@ -1,0 +1,1 @@
+bt-sim -m ecm/linear2rc.ecm --soc0 0.5 bad/time_backwards.csv
