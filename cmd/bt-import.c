@@ -137,7 +137,7 @@ unrecognised(const struct bt_reader *r)
 }
 
 static void
-run_import(struct bt_reader *r, struct bt_writer *w)
+run_import(struct bt_reader *r, struct bt_writer *w, int precision)
 {
 	size_t ncols = bt_reader_ncols(r), i, len;
 	size_t req[NREQUIRED];
@@ -170,7 +170,7 @@ run_import(struct bt_reader *r, struct bt_writer *w)
 			s = bt_reader_text(r, i, &len);
 			if (len == 0)
 				bt_writer_empty(w);
-			else if (bt_reader_verbatim(r, i))
+			else if (precision == 0 && bt_reader_verbatim(r, i))
 				bt_writer_raw(w, s, len);
 			else
 				bt_writer_number(w, x);
@@ -205,7 +205,7 @@ main(int argc, char **argv)
 	if (args.explain)
 		explain(r, w);
 	else
-		run_import(r, w);
+		run_import(r, w, args.common.precision);
 	bt_cli_close_output(w);
 	bt_reader_free(r);
 	bt_cli_common_free(&args.common);

@@ -91,7 +91,7 @@ static const char doc[] =
 	"Examples:\n"
 	"  bt-sim -m nmc18650.ecm --protocol hppc -o hppc.csv\n"
 	"  bt-sim -m nmc18650.ecm --protocol cc --current -2.5 --until-v 3.0 --dt 10\n"
-	"  bt-sim -m nmc18650.ecm --protocol drive --voltage-noise 0.002 --seed 7 | bt-import -p 6";
+	"  bt-sim -m nmc18650.ecm --protocol drive --voltage-noise 0.002 -p 6";
 
 static double
 number(struct argp_state *state, const char *arg, const char *opt)
@@ -323,7 +323,16 @@ run_profile(struct bt_sim *sim, struct bt_reader *r, struct bt_writer *w,
 		bt_cli_check(r, bt_reader_finite(r, tcol, &t));
 		bt_cli_check(r, bt_reader_finite(r, icol, &current));
 		st = bt_sim_step_to(sim, t, current, &row);
-		if (st != BT_OK && st != BT_ERANGE)
+		if (st == BT_ERANGE) {
+			/* The cell left its limits on the way to this row: a
+			 * cycler would have stopped, and so does the twin. */
+			if (!a->common.quiet)
+				bt_cli_warn("%s:%lu: stopped before this row: %s",
+					    bt_reader_filename(r), bt_reader_line(r),
+					    bt_sim_end_str(bt_sim_end_reason(sim)));
+			break;
+		}
+		if (st != BT_OK)
 			bt_cli_check(r, bt_reader_fail(r, st, "cannot simulate: %s",
 						       bt_strerror(st)));
 		write_row(w, &row, 0, a->truth);
@@ -335,14 +344,9 @@ run_profile(struct bt_sim *sim, struct bt_reader *r, struct bt_writer *w,
 		}
 		bt_cli_end_row(w);
 		rows++;
-		if (st == BT_ERANGE) {
-			if (!a->common.quiet)
-				bt_cli_warn("%s:%lu: stopped: %s", bt_reader_filename(r),
-					    bt_reader_line(r),
-					    bt_sim_end_str(bt_sim_end_reason(sim)));
-			return;
-		}
 	}
+	if (st == BT_ERANGE)
+		return;
 	if (st != BT_EOF)
 		bt_cli_check(r, st);
 	if (rows == 0)

@@ -319,7 +319,10 @@ split_libcsv(struct bt_reader *r, const char *line, size_t len, size_t *n)
 	size_t i;
 
 	if (!r->csv_ready) {
-		if (csv_init(&r->csv, CSV_STRICT | CSV_STRICT_FINI) != 0)
+		/* Not CSV_STRICT: a quote inside an unquoted field (an inch
+		 * mark in a comment) is taken literally, as spreadsheets do.
+		 * An unterminated quoted field is caught at the end of input. */
+		if (csv_init(&r->csv, 0) != 0)
 			return fail_file(r, BT_ENOMEM, "out of memory");
 		csv_set_space_func(&r->csv, no_space);
 		r->csv_ready = 1;
@@ -343,9 +346,10 @@ split_libcsv(struct bt_reader *r, const char *line, size_t len, size_t *n)
 			break;
 		st = get_line(r, &line, &len);
 		if (st == BT_EOF) {
-			if (csv_fini(&r->csv, csv_field, csv_record, r) != 0)
-				goto bad;
-			break;
+			/* The input ended inside a quoted field. */
+			csv_free(&r->csv);
+			r->csv_ready = 0;
+			return fail_at(r, BT_EPARSE, "unterminated quoted field");
 		}
 		if (st != BT_OK)
 			return st;

@@ -47,7 +47,7 @@ import_matches() {	# import_matches SAMPLE
 }
 
 @test "-p sets significant digits; -d sets the output delimiter" {
-	printf 'time_s,current_a,voltage_v\n0.123456,-1.2507,3.718249\n' >in.csv
+	printf 'time_s;current_a;voltage_v\n0.123456;-1.2507;3.718249\n' >in.csv
 	run bt-import -p 3 -d ';' in.csv
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "time_s;current_a;voltage_v" ]

@@ -17,19 +17,21 @@ setup() {
 	done
 }
 
-@test "every long option appears in --help and in the man page" {
+@test "every long option appears in --help and in the man page, and back" {
+	[ "$MANDOC" != no ] || skip "mandoc not installed"
 	for t in $BT_TOOLS; do
-		help=$("$t" --help)
 		man="$BT_SRCDIR/man/$t.1"
 		[ -f "$man" ] || { echo "$t: no man page"; return 1; }
-		opts=$(printf '%s\n' "$help" | grep -o -- '--[a-z][a-z0-9-]*' | sort -u)
-		[ -n "$opts" ]
-		for o in $opts; do
+		"$t" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u >help.opts
+		"${MANDOC:-mandoc}" -T ascii "$man" | col -b |
+			grep -o -- '--[a-z][a-z0-9-]*' | sort -u >man.opts
+		[ -s help.opts ]
+		for o in $(cat help.opts); do
 			case $o in --help|--usage|--version) continue ;; esac
-			name=${o#--}
-			grep -q -- "Fl \\\\-$name\\b\\|Fl \\-$name\\b\\|Fl -$name\\b" "$man" ||
-				grep -q -- "\\\\-\\\\-$name\\b\\|\\-\\-$name\\b" "$man" ||
-				{ echo "$t: $o missing from $man"; return 1; }
+			grep -qx -- "$o" man.opts || { echo "$t: $o missing from $man"; return 1; }
+		done
+		for o in $(cat man.opts); do
+			grep -qx -- "$o" help.opts || { echo "$t: $o of $man is not in --help"; return 1; }
 		done
 	done
 }

@@ -299,7 +299,7 @@ test_errors(void)
 		 "blank.csv:3: expected 3 fields, found 1", "blank line in data");
 	write_text("quote.csv", "time_s,current_a,voltage_v\n0,\"1,3.7\n");
 	read_all("quote.csv", NULL, BT_EPARSE,
-		 "quote.csv:2: malformed quoted field", "unterminated quote");
+		 "quote.csv:2: unterminated quoted field", "unterminated quote");
 
 	write_file("nul.csv", "time_s,current_a,voltage_v\n0,1,3.\0007\n", 34);
 	read_all("nul.csv", NULL, BT_ENUL, "nul.csv:2: NUL byte in the input",
