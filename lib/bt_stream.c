@@ -327,6 +327,13 @@ split_libcsv(struct bt_reader *r, const char *line, size_t len, size_t *n)
 		csv_set_space_func(&r->csv, no_space);
 		r->csv_ready = 1;
 	}
+	if (r->cbuf == NULL) {
+		/* Fields point into cbuf even when they are all empty. */
+		r->ccap = 256;
+		r->cbuf = malloc(r->ccap);
+		if (r->cbuf == NULL)
+			return fail_file(r, BT_ENOMEM, "out of memory");
+	}
 	csv_set_delim(&r->csv, (unsigned char)r->delim);
 	r->clen = 0;
 	r->cn = 0;

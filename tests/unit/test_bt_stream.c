@@ -414,6 +414,7 @@ test_paths_agree(void)
 		"a;b;c\n1,5;2;3\n;;\n",
 		"a,b,c\r\n1,2,3\r\n4,5,6",
 		"a\n1\n\n2\n",
+		";\n;\n",	/* empty fields only (found by fuzz_reader) */
 	};
 	struct bt_reader_opts o;
 	size_t k, c, l1, l2;
