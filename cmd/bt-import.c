@@ -207,7 +207,7 @@ main(int argc, char **argv)
 	else
 		run_import(r, w, args.common.precision);
 	bt_cli_close_output(w);
-	bt_reader_free(r);
+	bt_cli_release(r);
 	bt_cli_common_free(&args.common);
 	return BT_EXIT_OK;
 }

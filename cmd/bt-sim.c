@@ -227,6 +227,12 @@ static const struct argp argp = {options, parse_opt, args_doc, doc, children,
 				 NULL, NULL};
 
 static void
+free_sim(void *sim)
+{
+	bt_sim_free(sim);
+}
+
+static void
 header(struct bt_writer *w, int with_step, int truth)
 {
 	size_t i;
@@ -370,10 +376,10 @@ main(int argc, char **argv)
 	bt_sim_opts_init(&args.sim);
 	argp_parse(&argp, argc, argv, 0, NULL, &args);
 
-	if ((st = bt_ecm_load(args.model, &ecm, errmsg)) != BT_OK)
-		bt_cli_die("%s", errmsg[0] ? errmsg : bt_strerror(st));
+	ecm = bt_cli_load_model(args.model);
 	if ((st = bt_sim_alloc(ecm, &args.sim, &sim, errmsg)) != BT_OK)
 		bt_cli_die("%s", errmsg[0] ? errmsg : bt_strerror(st));
+	bt_cli_hold(sim, free_sim);
 	if (args.sim.protocol == BT_SIM_PROFILE) {
 		ropts = bt_cli_reader_opts(&args.common);
 		ropts.check_time = 1;
@@ -385,9 +391,9 @@ main(int argc, char **argv)
 	else
 		run_protocol(sim, w, &args);
 	bt_cli_close_output(w);
-	bt_reader_free(r);
-	bt_sim_free(sim);
-	bt_ecm_free(ecm);
+	bt_cli_release(r);
+	bt_cli_release(sim);
+	bt_cli_release(ecm);
 	bt_cli_common_free(&args.common);
 	return BT_EXIT_OK;
 }

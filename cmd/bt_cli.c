@@ -11,11 +11,20 @@
 #include <gsl/gsl_errno.h>
 
 #include "bt_cli.h"
+#include "bt_ecm.h"
 #include "bt_num.h"
 
 static const char *program = "battools";
 static char version[128];
 static struct bt_writer *open_output;	/* removed if the tool dies */
+
+/* What a dying tool frees, so that a failure leaks nothing (and
+ * LeakSanitizer, in the sanitizer build, has nothing to report). */
+#define MAX_HELD 8
+static struct {
+	void *obj;
+	void (*free_fn)(void *);
+} held[MAX_HELD];
 
 /* The common options are listed after each tool's own, before --help. */
 #define BT_CLI_COMMON_GROUP 50
@@ -159,12 +168,16 @@ void
 bt_cli_die(const char *fmt, ...)
 {
 	va_list ap;
+	size_t i;
 
 	va_start(ap, fmt);
 	vmessage(fmt, ap);
 	va_end(ap);
 	bt_writer_free(open_output);
 	open_output = NULL;
+	for (i = MAX_HELD; i-- > 0;)
+		if (held[i].obj != NULL)
+			held[i].free_fn(held[i].obj);
 	exit(BT_EXIT_FAILURE);
 }
 
@@ -192,17 +205,73 @@ bt_cli_reader_opts(const struct bt_cli_common *c)
 	return o;
 }
 
+void
+bt_cli_hold(void *obj, void (*free_fn)(void *))
+{
+	size_t i;
+
+	for (i = 0; i < MAX_HELD; i++)
+		if (held[i].obj == NULL) {
+			held[i].obj = obj;
+			held[i].free_fn = free_fn;
+			return;
+		}
+	/* More than MAX_HELD objects is a bug in the tool, not in its data. */
+	bt_cli_die("internal error: too many objects held");
+}
+
+void
+bt_cli_release(void *obj)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_HELD; i++)
+		if (held[i].obj == obj && obj != NULL) {
+			held[i].free_fn(obj);
+			held[i].obj = NULL;
+			return;
+		}
+}
+
+static void
+free_reader(void *r)
+{
+	bt_reader_free(r);
+}
+
+static void
+free_model(void *m)
+{
+	bt_ecm_free(m);
+}
+
+struct bt_ecm *
+bt_cli_load_model(const char *path)
+{
+	char errmsg[BT_ERRMSG_SIZE] = "";
+	struct bt_ecm *ecm;
+	enum bt_status st = bt_ecm_load(path, &ecm, errmsg);
+
+	if (st != BT_OK)
+		bt_cli_die("%s", errmsg[0] ? errmsg : bt_strerror(st));
+	bt_cli_hold(ecm, free_model);
+	return ecm;
+}
+
 struct bt_reader *
 bt_cli_open_input(const char *path, const struct bt_reader_opts *opts)
 {
 	struct bt_reader *r;
 	enum bt_status st = bt_reader_open(&r, path, opts);
+	char msg[BT_ERRMSG_SIZE];
 
-	if (st == BT_OK)
+	if (st == BT_OK) {
+		bt_cli_hold(r, free_reader);
 		return r;
-	if (r == NULL)
-		bt_cli_die("%s", bt_strerror(st));
-	bt_cli_die("%s", bt_reader_errmsg(r));
+	}
+	snprintf(msg, sizeof msg, "%s", r ? bt_reader_errmsg(r) : bt_strerror(st));
+	bt_reader_free(r);
+	bt_cli_die("%s", msg);
 }
 
 void

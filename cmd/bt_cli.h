@@ -7,7 +7,8 @@
  * a check that standard output was written).  Messages go through
  * bt_cli_die and bt_cli_warn only: "bt-tool: message", exit status 1.
  * An output opened with bt_cli_open_output is removed again when the tool
- * dies before bt_cli_close_output.
+ * dies before bt_cli_close_output, and what the tool holds (inputs, models,
+ * anything given to bt_cli_hold) is freed.
  */
 #ifndef BT_CLI_H
 #define BT_CLI_H
@@ -15,6 +16,7 @@
 #include <argp.h>
 #include <stddef.h>
 
+#include "bt_ecm.h"
 #include "bt_stream.h"
 
 /* Exit statuses (DESIGN.md §3). */
@@ -46,9 +48,19 @@ void bt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The reader options the common options ask for. */
 struct bt_reader_opts bt_cli_reader_opts(const struct bt_cli_common *common);
 
-/* Open PATH for reading with OPTS, or die with the reader's message. */
+/* Free OBJ with FREE_FN should the tool die; bt_cli_release(OBJ) frees it
+ * now and forgets it.  At most eight objects are held at a time. */
+void bt_cli_hold(void *obj, void (*free_fn)(void *));
+void bt_cli_release(void *obj);
+
+/* Open PATH for reading with OPTS, or die with the reader's message.  The
+ * reader is held: release it with bt_cli_release. */
 struct bt_reader *bt_cli_open_input(const char *path,
 				    const struct bt_reader_opts *opts);
+
+/* Load the cell model at PATH (bt-ecm(5)), or die with the loader's
+ * message.  The model is held: release it with bt_cli_release. */
+struct bt_ecm *bt_cli_load_model(const char *path);
 
 /* Die with the reader's message when STATUS is an error. */
 void bt_cli_check(const struct bt_reader *reader, enum bt_status status);
