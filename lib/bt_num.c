@@ -51,6 +51,7 @@
 #define _GNU_SOURCE 1
 
 #include <float.h>
+#include <math.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -523,6 +524,74 @@ bt_num_parse(const char *s, size_t len, char decimal, double *out)
 #endif
 	*out = parse_general(ip, nint, fp, nfrac, w, q, neg);
 	return BT_OK;
+}
+
+size_t
+bt_num_scan(const char *s, size_t len, char decimal, enum bt_num_class *cls)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *end = p + len, *ip, *mant_end;
+	size_t nint, ndig;
+	int64_t ex = 0;
+	double x;
+
+	*cls = BT_NUM_INVALID;
+	if (p < end && (*p == '-' || *p == '+'))
+		p++;
+	ip = p;
+	while (p < end && is_digit(*p))
+		p++;
+	nint = (size_t)(p - ip);
+	ndig = nint;
+	if (p < end && *p == (unsigned char)decimal) {
+		const unsigned char *fp = ++p;
+
+		while (p < end && is_digit(*p))
+			p++;
+		ndig += (size_t)(p - fp);
+	}
+	if (ndig == 0 || (decimal != '.' && decimal != ','))
+		return 0;
+	mant_end = p;
+	if (p < end && (*p | 0x20) == 'e') {
+		int eneg = 0;
+
+		if (++p < end && (*p == '-' || *p == '+'))
+			eneg = *p++ == '-';
+		if (p == end || !is_digit(*p)) {
+			p = mant_end;	/* "1e" or "1e+": the number is "1" */
+		} else {
+			while (p < end && is_digit(*p)) {
+				if (ex < EXP_SATURATE)
+					ex = 10 * ex + (*p - '0');
+				p++;
+			}
+			if (eneg)
+				ex = -ex;
+		}
+	}
+	/* |x| < 10^(nint + ex) <= 10^300 is finite without converting (an
+	 * underflow to zero is finite too); beyond, convert and see. */
+	if ((int64_t)nint + ex <= 300)
+		*cls = BT_NUM_FINITE;
+	else if (bt_num_parse(s, (size_t)(p - (const unsigned char *)s), decimal,
+			      &x) == BT_OK)
+		*cls = isfinite(x) ? BT_NUM_FINITE : BT_NUM_NONFINITE;
+	return (size_t)(p - (const unsigned char *)s);
+}
+
+enum bt_num_class
+bt_num_check(const char *s, size_t len, char decimal)
+{
+	enum bt_num_class cls;
+	double x;
+
+	if (bt_num_scan(s, len, decimal, &cls) == len && len > 0)
+		return cls;
+	/* nan, inf and infinity, or not a number. */
+	if (bt_num_parse(s, len, decimal, &x) != BT_OK)
+		return BT_NUM_INVALID;
+	return isfinite(x) ? BT_NUM_FINITE : BT_NUM_NONFINITE;
 }
 
 /* ---- formatting: digits and layout ------------------------------------- */

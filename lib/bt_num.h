@@ -38,6 +38,34 @@
  * not exactly one number (an empty field included). */
 enum bt_status bt_num_parse(const char *s, size_t len, char decimal, double *out);
 
+/* What bt_num_check finds a field to be. */
+enum bt_num_class {
+	BT_NUM_INVALID,		/* not a number: bt_num_parse would refuse it */
+	BT_NUM_FINITE,		/* a number that reads as a finite double */
+	BT_NUM_NONFINITE	/* nan, inf, or a number too large for a double */
+};
+
+/* Check the LEN bytes at S as bt_num_parse would read them, without
+ * converting them when that can be avoided: for streams that pass numbers
+ * through unchanged but must still validate every one.
+ *
+ * Returns the class of the field (BT_NUM_INVALID for what bt_num_parse
+ * refuses). */
+enum bt_num_class bt_num_check(const char *s, size_t len, char decimal);
+
+/* Scan the longest prefix of the LEN bytes at S that has the form of a
+ * decimal number: optional sign, digits with an optional decimal point
+ * (DECIMAL) and at least one digit, and an optional exponent.  Store in
+ * *CLS whether that prefix reads as a finite double (BT_NUM_FINITE) or
+ * overflows (BT_NUM_NONFINITE).  A reader splitting a line finds a numeric
+ * field's end and checks it in one pass: the field is a valid number when
+ * the prefix ends at the delimiter.  nan and inf are not scanned.
+ *
+ * Returns the length of the prefix, 0 (with *CLS BT_NUM_INVALID) when
+ * there is none. */
+size_t bt_num_scan(const char *s, size_t len, char decimal,
+		   enum bt_num_class *cls);
+
 /* Write X into BUF (at least BT_NUM_BUFSIZE bytes) and NUL-terminate it.
  *
  * PRECISION 0 writes the shortest string that bt_num_parse reads back to

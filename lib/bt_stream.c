@@ -34,6 +34,9 @@
  * preamble (Maccor writes a few lines of test information first). */
 #define PREAMBLE_MAX_LINES 64
 
+/* fclass of a field that was not checked while splitting. */
+#define UNCHECKED 255
+
 /* Longest field parsed with a shifted exponent (see shift below). */
 #define SHIFT_MAX 64
 
@@ -54,6 +57,8 @@ struct bt_reader {
 	char *buf;		/* [pos, end) is read but not yet consumed */
 	size_t pos, end;
 	int eof;		/* zlib has nothing more */
+	int nul_seen;		/* a NUL byte has been read */
+	int quote_seen;		/* a quote character has been read */
 	unsigned long next_line;	/* number of the next physical line */
 	unsigned long line;	/* number of the current row's first line */
 
@@ -63,6 +68,11 @@ struct bt_reader {
 	size_t nfields;		/* fields a row must have */
 	const char **fptr;	/* the current row's fields */
 	size_t *flen;
+	/* Input fields that verbatim numeric columns come from are checked
+	 * while the line is split (bt_num_scan); fclass holds the result, or
+	 * UNCHECKED. */
+	unsigned char *scan;	/* per input field: scan it as a number */
+	unsigned char *fclass;	/* per input field: enum bt_num_class */
 
 	/* libcsv's state and the fields of a record it produced */
 	struct csv_parser csv;
@@ -79,9 +89,15 @@ struct bt_reader {
 	 * "-1250.7" mA reads as -1.2507 A, where multiplying by 0.001 gives
 	 * -1.2507000000000001. */
 	int *shift;
+	unsigned char *verbatim;	/* bt_reader_verbatim, per column */
+
+	const char *row;	/* the current row's line, when split directly */
+	size_t row_len;
 
 	long time_col, cycle_col;
 	double prev_time, prev_cycle;
+	double row_time;	/* time_s of the current row, once checked */
+	int time_checked;
 	int have_prev;
 
 	int failed;
@@ -200,6 +216,14 @@ refill(struct bt_reader *r)
 	n = gzread(r->gz, r->buf + r->end, (unsigned)room);
 	if (n < 0)
 		return gz_failure(r);
+	/* Text has no NUL bytes: look once per chunk, and line by line only
+	 * once one has been seen, to name its line. */
+	if (!r->nul_seen && memchr(r->buf + r->end, '\0', (size_t)n) != NULL)
+		r->nul_seen = 1;
+	/* Likewise quotes: until one is read, every line takes the fast path
+	 * without looking for them. */
+	if (!r->quote_seen && memchr(r->buf + r->end, '"', (size_t)n) != NULL)
+		r->quote_seen = 1;
 	r->end += (size_t)n;
 	if ((size_t)n < room) {
 		gzerror(r->gz, &err);
@@ -252,7 +276,7 @@ get_line(struct bt_reader *r, const char **line, size_t *len)
 	r->pos += *len + (nl < r->buf + r->end);
 	if (*len > 0 && (*line)[*len - 1] == '\r')
 		(*len)--;
-	if (memchr(*line, '\0', *len) != NULL) {
+	if (r->nul_seen && memchr(*line, '\0', *len) != NULL) {
 		r->line = r->next_line;
 		return fail_at(r, BT_ENUL, "NUL byte in the input");
 	}
@@ -375,6 +399,8 @@ split_libcsv(struct bt_reader *r, const char *line, size_t len, size_t *n)
 	for (i = 0; i < r->cn; i++) {
 		r->fptr[i] = r->cbuf + r->coff[i];
 		r->flen[i] = r->cflen[i];
+		if (r->fclass != NULL)
+			r->fclass[i] = UNCHECKED;
 	}
 	*n = r->cn;
 	return BT_OK;
@@ -393,15 +419,33 @@ split(struct bt_reader *r, const char *line, size_t len, size_t *n)
 	const char *p = line, *end = line + len, *q;
 	size_t i = 0;
 
-	if (r->opts.force_libcsv || memchr(line, '"', len) != NULL)
+	if (r->opts.force_libcsv
+	    || (r->quote_seen && memchr(line, '"', len) != NULL)) {
+		r->row = NULL;
 		return split_libcsv(r, line, len, n);
+	}
+	r->row = line;
+	r->row_len = len;
 	for (;;) {
-		q = memchr(p, r->delim, (size_t)(end - p));
 		if (i == r->cmax) {
 			*n = i + 1;
 			return BT_OK;
 		}
 		r->fptr[i] = p;
+		q = NULL;
+		if (r->scan != NULL && i < r->nfields && r->scan[i]) {
+			enum bt_num_class cls;
+			size_t k = bt_num_scan(p, (size_t)(end - p), r->decimal, &cls);
+
+			if (k > 0 && (p + k == end || p[k] == r->delim)) {
+				r->fclass[i] = (unsigned char)cls;
+				q = p + k < end ? p + k : NULL;
+				goto found;
+			}
+			r->fclass[i] = UNCHECKED;
+		}
+		q = memchr(p, r->delim, (size_t)(end - p));
+found:
 		if (q == NULL) {
 			r->flen[i++] = (size_t)(end - p);
 			break;
@@ -613,7 +657,8 @@ read_header(struct bt_reader *r)
 	    != BT_OK)
 		return st;
 	r->shift = calloc(r->schema.ncols + 1, sizeof *r->shift);
-	if (r->shift == NULL)
+	r->verbatim = calloc(r->schema.ncols + 1, 1);
+	if (r->shift == NULL || r->verbatim == NULL)
 		return fail_file(r, BT_ENOMEM, "out of memory");
 	for (i = 0; i < r->schema.ncols; i++) {
 		double scale = r->schema.cols[i].scale, p = 1;
@@ -624,6 +669,20 @@ read_header(struct bt_reader *r)
 			if (scale * p == 1 && nearbyint(1 / scale) == p)
 				r->shift[i] = k;
 		}
+	}
+	r->scan = calloc(r->cmax, 1);
+	r->fclass = malloc(r->cmax);
+	if (r->scan == NULL || r->fclass == NULL)
+		return fail_file(r, BT_ENOMEM, "out of memory");
+	memset(r->fclass, UNCHECKED, r->cmax);
+	for (i = 0; i < r->schema.ncols; i++) {
+		const struct bt_schema_col *c = &r->schema.cols[i];
+
+		r->verbatim[i] = c->conv == BT_CONV_NUMBER && c->scale == 1.0
+				 && r->decimal == '.'
+				 && !(c->is_current && r->opts.discharge_positive);
+		if (r->verbatim[i])
+			r->scan[c->source] = 1;
 	}
 	r->time_col = bt_reader_find(r, "time_s");
 	r->cycle_col = bt_reader_find(r, "cycle");
@@ -691,6 +750,9 @@ bt_reader_free(struct bt_reader *r)
 	free(r->cflen);
 	free(r->cbuf);
 	free(r->shift);
+	free(r->verbatim);
+	free(r->scan);
+	free(r->fclass);
 	free(r);
 }
 
@@ -759,11 +821,16 @@ bt_reader_delimiter(const struct bt_reader *r)
 static enum bt_status
 check_time(struct bt_reader *r)
 {
+	const struct bt_schema_col *c = &r->schema.cols[r->time_col];
 	double t, cycle = 0;
 	char a[BT_NUM_BUFSIZE], b[BT_NUM_BUFSIZE];
 	enum bt_status st;
 
-	if ((st = bt_reader_finite(r, (size_t)r->time_col, &t)) != BT_OK)
+	/* A time already checked while splitting needs only converting. */
+	if (!(r->verbatim[r->time_col] && r->fclass[c->source] == BT_NUM_FINITE
+	      && bt_num_parse(r->fptr[c->source], r->flen[c->source],
+			      r->decimal, &t) == BT_OK)
+	    && (st = bt_reader_finite(r, (size_t)r->time_col, &t)) != BT_OK)
 		return st;
 	if (r->cycle_col >= 0
 	    && (st = bt_reader_number(r, (size_t)r->cycle_col, &cycle)) != BT_OK)
@@ -779,6 +846,8 @@ check_time(struct bt_reader *r)
 	r->prev_time = t;
 	r->prev_cycle = cycle;
 	r->have_prev = 1;
+	r->row_time = t;
+	r->time_checked = 1;
 	return BT_OK;
 }
 
@@ -791,6 +860,7 @@ bt_reader_next(struct bt_reader *r)
 
 	if (r->failed)
 		return BT_EIO;
+	r->time_checked = 0;
 	st = get_line(r, &line, &len);
 	if (st != BT_OK)
 		return st;
@@ -897,6 +967,10 @@ bt_reader_number(struct bt_reader *r, size_t col, double *value)
 	double x;
 	int sign;
 
+	if ((long)col == r->time_col && r->time_checked) {
+		*value = r->row_time;
+		return BT_OK;
+	}
 	if (len == 0) {
 		*value = NAN;
 		return BT_OK;
@@ -928,17 +1002,13 @@ bt_reader_number(struct bt_reader *r, size_t col, double *value)
 	return BT_OK;
 }
 
-enum bt_status
-bt_reader_finite(struct bt_reader *r, size_t col, double *value)
+/* The error for column COL, whose text S of LEN bytes is empty or not a
+ * finite number. */
+static enum bt_status
+not_finite(struct bt_reader *r, size_t col, const char *s, size_t len)
 {
-	enum bt_status st = bt_reader_number(r, col, value);
-	size_t len;
-	const char *s;
 	char q[QUOTE_MAX + 4];
 
-	if (st != BT_OK || isfinite(*value))
-		return st;
-	s = bt_reader_text(r, col, &len);
 	if (len == 0)
 		return bt_reader_fail(r, BT_ENONFINITE,
 				      "missing value in column '%s'",
@@ -948,14 +1018,54 @@ bt_reader_finite(struct bt_reader *r, size_t col, double *value)
 			      quote_text(s, len, q), r->schema.cols[col].name);
 }
 
+enum bt_status
+bt_reader_finite(struct bt_reader *r, size_t col, double *value)
+{
+	enum bt_status st = bt_reader_number(r, col, value);
+	const char *s;
+	size_t len;
+
+	if (st != BT_OK || isfinite(*value))
+		return st;
+	s = bt_reader_text(r, col, &len);
+	return not_finite(r, col, s, len);
+}
+
+enum bt_status
+bt_reader_check(struct bt_reader *r, size_t col, int finite)
+{
+	size_t src = r->schema.cols[col].source, len = r->flen[src];
+	const char *s = r->fptr[src];
+	double x;
+
+	if ((long)col == r->time_col && r->time_checked)
+		return BT_OK;	/* checked finite by check_time */
+	if (!r->verbatim[col])
+		return finite ? bt_reader_finite(r, col, &x)
+			      : bt_reader_number(r, col, &x);
+	switch (len == 0 ? BT_NUM_NONFINITE
+		: r->fclass[src] != UNCHECKED ? (enum bt_num_class)r->fclass[src]
+		: bt_num_check(s, len, r->decimal)) {
+	case BT_NUM_FINITE:
+		return BT_OK;
+	case BT_NUM_NONFINITE:
+		return finite ? not_finite(r, col, s, len) : BT_OK;
+	default:
+		return bad_number(r, col, s, len);
+	}
+}
+
+const char *
+bt_reader_row_text(const struct bt_reader *r, size_t *len)
+{
+	*len = r->row_len;
+	return r->row;
+}
+
 int
 bt_reader_verbatim(const struct bt_reader *r, size_t col)
 {
-	const struct bt_schema_col *c = &r->schema.cols[col];
-
-	return c->conv == BT_CONV_NUMBER && c->scale == 1.0
-	       && r->decimal == '.'
-	       && !(c->is_current && r->opts.discharge_positive);
+	return r->verbatim[col];
 }
 
 unsigned long

@@ -103,6 +103,19 @@ enum bt_status bt_reader_number(struct bt_reader *reader, size_t col,
 enum bt_status bt_reader_finite(struct bt_reader *reader, size_t col,
 				double *value);
 
+/* Check that column COL of the current row holds a number (a finite one
+ * when FINITE is set; an empty field is a missing value, accepted only when
+ * FINITE is not set), without converting it when its text is already its
+ * canonical value.  Returns BT_OK, BT_EPARSE or BT_ENONFINITE, with the
+ * messages of bt_reader_number and bt_reader_finite. */
+enum bt_status bt_reader_check(struct bt_reader *reader, size_t col,
+			       int finite);
+
+/* The text of the current row's line (line end excluded) when the row was
+ * split directly, with no quotes to remove, or NULL when it went through
+ * libcsv.  Valid until the next call to bt_reader_next. */
+const char *bt_reader_row_text(const struct bt_reader *reader, size_t *len);
+
 /* Whether column COL's text can be written out unchanged as its canonical
  * value (a number already in canonical units, with a '.' decimal point).
  * Returns 1 or 0. */

@@ -680,6 +680,48 @@ test_locale(void)
 	setlocale(LC_ALL, "C");
 }
 
+/* bt_num_check must classify every field as bt_num_parse reads it: random
+ * short strings over digits, signs, points, commas, exponents and letters,
+ * with both decimal characters, and the hand-picked edges of its fast path. */
+static void
+test_check(void)
+{
+	static const char alphabet[] = "0123456789.-+eE,naix 0123456789";
+	static const char *const edges[] = {
+		"-", "+", ".", "-.", "+.", "5.", ".5", "-.5", "-5.", "1.2.3", "--1",
+		"5-", "1e5", "1e", "1e+", "nan", "-inf", "Infinity", "0", "00",
+		"1234567890123456", "12345678901234567", "-1.234567890123456",
+		"9e308", "1e309", "1e-400", "1,5", " 1", "1 ", "",
+	};
+	char b[24], dec;
+	size_t i, k, len;
+	double x;
+	int d;
+
+	for (k = 0; k < 1000000 + sizeof edges / sizeof edges[0]; k++) {
+		if (k < sizeof edges / sizeof edges[0]) {
+			len = strlen(edges[k]);
+			memcpy(b, edges[k], len);
+		} else {
+			uint64_t r = next_u64();
+
+			len = 1 + r % 19;
+			for (i = 0; i < len; i++)
+				b[i] = alphabet[next_u64() % (sizeof alphabet - 1)];
+		}
+		for (d = 0; d < 2; d++) {
+			enum bt_num_class want, got;
+
+			dec = d ? ',' : '.';
+			want = bt_num_parse(b, len, dec, &x) != BT_OK ? BT_NUM_INVALID
+			       : isfinite(x) ? BT_NUM_FINITE : BT_NUM_NONFINITE;
+			got = bt_num_check(b, len, dec);
+			check(got == want, "bt_num_check('%.*s', '%c') = %d, parse says %d",
+			      (int)len, b, dec, (int)got, (int)want);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -692,6 +734,7 @@ main(void)
 	test_roundtrip();
 	test_precision();
 	test_locale();
+	test_check();
 	printf("%ld passed, %ld failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }

@@ -159,7 +159,7 @@ detect_mapped(const char *text, char delim, const char *const *maptexts,
 	      struct bt_schema *s, char *err)
 {
 	struct header h;
-	struct bt_schema_map maps[8];
+	struct bt_schema_map maps[8] = {{NULL, NULL, 0}};
 	char *store[8];
 	size_t n = 0, k;
 	enum bt_status st;
