@@ -25,9 +25,9 @@
 #endif
 
 #include "bt_ecm.h"
+#include "bt_num.h"
 
 #include <errno.h>
-#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -41,9 +41,6 @@
 #define SOC_MIN 0.0
 #define SOC_MAX 1.0
 
-/* Longest number token the loader accepts, in bytes. */
-#define MAX_NUMBER_LEN 63
-
 /* At most this many bytes of an offending token are quoted in a message. */
 #define MAX_QUOTE_LEN 64
 
@@ -52,14 +49,7 @@
 #define READ_CHUNK 4096
 
 /* Room for a number formatted by fmt_num(), NUL included. */
-#define NUM_BUFSIZE 32
-
-/* Most significant digits needed to write a double exactly. */
-#define MAX_DIGITS 17
-
-/* Numbers below 10^MAX_PLAIN_EXPONENT in magnitude are written without an
- * exponent when they need no more digits than they have. */
-#define MAX_PLAIN_EXPONENT 16
+#define NUM_BUFSIZE BT_NUM_BUFSIZE
 
 /* 2 pi, for angular frequency. */
 #define TWO_PI 6.28318530717958647692528676655900577
@@ -208,60 +198,20 @@ quote(char *dst, const char *s, size_t n)
 	dst[m] = '\0';
 }
 
-/* Write X as the shortest "%.Ng" string that strtod reads back to X,
- * without an exponent for integral magnitudes below 1e16 (10, not 1e+01),
- * as Python's repr does.  The caller has switched to the C locale. */
+/* Write X as the shortest string that reads back to X (bt_num_format). */
 static void
 fmt_num(double x, char buf[NUM_BUFSIZE])
 {
-	const char *e;
-	int prec;
-
-	if (isnan(x)) {
-		strcpy(buf, "nan");
-		return;
-	}
-	if (isinf(x)) {
-		strcpy(buf, x > 0 ? "inf" : "-inf");
-		return;
-	}
-	for (prec = 1; prec <= MAX_DIGITS; prec++) {
-		snprintf(buf, NUM_BUFSIZE, "%.*g", prec, x);
-		if (strtod(buf, NULL) == x)
-			break;
-	}
-	e = strchr(buf, 'e');
-	if (e) {
-		int ex = atoi(e + 1);
-
-		if (ex >= 0 && ex < MAX_PLAIN_EXPONENT)
-			snprintf(buf, NUM_BUFSIZE, "%.*g", ex + 1, x);
-	}
+	bt_num_format(x, 0, buf);
 }
 
-/* Parse the N bytes at S as exactly one number into *X.  Accepts what
- * strtod accepts in the C locale except hexadecimal, "nan(...)" and
- * surrounding space.  The caller has switched to the C locale.  Returns 1
- * on success, 0 otherwise. */
+/* Parse the N bytes at S as exactly one number into *X (bt_num_parse: the C
+ * locale's syntax whatever the user's locale).  Returns 1 on success, 0
+ * otherwise. */
 static int
 parse_num(const char *s, size_t n, double *x)
 {
-	char tmp[MAX_NUMBER_LEN + 1];
-	char *end;
-	size_t i;
-
-	if (n == 0 || n > MAX_NUMBER_LEN)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == 'x' || c == 'X' || c == '(' || c == ' ' || c == '\t' ||
-		    c == '\0' || c == '\n' || c == '\r' || c == '\v' || c == '\f')
-			return 0;
-	}
-	memcpy(tmp, s, n);
-	tmp[n] = '\0';
-	*x = strtod(tmp, &end);
-	return end == tmp + n;
+	return bt_num_parse(s, n, '.', x) == BT_OK;
 }
 
 /* Returns NULL when X satisfies RULE, otherwise what it must be. */
@@ -290,33 +240,6 @@ rule_problem(enum rule rule, double x)
 		return "must be an integer from 1 to " STR(BT_ECM_MAX_RC);
 	}
 	return NULL;
-}
-
-/* The C locale for the duration of a parse or a write: strtod and printf
- * follow LC_NUMERIC, and a file must read the same whatever the user's
- * locale.  uselocale() is per thread, so other threads are not affected. */
-struct c_locale {
-	locale_t c, old;
-};
-
-static int
-c_locale_enter(struct c_locale *cl)
-{
-	cl->c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-	if (cl->c == (locale_t)0)
-		return 0;
-	cl->old = uselocale(cl->c);
-	return 1;
-}
-
-static void
-c_locale_leave(struct c_locale *cl)
-{
-	if (cl->c == (locale_t)0)
-		return;
-	uselocale(cl->old);
-	freelocale(cl->c);
-	cl->c = (locale_t)0;
 }
 
 /* --- Construction -------------------------------------------------------- */
@@ -479,13 +402,10 @@ point_problem(const struct bt_ecm *m, size_t i, const char *what, double x,
 	      const char *problem, char *errmsg)
 {
 	char tb[NUM_BUFSIZE], sb[NUM_BUFSIZE], xb[NUM_BUFSIZE];
-	struct c_locale cl;
 
-	c_locale_enter(&cl);
 	fmt_num(m->ptemp[i], tb);
 	fmt_num(m->psoc[i], sb);
 	fmt_num(x, xb);
-	c_locale_leave(&cl);
 	setmsg(errmsg, NULL, 0, "temperature_c '%s', soc '%s': %s '%s' %s",
 	       tb, sb, what, xb, problem);
 	return BT_EINVAL;
@@ -516,16 +436,13 @@ check_info(const struct bt_ecm_info *info, char *errmsg)
 	for (k = 0; k < NKEY; k++) {
 		const char *problem;
 		char xb[NUM_BUFSIZE];
-		struct c_locale cl;
 
 		if (!items[k].used)
 			continue;
 		problem = rule_problem(keys[items[k].key].rule, items[k].x);
 		if (!problem)
 			continue;
-		c_locale_enter(&cl);
 		fmt_num(items[k].x, xb);
-		c_locale_leave(&cl);
 		setmsg(errmsg, NULL, 0, "%s '%s' %s", keys[items[k].key].name,
 		       xb, problem);
 		return BT_EINVAL;
@@ -1203,20 +1120,16 @@ bt_ecm_parse(const char *buf, size_t len, const char *name, struct bt_ecm **ecm,
 {
 	struct parser p = { buf, len, 0, 0, name, errmsg };
 	struct bt_ecm_info info;
-	struct c_locale cl;
 	enum bt_status st;
 	size_t table_line = 0;
 
 	*ecm = NULL;
 	if (errmsg)
 		errmsg[0] = '\0';
-	if (!c_locale_enter(&cl))
-		return fail(&p, BT_ENOMEM, 0, "out of memory");
 	bt_ecm_info_init(&info);
 	st = parse_header(&p, &info, &table_line);
 	if (st == BT_OK)
 		st = parse_table(&p, &info, table_line, ecm);
-	c_locale_leave(&cl);
 	return st;
 }
 
@@ -1374,13 +1287,9 @@ write_all(const struct bt_ecm *m, FILE *f)
 enum bt_status
 bt_ecm_write(const struct bt_ecm *ecm, FILE *f)
 {
-	struct c_locale cl;
 	int bad;
 
-	if (!c_locale_enter(&cl))
-		return BT_ENOMEM;
 	bad = write_all(ecm, f);
-	c_locale_leave(&cl);
 	return bad || ferror(f) ? BT_EIO : BT_OK;
 }
 
