@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bt_ecm.h"
+#include "check.h"
 
 /* Tolerances. */
 #define TOL_ANALYTIC 1e-9	/* step response vs the analytic solution, V */
@@ -29,36 +30,6 @@
 
 #define PI 3.14159265358979323846
 
-static int n_pass, n_fail;
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-check(int ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		n_pass++;
-		return;
-	}
-	n_fail++;
-	fprintf(stderr, "test_bt_ecm.c:%d: FAIL: ", line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-#define CHECK(cond, ...) check((cond), __LINE__, __VA_ARGS__)
-#define CHECK_NEAR(got, want, tol, what)                                      \
-	do {                                                                  \
-		double g_ = (got), w_ = (want);                               \
-		check(fabs(g_ - w_) <= (tol), __LINE__,                       \
-		      "%s: got %.17g, want %.17g (diff %.3g, tol %.3g)",      \
-		      (what), g_, w_, g_ - w_, (double)(tol));                \
-	} while (0)
 
 static struct bt_ecm *
 parse(const char *text)
@@ -1071,6 +1042,5 @@ main(void)
 	test_round_trip();
 	test_builder_errors();
 	test_loader_errors();
-	printf("%d passed, %d failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return check_report();
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "bt_num.h"
+#include "check.h"
 
 /* Random case counts: the issue asks for a million of each kind.  SCALE
  * (-DSCALE=100) divides them all, for slow runs under valgrind. */
@@ -34,7 +35,6 @@
 #define SEED UINT64_C(0x6261747465727921)	/* "battery!" */
 #define MAX_REPORTED 20
 
-static long n_pass, n_fail;
 static uint64_t rng;
 
 static uint64_t
@@ -73,26 +73,6 @@ from_bits(uint64_t b)
 	return d;
 }
 
-static void check(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		n_pass++;
-		return;
-	}
-	if (n_fail++ < MAX_REPORTED) {
-		va_start(ap, fmt);
-		fputs("FAIL: ", stdout);
-		vprintf(fmt, ap);
-		putchar('\n');
-		va_end(ap);
-	}
-}
 
 /* A random finite double over all bit patterns. */
 static double
@@ -171,26 +151,26 @@ test_layout(void)
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		n = bt_num_format(cases[i].x, 0, buf);
-		check(strcmp(buf, cases[i].s) == 0 && n == strlen(buf),
+		CHECK(strcmp(buf, cases[i].s) == 0 && n == strlen(buf),
 		      "shortest %.17g: got '%s', want '%s'", cases[i].x, buf,
 		      cases[i].s);
 	}
 	/* Precision outside 0..17 is clamped: negative is shortest. */
 	bt_num_format(0.1, -1, buf);
-	check(strcmp(buf, "0.1") == 0, "precision -1: got '%s'", buf);
+	CHECK(strcmp(buf, "0.1") == 0, "precision -1: got '%s'", buf);
 	bt_num_format(0.1, 18, buf);
-	check(strcmp(buf, "0.10000000000000001") == 0, "precision 18: '%s'", buf);
+	CHECK(strcmp(buf, "0.10000000000000001") == 0, "precision 18: '%s'", buf);
 	bt_num_format(0.1, 1000, buf);
-	check(strcmp(buf, "0.10000000000000001") == 0, "precision 1000: '%s'",
+	CHECK(strcmp(buf, "0.10000000000000001") == 0, "precision 1000: '%s'",
 	      buf);
 	bt_num_format(NAN, 6, buf);
-	check(strcmp(buf, "nan") == 0, "nan at precision 6: '%s'", buf);
+	CHECK(strcmp(buf, "nan") == 0, "nan at precision 6: '%s'", buf);
 	bt_num_format(-NAN, 6, buf);
-	check(strcmp(buf, "nan") == 0, "-nan at precision 6: '%s'", buf);
+	CHECK(strcmp(buf, "nan") == 0, "-nan at precision 6: '%s'", buf);
 	bt_num_format(-INFINITY, 3, buf);
-	check(strcmp(buf, "-inf") == 0, "-inf at precision 3: '%s'", buf);
+	CHECK(strcmp(buf, "-inf") == 0, "-inf at precision 3: '%s'", buf);
 	bt_num_format(-0.0, 5, buf);
-	check(strcmp(buf, "-0") == 0, "-0 at precision 5: '%s'", buf);
+	CHECK(strcmp(buf, "-0") == 0, "-0 at precision 5: '%s'", buf);
 }
 
 static void
@@ -218,14 +198,14 @@ test_reject(void)
 		enum bt_status st = bt_num_parse(bad[i].s, strlen(bad[i].s),
 						 bad[i].decimal, &d);
 
-		check(st == BT_EPARSE && d == 42.0,
+		CHECK(st == BT_EPARSE && d == 42.0,
 		      "'%s' with decimal '%c' accepted or *out changed",
 		      bad[i].s, bad[i].decimal ? bad[i].decimal : '0');
 	}
 	/* The length bounds the field: no NUL terminator is needed. */
-	check(bt_num_parse("1.5xyz", 3, '.', &d) == BT_OK && d == 1.5,
+	CHECK(bt_num_parse("1.5xyz", 3, '.', &d) == BT_OK && d == 1.5,
 	      "prefix of '1.5xyz' not read as 1.5");
-	check(bt_num_parse("12", 0, '.', &d) == BT_EPARSE,
+	CHECK(bt_num_parse("12", 0, '.', &d) == BT_EPARSE,
 	      "zero-length field accepted");
 }
 
@@ -240,14 +220,14 @@ parse_vs_strtod(const char *s, char decimal)
 	enum bt_status st;
 
 	if (n >= sizeof ref) {
-		check(0, "test string too long");
+		CHECK(0, "test string too long");
 		return;
 	}
 	for (i = 0; i <= n; i++)
 		ref[i] = s[i] == decimal ? '.' : s[i];
 	want = strtod(ref, NULL);
 	st = bt_num_parse(s, n, decimal, &got);
-	check(st == BT_OK && to_bits(got) == to_bits(want),
+	CHECK(st == BT_OK && to_bits(got) == to_bits(want),
 	      "parse '%s' (decimal '%c'): status %d, got %a, strtod %a", s,
 	      decimal, (int)st, got, want);
 }
@@ -314,19 +294,19 @@ test_parse_hard(void)
 	}
 	/* What the issue spells out, independently of strtod. */
 	bt_num_parse("1e400", 5, '.', &d);
-	check(isinf(d) && d > 0, "1e400 is not +inf");
+	CHECK(isinf(d) && d > 0, "1e400 is not +inf");
 	bt_num_parse("1e-400", 6, '.', &d);
-	check(d == 0 && !signbit(d), "1e-400 is not +0");
+	CHECK(d == 0 && !signbit(d), "1e-400 is not +0");
 	bt_num_parse("-0", 2, '.', &d);
-	check(d == 0 && signbit(d), "-0 is not -0.0");
+	CHECK(d == 0 && signbit(d), "-0 is not -0.0");
 	bt_num_parse("9007199254740993", 16, '.', &d);
-	check(d == 9007199254740992.0, "9007199254740993 not rounded to even");
+	CHECK(d == 9007199254740992.0, "9007199254740993 not rounded to even");
 	bt_num_parse("2.4703282292062327e-324", 23, '.', &d);
-	check(d == 0, "2.4703282292062327e-324 is not 0");
+	CHECK(d == 0, "2.4703282292062327e-324 is not 0");
 	bt_num_parse("2.4703282292062328e-324", 23, '.', &d);
-	check(d == 0x1p-1074, "2.4703282292062328e-324 is not 2^-1074");
+	CHECK(d == 0x1p-1074, "2.4703282292062328e-324 is not 2^-1074");
 	bt_num_parse("3,7182", 6, ',', &d);
-	check(d == 3.7182, "decimal comma 3,7182");
+	CHECK(d == 3.7182, "decimal comma 3,7182");
 }
 
 /* Append a random decimal numeral to S (room for at least 128 bytes). */
@@ -505,7 +485,7 @@ roundtrip_one(double x, int minimal)
 	size_t n = bt_num_format(x, 0, buf);
 	int prec;
 
-	check(n == strlen(buf) && n < BT_NUM_BUFSIZE &&
+	CHECK(n == strlen(buf) && n < BT_NUM_BUFSIZE &&
 	      bt_num_parse(buf, n, '.', &back) == BT_OK &&
 	      to_bits(back) == to_bits(x),
 	      "round trip %a: wrote '%s', read %a", x, buf, back);
@@ -516,7 +496,7 @@ roundtrip_one(double x, int minimal)
 		if (to_bits(strtod(ref, NULL)) == to_bits(x))
 			break;
 	}
-	check(sig_digits(buf) <= prec,
+	CHECK(sig_digits(buf) <= prec,
 	      "shortest %a: '%s' has more digits than '%%.%dg'", x, buf, prec);
 }
 
@@ -549,7 +529,7 @@ precision_one(double x, int prec)
 	size_t n = bt_num_format(x, prec, buf);
 
 	snprintf(ref, sizeof ref, "%.*g", prec, x);
-	check(strcmp(buf, ref) == 0 && n == strlen(buf),
+	CHECK(strcmp(buf, ref) == 0 && n == strlen(buf),
 	      "%%.%dg of %a: got '%s', printf '%s'", prec, x, buf, ref);
 }
 
@@ -660,21 +640,21 @@ test_locale(void)
 		return;
 	}
 	bt_num_format(3.5, 0, buf);
-	check(strcmp(buf, "3.5") == 0, "%s: shortest 3.5 is '%s'", names[i], buf);
+	CHECK(strcmp(buf, "3.5") == 0, "%s: shortest 3.5 is '%s'", names[i], buf);
 	bt_num_format(3.7182, 6, buf);
-	check(strcmp(buf, "3.7182") == 0, "%s: %%.6g 3.7182 is '%s'", names[i],
+	CHECK(strcmp(buf, "3.7182") == 0, "%s: %%.6g 3.7182 is '%s'", names[i],
 	      buf);
 	bt_num_format(1.5e-7, 3, buf);
-	check(strcmp(buf, "1.5e-07") == 0, "%s: %%.3g 1.5e-7 is '%s'", names[i],
+	CHECK(strcmp(buf, "1.5e-07") == 0, "%s: %%.3g 1.5e-7 is '%s'", names[i],
 	      buf);
-	check(bt_num_parse("3.7182", 6, '.', &d) == BT_OK && d == 3.7182,
+	CHECK(bt_num_parse("3.7182", 6, '.', &d) == BT_OK && d == 3.7182,
 	      "%s: '3.7182' not parsed", names[i]);
-	check(bt_num_parse("3,7182", 6, ',', &d) == BT_OK && d == 3.7182,
+	CHECK(bt_num_parse("3,7182", 6, ',', &d) == BT_OK && d == 3.7182,
 	      "%s: '3,7182' with ',' not parsed", names[i]);
-	check(bt_num_parse("3,7182", 6, '.', &d) == BT_EPARSE,
+	CHECK(bt_num_parse("3,7182", 6, '.', &d) == BT_EPARSE,
 	      "%s: '3,7182' with '.' accepted", names[i]);
 	/* A long field takes the strtod fallback. */
-	check(bt_num_parse("0.1000000000000000055511151231257827021181583404541015625",
+	CHECK(bt_num_parse("0.1000000000000000055511151231257827021181583404541015625",
 			   57, '.', &d) == BT_OK && d == 0.1,
 	      "%s: long 0.1 not parsed", names[i]);
 	setlocale(LC_ALL, "C");
@@ -716,7 +696,7 @@ test_check(void)
 			want = bt_num_parse(b, len, dec, &x) != BT_OK ? BT_NUM_INVALID
 			       : isfinite(x) ? BT_NUM_FINITE : BT_NUM_NONFINITE;
 			got = bt_num_check(b, len, dec);
-			check(got == want, "bt_num_check('%.*s', '%c') = %d, parse says %d",
+			CHECK(got == want, "bt_num_check('%.*s', '%c') = %d, parse says %d",
 			      (int)len, b, dec, (int)got, (int)want);
 		}
 	}
@@ -735,6 +715,5 @@ main(void)
 	test_precision();
 	test_locale();
 	test_check();
-	printf("%ld passed, %ld failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return check_report();
 }

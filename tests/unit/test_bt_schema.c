@@ -12,29 +12,8 @@
 #include <string.h>
 
 #include "bt_schema.h"
+#include "check.h"
 
-static int npass, nfail;
-
-static void
-check(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		npass++;
-		return;
-	}
-	nfail++;
-	printf("FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
 
 /* ------------------------------------------------------------------ */
 /* Headers */
@@ -127,7 +106,7 @@ check_schema(const char *label, const struct bt_schema *s, const char *format,
 		     && c->is_current == (strcmp(e[k].name, "current_a") == 0)
 		     && (e[k].conv != 'S' || c->state_source == e[k].state);
 	}
-	check(ok, "%s: schema (expected format %s, nfields %zu, drop %d, "
+	CHECK(ok, "%s: schema (expected format %s, nfields %zu, drop %d, "
 	      "%zu columns)", label, format, nfields, drop, ne);
 	if (!ok)
 		dump(s);
@@ -147,7 +126,7 @@ expect(const char *label, const char *text, char delim, const char *format,
 
 	split_header(&h, text, delim);
 	st = bt_schema_detect(h.f, h.len, h.n, NULL, 0, &s, err);
-	check(st == BT_OK, "%s: status %d (%s)", label, (int)st, err);
+	CHECK(st == BT_OK, "%s: status %d (%s)", label, (int)st, err);
 	if (st == BT_OK)
 		check_schema(label, &s, format, nfields, drop, e, ne);
 	bt_schema_free(&s);
@@ -166,7 +145,7 @@ detect_mapped(const char *text, char delim, const char *const *maptexts,
 
 	for (; maptexts[n] != NULL; n++) {
 		st = bt_schema_parse_map(maptexts[n], &maps[n], &store[n]);
-		check(st == BT_OK, "parse_map '%s' status %d", maptexts[n],
+		CHECK(st == BT_OK, "parse_map '%s' status %d", maptexts[n],
 		      (int)st);
 		if (st != BT_OK) {
 			for (k = 0; k < n; k++)
@@ -190,7 +169,7 @@ expect_mapped(const char *label, const char *text, char delim,
 	char err[BT_ERRMSG_SIZE];
 	enum bt_status st = detect_mapped(text, delim, maptexts, &s, err);
 
-	check(st == BT_OK, "%s: status %d (%s)", label, (int)st, err);
+	CHECK(st == BT_OK, "%s: status %d (%s)", label, (int)st, err);
 	if (st == BT_OK)
 		check_schema(label, &s, format, nfields, drop, e, ne);
 	bt_schema_free(&s);
@@ -204,11 +183,11 @@ expect_error(const char *label, const char *text, char delim,
 	char err[BT_ERRMSG_SIZE];
 	enum bt_status st = detect_mapped(text, delim, maptexts, &s, err);
 
-	check(st == BT_EHEADER, "%s: status %d, expected BT_EHEADER", label,
+	CHECK(st == BT_EHEADER, "%s: status %d, expected BT_EHEADER", label,
 	      (int)st);
-	check(strcmp(err, message) == 0, "%s: message\n  got      '%s'\n"
+	CHECK(strcmp(err, message) == 0, "%s: message\n  got      '%s'\n"
 	      "  expected '%s'", label, err, message);
-	check(s.ncols == 0 && s.cols == NULL, "%s: schema left empty", label);
+	CHECK(s.ncols == 0 && s.cols == NULL, "%s: schema left empty", label);
 	bt_schema_free(&s);
 }
 
@@ -679,7 +658,7 @@ many_equal_names(void)
 	     && s.ncols == N && strcmp(s.cols[0].name, "Units") == 0
 	     && strcmp(s.cols[1].name, "Units_2") == 0
 	     && strcmp(s.cols[N - 1].name, "Units_4096") == 0;
-	check(ok, "4096 equal names");
+	CHECK(ok, "4096 equal names");
 	bt_schema_free(&s);
 }
 
@@ -726,13 +705,13 @@ parse_ok(const char *text, const char *canonical, const char *source,
 	char *store = NULL;
 	enum bt_status st = bt_schema_parse_map(text, &m, &store);
 
-	check(st == BT_OK, "parse_map '%s': status %d", text, (int)st);
+	CHECK(st == BT_OK, "parse_map '%s': status %d", text, (int)st);
 	if (st != BT_OK)
 		return;
-	check(strcmp(m.canonical, canonical) == 0 && strcmp(m.source, source) == 0
+	CHECK(strcmp(m.canonical, canonical) == 0 && strcmp(m.source, source) == 0
 	      && m.scale == scale, "parse_map '%s': got '%s' '%s' %.17g", text,
 	      m.canonical, m.source, m.scale);
-	check(store != NULL && m.canonical == store,
+	CHECK(store != NULL && m.canonical == store,
 	      "parse_map '%s': strings live in storage", text);
 	free(store);
 }
@@ -744,9 +723,9 @@ parse_bad(const char *text)
 	char *store = (char *)"unset";
 	enum bt_status st = bt_schema_parse_map(text, &m, &store);
 
-	check(st == BT_EINVAL, "parse_map '%s': status %d, expected BT_EINVAL",
+	CHECK(st == BT_EINVAL, "parse_map '%s': status %d, expected BT_EINVAL",
 	      text ? text : "(null)", (int)st);
-	check(store == NULL, "parse_map '%s': no storage on failure",
+	CHECK(store == NULL, "parse_map '%s': no storage on failure",
 	      text ? text : "(null)");
 }
 
@@ -909,7 +888,7 @@ duration_ok(const char *text, char decimal, const char *exact)
 	double x = -1.0, want = strtod(exact, NULL);
 	enum bt_status st = bt_schema_duration(text, strlen(text), decimal, &x);
 
-	check(st == BT_OK && x == want, "duration '%s' (decimal '%c'): "
+	CHECK(st == BT_OK && x == want, "duration '%s' (decimal '%c'): "
 	      "status %d, %.17g, expected %s", text, decimal, (int)st, x,
 	      exact);
 }
@@ -920,7 +899,7 @@ duration_bad(const char *text, char decimal)
 	double x = 42.0;
 	enum bt_status st = bt_schema_duration(text, strlen(text), decimal, &x);
 
-	check(st == BT_EPARSE && x == 42.0, "duration '%s' (decimal '%c'): "
+	CHECK(st == BT_EPARSE && x == 42.0, "duration '%s' (decimal '%c'): "
 	      "status %d, expected BT_EPARSE", text, decimal, (int)st);
 }
 
@@ -980,7 +959,7 @@ state_ok(const char *text, int want)
 	int sign = 7;
 	enum bt_status st = bt_schema_state_sign(text, strlen(text), &sign);
 
-	check(st == BT_OK && sign == want, "state '%s': status %d, sign %d, "
+	CHECK(st == BT_OK && sign == want, "state '%s': status %d, sign %d, "
 	      "expected %d", text, (int)st, sign, want);
 }
 
@@ -990,7 +969,7 @@ state_bad(const char *text)
 	int sign = 7;
 	enum bt_status st = bt_schema_state_sign(text, strlen(text), &sign);
 
-	check(st == BT_EPARSE && sign == 7, "state '%s': status %d, expected "
+	CHECK(st == BT_EPARSE && sign == 7, "state '%s': status %d, expected "
 	      "BT_EPARSE", text, (int)st);
 }
 
@@ -1035,7 +1014,7 @@ cycler_header(const char *label, const char *text, char delim, int want)
 	struct header h;
 
 	split_header(&h, text, delim);
-	check(bt_schema_is_cycler_header(h.f, h.len, h.n) == want,
+	CHECK(bt_schema_is_cycler_header(h.f, h.len, h.n) == want,
 	      "is_cycler_header %s: expected %d", label, want);
 }
 
@@ -1065,7 +1044,7 @@ test_is_cycler_header(void)
 	cycler_header("canonical", "time_s,current_a,voltage_v", ',', 0);
 	cycler_header("generic", "Time (s),Current (A),Voltage (V)", ',', 0);
 	cycler_header("empty", "", ',', 0);
-	check(bt_schema_is_cycler_header(NULL, NULL, 0) == 0,
+	CHECK(bt_schema_is_cycler_header(NULL, NULL, 0) == 0,
 	      "is_cycler_header with no fields");
 }
 
@@ -1076,15 +1055,15 @@ test_free(void)
 	char err[BT_ERRMSG_SIZE];
 
 	bt_schema_free(NULL);
-	check(bt_schema_detect(NULL, NULL, 0, NULL, 0, &s, err) == BT_OK
+	CHECK(bt_schema_detect(NULL, NULL, 0, NULL, 0, &s, err) == BT_OK
 	      && s.ncols == 0 && strcmp(s.format, "generic") == 0,
 	      "no fields: an empty generic schema");
 	bt_schema_free(&s);
 	bt_schema_free(&s);
-	check(s.cols == NULL && s.ncols == 0, "free leaves the schema empty");
-	check(bt_schema_detect(NULL, NULL, 0, NULL, 0, NULL, err) == BT_EINVAL,
+	CHECK(s.cols == NULL && s.ncols == 0, "free leaves the schema empty");
+	CHECK(bt_schema_detect(NULL, NULL, 0, NULL, 0, NULL, err) == BT_EINVAL,
 	      "no schema: BT_EINVAL");
-	check(bt_schema_detect(NULL, NULL, 2, NULL, 0, &s, NULL) == BT_EINVAL,
+	CHECK(bt_schema_detect(NULL, NULL, 2, NULL, 0, &s, NULL) == BT_EINVAL,
 	      "fields missing: BT_EINVAL");
 }
 
@@ -1106,6 +1085,5 @@ main(void)
 	test_state();
 	test_is_cycler_header();
 	test_free();
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail == 0 ? 0 : 1;
+	return check_report();
 }

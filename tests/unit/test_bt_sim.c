@@ -14,6 +14,7 @@
 
 #include "bt_ecm.h"
 #include "bt_sim.h"
+#include "check.h"
 
 /* Tolerances. */
 #define TOL_EXACT 1e-12		/* results the simulator reproduces exactly */
@@ -21,36 +22,6 @@
 #define NOISE_REL_TOL 0.03	/* sample sd of 20000 draws vs sigma */
 #define NOISE_MEAN_TOL 4	/* sample mean vs 0, in standard errors */
 
-static int n_pass, n_fail;
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-check(int ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		n_pass++;
-		return;
-	}
-	n_fail++;
-	fprintf(stderr, "test_bt_sim.c:%d: FAIL: ", line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-#define CHECK(cond, ...) check((cond), __LINE__, __VA_ARGS__)
-#define CHECK_NEAR(got, want, tol, what)                                      \
-	do {                                                                  \
-		double g_ = (got), w_ = (want);                               \
-		check(fabs(g_ - w_) <= (tol), __LINE__,                       \
-		      "%s: got %.17g, want %.17g (diff %.3g)", (what), g_, w_, \
-		      g_ - w_);                                               \
-	} while (0)
 
 /* A 2.5 Ah cell with 2 RC pairs, hysteresis and a thermal model, its OCV
  * shaped like an NMC cell's. */
@@ -549,6 +520,5 @@ main(void)
 	test_profile(ecm);
 	test_options(ecm);
 	bt_ecm_free(ecm);
-	printf("%d passed, %d failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return check_report();
 }

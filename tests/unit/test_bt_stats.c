@@ -3,19 +3,8 @@
 #include <stdio.h>
 
 #include "bt_stats.h"
+#include "check.h"
 
-static int passed, failed;
-
-static void
-check(int ok, const char *what)
-{
-	if (ok) {
-		passed++;
-	} else {
-		failed++;
-		printf("FAIL: %s\n", what);
-	}
-}
 
 static int
 close_to(double a, double b, double tol)
@@ -58,12 +47,12 @@ main(void)
 	bt_stats_add(&s, NAN);
 	bt_stats_add(&s, INFINITY);
 	r = bt_stats_summary(&s);
-	check(r.n == N, "count");
-	check(s.nonfinite == 2, "non-finite errors counted apart");
-	check(close_to(r.bias, mean, 1e-13), "bias");
-	check(close_to(r.mae, sumabs / N, 1e-13), "mae");
-	check(close_to(r.rmse, sqrt(sumsq / N), 1e-13), "rmse");
-	check(r.max_abs == maxabs, "max_abs");
+	CHECK(r.n == N, "count");
+	CHECK(s.nonfinite == 2, "non-finite errors counted apart");
+	CHECK(close_to(r.bias, mean, 1e-13), "bias");
+	CHECK(close_to(r.mae, sumabs / N, 1e-13), "mae");
+	CHECK(close_to(r.rmse, sqrt(sumsq / N), 1e-13), "rmse");
+	CHECK(r.max_abs == maxabs, "max_abs");
 
 	/* Merging two halves gives the whole. */
 	bt_stats_init(&a);
@@ -72,7 +61,7 @@ main(void)
 		bt_stats_add(i < 3001 ? &a : &b, e[i]);
 	bt_stats_merge(&a, &b);
 	r = bt_stats_summary(&a);
-	check(r.n == N && close_to(r.rmse, sqrt(sumsq / N), 1e-13)
+	CHECK(r.n == N && close_to(r.rmse, sqrt(sumsq / N), 1e-13)
 	      && close_to(r.bias, mean, 1e-13) && r.max_abs == maxabs, "merge");
 
 	/* Known small case: errors -0.3, 0.1, 0.5. */
@@ -81,16 +70,15 @@ main(void)
 	bt_stats_add(&s, 0.1);
 	bt_stats_add(&s, 0.5);
 	r = bt_stats_summary(&s);
-	check(close_to(r.bias, 0.1, 1e-15), "small bias");
-	check(close_to(r.mae, 0.3, 1e-15), "small mae");
-	check(close_to(r.rmse, sqrt(0.35 / 3), 1e-15), "small rmse");
-	check(r.max_abs == 0.5, "small max");
+	CHECK(close_to(r.bias, 0.1, 1e-15), "small bias");
+	CHECK(close_to(r.mae, 0.3, 1e-15), "small mae");
+	CHECK(close_to(r.rmse, sqrt(0.35 / 3), 1e-15), "small rmse");
+	CHECK(r.max_abs == 0.5, "small max");
 
 	bt_stats_init(&s);
 	r = bt_stats_summary(&s);
-	check(r.n == 0 && isnan(r.rmse) && isnan(r.mae) && isnan(r.bias)
+	CHECK(r.n == 0 && isnan(r.rmse) && isnan(r.mae) && isnan(r.bias)
 	      && isnan(r.max_abs), "empty gives NaN");
 
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_report();
 }

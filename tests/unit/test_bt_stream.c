@@ -16,31 +16,11 @@
 
 #include "bt_num.h"
 #include "bt_stream.h"
+#include "check.h"
 
-static int passed, failed;
 static char dir[] = "/tmp/test_bt_stream.XXXXXX";
 
-static void
-check(int ok, const char *what)
-{
-	if (ok) {
-		passed++;
-	} else {
-		failed++;
-		printf("FAIL: %s\n", what);
-	}
-}
 
-static void
-check_str(const char *got, const char *want, const char *what)
-{
-	if (strcmp(got, want) == 0) {
-		passed++;
-	} else {
-		failed++;
-		printf("FAIL: %s\n  got:  %s\n  want: %s\n", what, got, want);
-	}
-}
 
 static const char *
 path_of(const char *name)
@@ -101,8 +81,7 @@ open_ok(const char *path, const struct bt_reader_opts *opts, const char *what)
 	enum bt_status st = bt_reader_open(&r, path, opts);
 
 	if (st != BT_OK) {
-		printf("FAIL: %s: open: %s\n", what, r ? bt_reader_errmsg(r) : "");
-		failed++;
+		CHECK(0, "%s: open: %s", what, r ? bt_reader_errmsg(r) : "");
 		bt_reader_free(r);
 		return NULL;
 	}
@@ -120,9 +99,9 @@ open_fails(const char *name, const struct bt_reader_opts *opts,
 	char full[600];
 
 	snprintf(full, sizeof full, "%s/%s", dir, msg);
-	check(st == want, what);
+	CHECK(st == want, "%s", what);
 	if (r != NULL)
-		check_str(bt_reader_errmsg(r), full, what);
+		CHECK_STR(bt_reader_errmsg(r), full, what);
 	bt_reader_free(r);
 }
 
@@ -141,10 +120,10 @@ read_all(const char *name, const struct bt_reader_opts *opts,
 		return -1;
 	while ((st = bt_reader_next(r)) == BT_OK)
 		rows++;
-	check(st == want, what);
+	CHECK(st == want, "%s", what);
 	if (msg != NULL) {
 		snprintf(full, sizeof full, "%s/%s", dir, msg);
-		check_str(bt_reader_errmsg(r), full, what);
+		CHECK_STR(bt_reader_errmsg(r), full, what);
 	}
 	bt_reader_free(r);
 	return rows;
@@ -174,39 +153,39 @@ test_basic(void)
 	r = open_ok(path_of("basic.csv"), NULL, "basic");
 	if (r == NULL)
 		return;
-	check(bt_reader_ncols(r) == 4, "basic: four columns");
-	check_str(bt_reader_name(r, 0), "time_s", "basic: BOM skipped");
-	check(bt_reader_delimiter(r) == ',', "basic: comma detected");
-	check(bt_reader_find(r, "note") == 3 && bt_reader_find(r, "nope") == -1,
+	CHECK(bt_reader_ncols(r) == 4, "basic: four columns");
+	CHECK_STR(bt_reader_name(r, 0), "time_s", "basic: BOM skipped");
+	CHECK(bt_reader_delimiter(r) == ',', "basic: comma detected");
+	CHECK(bt_reader_find(r, "note") == 3 && bt_reader_find(r, "nope") == -1,
 	      "basic: find");
-	check(bt_reader_next(r) == BT_OK, "basic: row 1");
-	check(bt_reader_line(r) == 4, "basic: line numbers count comments");
-	check(bt_reader_number(r, 2, &x) == BT_OK && x == 3.7182, "basic: value");
-	check(field_is(r, 3, "start"), "basic: text, CR stripped");
-	check(bt_reader_next(r) == BT_OK, "basic: row 2");
-	check(field_is(r, 3, ""), "basic: empty field");
-	check(bt_reader_number(r, 3, &x) == BT_OK && isnan(x),
+	CHECK(bt_reader_next(r) == BT_OK, "basic: row 1");
+	CHECK(bt_reader_line(r) == 4, "basic: line numbers count comments");
+	CHECK(bt_reader_number(r, 2, &x) == BT_OK && x == 3.7182, "basic: value");
+	CHECK(field_is(r, 3, "start"), "basic: text, CR stripped");
+	CHECK(bt_reader_next(r) == BT_OK, "basic: row 2");
+	CHECK(field_is(r, 3, ""), "basic: empty field");
+	CHECK(bt_reader_number(r, 3, &x) == BT_OK && isnan(x),
 	      "basic: empty field is NaN");
-	check(bt_reader_finite(r, 3, &x) == BT_ENONFINITE, "basic: empty not finite");
+	CHECK(bt_reader_finite(r, 3, &x) == BT_ENONFINITE, "basic: empty not finite");
 	{
 		char want[300];
 
 		snprintf(want, sizeof want,
 			 "%s/basic.csv:5: missing value in column 'note'", dir);
-		check_str(bt_reader_errmsg(r), want, "basic: missing value message");
+		CHECK_STR(bt_reader_errmsg(r), want, "basic: missing value message");
 	}
-	check(bt_reader_next(r) == BT_OK, "basic: row 3");
-	check(field_is(r, 3, "rest, then charge"), "basic: quoted field");
-	check(bt_reader_number(r, 3, &x) == BT_EPARSE, "basic: text is no number");
-	check(bt_reader_next(r) == BT_EOF, "basic: end");
-	check(bt_reader_require(r, "soc", &col) == BT_ENOCOL, "basic: require");
+	CHECK(bt_reader_next(r) == BT_OK, "basic: row 3");
+	CHECK(field_is(r, 3, "rest, then charge"), "basic: quoted field");
+	CHECK(bt_reader_number(r, 3, &x) == BT_EPARSE, "basic: text is no number");
+	CHECK(bt_reader_next(r) == BT_EOF, "basic: end");
+	CHECK(bt_reader_require(r, "soc", &col) == BT_ENOCOL, "basic: require");
 	{
 		char want[300];
 
 		snprintf(want, sizeof want,
 			 "%s/basic.csv: missing column 'soc' (columns found: "
 			 "time_s, current_a, voltage_v, note)", dir);
-		check_str(bt_reader_errmsg(r), want, "basic: missing column message");
+		CHECK_STR(bt_reader_errmsg(r), want, "basic: missing column message");
 	}
 	bt_reader_free(r);
 }
@@ -221,8 +200,8 @@ test_delimiters(void)
 	write_text("tab.tsv", "time_s\tcurrent_a\tvoltage_v\n1.5\t-0.25\t3.6512\n");
 	r = open_ok(path_of("tab.tsv"), NULL, "tab");
 	if (r != NULL) {
-		check(bt_reader_delimiter(r) == '\t', "tab detected");
-		check(bt_reader_next(r) == BT_OK
+		CHECK(bt_reader_delimiter(r) == '\t', "tab detected");
+		CHECK(bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, 2, &x) == BT_OK && x == 3.6512,
 		      "tab value");
 		bt_reader_free(r);
@@ -233,25 +212,25 @@ test_delimiters(void)
 	o.decimal_comma = 1;
 	r = open_ok(path_of("semi.csv"), &o, "semicolon");
 	if (r != NULL) {
-		check(bt_reader_delimiter(r) == ';', "semicolon detected");
-		check(bt_reader_next(r) == BT_OK
+		CHECK(bt_reader_delimiter(r) == ';', "semicolon detected");
+		CHECK(bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, 0, &x) == BT_OK && x == 1.5
 		      && bt_reader_number(r, 2, &x) == BT_OK && x == 3.6512,
 		      "decimal comma values");
-		check(!bt_reader_verbatim(r, 2), "decimal comma is not verbatim");
+		CHECK(!bt_reader_verbatim(r, 2), "decimal comma is not verbatim");
 		bt_reader_free(r);
 	}
 	r = open_ok(path_of("semi.csv"), NULL, "semicolon, no decimal comma");
 	if (r != NULL) {
 		char want[300];
 
-		check(bt_reader_next(r) == BT_OK
+		CHECK(bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, 0, &x) == BT_EPARSE,
 		      "decimal comma refused without the option");
 		snprintf(want, sizeof want,
 			 "%s/semi.csv:2: invalid number '1,5' in column 'time_s' "
 			 "(use --decimal-comma?)", dir);
-		check_str(bt_reader_errmsg(r), want, "decimal comma hint");
+		CHECK_STR(bt_reader_errmsg(r), want, "decimal comma hint");
 		bt_reader_free(r);
 	}
 
@@ -260,7 +239,7 @@ test_delimiters(void)
 	write_text("forced.csv", "time_s;a,b\n1;x,y\n");
 	r = open_ok(path_of("forced.csv"), &o, "forced delimiter");
 	if (r != NULL) {
-		check(bt_reader_ncols(r) == 2 && bt_reader_next(r) == BT_OK
+		CHECK(bt_reader_ncols(r) == 2 && bt_reader_next(r) == BT_OK
 		      && field_is(r, 1, "x,y"), "forced delimiter keeps commas");
 		bt_reader_free(r);
 	}
@@ -282,7 +261,7 @@ test_errors(void)
 	open_fails("comments.csv", NULL, BT_EEMPTY,
 		   "comments.csv: empty input (no header line)", "only comments");
 	write_text("header.csv", "time_s,current_a,voltage_v\n");
-	check(read_all("header.csv", NULL, BT_EOF, NULL, "header only") == 0,
+	CHECK(read_all("header.csv", NULL, BT_EOF, NULL, "header only") == 0,
 	      "header only: no rows");
 
 	write_text("short.csv", "time_s,current_a,voltage_v\n0,1,3.7\n1,1\n");
@@ -351,27 +330,27 @@ test_values(void)
 	r = open_ok(path_of("vals.csv"), NULL, "values");
 	if (r == NULL)
 		return;
-	check(bt_reader_next(r) == BT_OK, "values: row");
-	check(bt_reader_number(r, 2, &x) == BT_EPARSE, "values: bad number");
+	CHECK(bt_reader_next(r) == BT_OK, "values: row");
+	CHECK(bt_reader_number(r, 2, &x) == BT_EPARSE, "values: bad number");
 	snprintf(want, sizeof want,
 		 "%s/vals.csv:2: invalid number 'abc' in column 'voltage_v'", dir);
-	check_str(bt_reader_errmsg(r), want, "values: bad number message");
-	check(bt_reader_next(r) == BT_OK, "values: row 2");
-	check(bt_reader_number(r, 1, &x) == BT_OK && isnan(x), "values: nan allowed");
-	check(bt_reader_finite(r, 2, &x) == BT_ENONFINITE, "values: inf refused");
+	CHECK_STR(bt_reader_errmsg(r), want, "values: bad number message");
+	CHECK(bt_reader_next(r) == BT_OK, "values: row 2");
+	CHECK(bt_reader_number(r, 1, &x) == BT_OK && isnan(x), "values: nan allowed");
+	CHECK(bt_reader_finite(r, 2, &x) == BT_ENONFINITE, "values: inf refused");
 	snprintf(want, sizeof want,
 		 "%s/vals.csv:3: non-finite value 'inf' in column 'voltage_v'", dir);
-	check_str(bt_reader_errmsg(r), want, "values: non-finite message");
+	CHECK_STR(bt_reader_errmsg(r), want, "values: non-finite message");
 	bt_reader_free(r);
 
 	memset(&o, 0, sizeof o);
 	o.discharge_positive = 1;
 	r = open_ok(path_of("vals.csv"), &o, "discharge positive");
 	if (r != NULL) {
-		check(bt_reader_next(r) == BT_OK
+		CHECK(bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, 1, &x) == BT_OK && x == 2.5,
 		      "discharge positive flips current");
-		check(!bt_reader_verbatim(r, 1) && bt_reader_verbatim(r, 0),
+		CHECK(!bt_reader_verbatim(r, 1) && bt_reader_verbatim(r, 0),
 		      "flipped current is not verbatim");
 		bt_reader_free(r);
 	}
@@ -395,12 +374,12 @@ test_time(void)
 		 "within a cycle", "time backwards within a cycle");
 	write_text("reset.csv", "cycle,time_s,current_a,voltage_v\n"
 		   "1,0,1,3.7\n1,5,1,3.7\n2,0,1,3.7\n2,3,1,3.7\n");
-	check(read_all("reset.csv", &o, BT_EOF, NULL, "reset at a cycle") == 4,
+	CHECK(read_all("reset.csv", &o, BT_EOF, NULL, "reset at a cycle") == 4,
 	      "a reset at a cycle boundary is data");
 	write_text("notime.csv", "time_s,current_a,voltage_v\n0,1,3.7\n,1,3.7\n");
 	read_all("notime.csv", &o, BT_ENONFINITE,
 		 "notime.csv:3: missing value in column 'time_s'", "missing time");
-	check(read_all("back.csv", NULL, BT_EOF, NULL, "no time check") == 3,
+	CHECK(read_all("back.csv", NULL, BT_EOF, NULL, "no time check") == 3,
 	      "time check only on request");
 }
 
@@ -456,7 +435,7 @@ test_paths_agree(void)
 			}
 		}
 		snprintf(name, sizeof name, "fast path = libcsv, input %zu", k);
-		check(same, name);
+		CHECK(same, "%s", name);
 		bt_reader_free(fast);
 		bt_reader_free(slow);
 	}
@@ -472,10 +451,10 @@ test_quoted(void)
 	r = open_ok(path_of("multi.csv"), NULL, "multi-line quoted");
 	if (r == NULL)
 		return;
-	check(bt_reader_next(r) == BT_OK
+	CHECK(bt_reader_next(r) == BT_OK
 	      && field_is(r, bt_reader_find(r, "note"), "two\nlines, \"quoted\""),
 	      "quoted field across lines");
-	check(bt_reader_next(r) == BT_OK && bt_reader_line(r) == 4
+	CHECK(bt_reader_next(r) == BT_OK && bt_reader_line(r) == 4
 	      && field_is(r, bt_reader_find(r, "note"), "plain"),
 	      "line count after a multi-line field");
 	bt_reader_free(r);
@@ -492,7 +471,7 @@ test_maps(void)
 
 	write_text("mapped.csv", "Seconds,Amps,Volts\n1,-1500,3.7\n"
 		   "2,-1250.7,3.7\n3,-1.2507E+003,3.7\n4,12507e-4,3.7\n5,nan,3.7\n");
-	check(bt_schema_parse_map("current_a=Amps*0.001", &m, &storage) == BT_OK,
+	CHECK(bt_schema_parse_map("current_a=Amps*0.001", &m, &storage) == BT_OK,
 	      "map parses");
 	memset(&o, 0, sizeof o);
 	o.maps = &m;
@@ -501,26 +480,26 @@ test_maps(void)
 	if (r != NULL) {
 		long c = bt_reader_find(r, "current_a");
 
-		check(c >= 0 && bt_reader_next(r) == BT_OK
+		CHECK(c >= 0 && bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, (size_t)c, &x) == BT_OK && x == -1.5,
 		      "map scales");
 		/* 10^-k scales shift the exponent: exact, unlike x * 0.001. */
-		check(bt_reader_next(r) == BT_OK
+		CHECK(bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, (size_t)c, &x) == BT_OK && x == -1.2507,
 		      "scaled decimal is exact");
-		check(bt_reader_next(r) == BT_OK
+		CHECK(bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, (size_t)c, &x) == BT_OK && x == -1.2507,
 		      "scaled exponent notation is exact");
-		check(bt_reader_next(r) == BT_OK
+		CHECK(bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, (size_t)c, &x) == BT_OK && x == 0.0012507,
 		      "scaled negative exponent is exact");
-		check(bt_reader_next(r) == BT_OK
+		CHECK(bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, (size_t)c, &x) == BT_OK && isnan(x),
 		      "scaled nan stays nan");
 		bt_reader_free(r);
 	}
 	free(storage);
-	check(bt_schema_parse_map("current_a=Nope", &m, &storage) == BT_OK,
+	CHECK(bt_schema_parse_map("current_a=Nope", &m, &storage) == BT_OK,
 	      "map parses 2");
 	open_fails("mapped.csv", &o, BT_EHEADER,
 		   "mapped.csv:1: --map 'current_a=Nope': no column 'Nope' in the header",
@@ -557,45 +536,45 @@ test_writer(void)
 	char *text;
 	struct stat sb;
 
-	check(bt_writer_open(&w, out, 0, 0) == BT_OK, "writer opens");
-	check(stat(out, &sb) != 0, "no output before close");
+	CHECK(bt_writer_open(&w, out, 0, 0) == BT_OK, "writer opens");
+	CHECK(stat(out, &sb) != 0, "no output before close");
 	bt_writer_text(w, "a", 1);
 	bt_writer_text(w, "b,c", 3);
 	bt_writer_text(w, "say \"hi\"", 8);
 	bt_writer_number(w, 3.7182);
 	bt_writer_empty(w);
-	check(bt_writer_end_row(w) == BT_OK, "writer row");
+	CHECK(bt_writer_end_row(w) == BT_OK, "writer row");
 	bt_writer_number(w, 0.1 + 0.2);
 	bt_writer_number(w, NAN);
 	bt_writer_number(w, -INFINITY);
 	bt_writer_number(w, 1e21);
 	bt_writer_number(w, -0.0);
 	bt_writer_end_row(w);
-	check(bt_writer_close(w) == BT_OK, "writer closes");
+	CHECK(bt_writer_close(w) == BT_OK, "writer closes");
 	bt_writer_free(w);
 	text = slurp(out, &len);
-	check_str(text ? text : "",
+	CHECK_STR(text ? text : "",
 		  "a,\"b,c\",\"say \"\"hi\"\"\",3.7182,\n"
 		  "0.30000000000000004,nan,-inf,1e+21,-0\n", "writer output");
 	free(text);
 
-	check(bt_writer_open(&w, out, ';', 3) == BT_OK, "writer opens (precision)");
+	CHECK(bt_writer_open(&w, out, ';', 3) == BT_OK, "writer opens (precision)");
 	bt_writer_number(w, 3.71829);
 	bt_writer_text(w, "x;y", 3);
 	bt_writer_end_row(w);
-	check(bt_writer_close(w) == BT_OK, "writer closes (precision)");
+	CHECK(bt_writer_close(w) == BT_OK, "writer closes (precision)");
 	bt_writer_free(w);
 	text = slurp(out, &len);
-	check_str(text ? text : "", "3.72;\"x;y\"\n", "writer precision, delimiter");
+	CHECK_STR(text ? text : "", "3.72;\"x;y\"\n", "writer precision, delimiter");
 	free(text);
 
 	/* An unfinished writer leaves nothing, not even the old content. */
 	unlink(out);
-	check(bt_writer_open(&w, out, 0, 0) == BT_OK, "writer opens (abandon)");
+	CHECK(bt_writer_open(&w, out, 0, 0) == BT_OK, "writer opens (abandon)");
 	bt_writer_text(w, "partial", 7);
 	bt_writer_end_row(w);
 	bt_writer_free(w);
-	check(stat(out, &sb) != 0, "abandoned output does not appear");
+	CHECK(stat(out, &sb) != 0, "abandoned output does not appear");
 	{
 		char cmd[300];
 		FILE *p;
@@ -603,7 +582,7 @@ test_writer(void)
 
 		snprintf(cmd, sizeof cmd, "ls -a %s | grep -c 'out.csv' || true", dir);
 		p = popen(cmd, "r");
-		check(p != NULL && fscanf(p, "%d", &leftovers) == 1 && leftovers == 0,
+		CHECK(p != NULL && fscanf(p, "%d", &leftovers) == 1 && leftovers == 0,
 		      "abandoned output leaves no temporary file");
 		if (p != NULL)
 			pclose(p);
@@ -611,7 +590,7 @@ test_writer(void)
 
 	/* gzip out, read back through the reader. */
 	out = path_of("out.csv.gz");
-	check(bt_writer_open(&w, out, 0, 0) == BT_OK, "gzip writer opens");
+	CHECK(bt_writer_open(&w, out, 0, 0) == BT_OK, "gzip writer opens");
 	bt_writer_text(w, "time_s", 6);
 	bt_writer_text(w, "current_a", 9);
 	bt_writer_text(w, "voltage_v", 9);
@@ -620,17 +599,17 @@ test_writer(void)
 	bt_writer_number(w, -1.2507);
 	bt_writer_number(w, 3.7182);
 	bt_writer_end_row(w);
-	check(bt_writer_close(w) == BT_OK, "gzip writer closes");
+	CHECK(bt_writer_close(w) == BT_OK, "gzip writer closes");
 	bt_writer_free(w);
 	text = slurp(out, &len);
-	check(text != NULL && len > 2 && (unsigned char)text[0] == 0x1f
+	CHECK(text != NULL && len > 2 && (unsigned char)text[0] == 0x1f
 	      && (unsigned char)text[1] == 0x8b, "gzip magic written");
 	free(text);
 	r = open_ok(out, NULL, "gzip read back");
 	if (r != NULL) {
 		double x;
 
-		check(bt_reader_next(r) == BT_OK
+		CHECK(bt_reader_next(r) == BT_OK
 		      && bt_reader_number(r, 1, &x) == BT_OK && x == -1.2507,
 		      "gzip round trip");
 		bt_reader_free(r);
@@ -638,7 +617,7 @@ test_writer(void)
 
 	/* Writing to a full device fails at the latest at close. */
 	if (access("/dev/full", W_OK) == 0) {
-		check(bt_writer_open(&w, "-", 0, 0) == BT_OK, "stdout writer");
+		CHECK(bt_writer_open(&w, "-", 0, 0) == BT_OK, "stdout writer");
 		/* Redirect our standard output to /dev/full for this check. */
 		fflush(stdout);
 		{
@@ -653,18 +632,18 @@ test_writer(void)
 			dup2(saved, 1);
 			close(saved);
 			fclose(full);
-			check(st == BT_EIO, "/dev/full is an error");
-			check_str(bt_writer_errmsg(w),
+			CHECK(st == BT_EIO, "/dev/full is an error");
+			CHECK_STR(bt_writer_errmsg(w),
 				  "write error: No space left on device",
 				  "/dev/full message");
 		}
 		bt_writer_free(w);
 	}
 
-	check(bt_writer_open(&w, "/nonexistent-dir/out.csv", 0, 0) == BT_EIO,
+	CHECK(bt_writer_open(&w, "/nonexistent-dir/out.csv", 0, 0) == BT_EIO,
 	      "unwritable output");
 	if (w != NULL)
-		check_str(bt_writer_errmsg(w),
+		CHECK_STR(bt_writer_errmsg(w),
 			  "/nonexistent-dir/out.csv: No such file or directory",
 			  "unwritable output message");
 	bt_writer_free(w);
@@ -691,6 +670,5 @@ main(void)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		printf("could not remove %s\n", dir);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_report();
 }
