@@ -835,8 +835,9 @@ shortest(uint64_t c, int q, int *e)
 
 /* ---- formatting: fixed precision ---------------------------------------- */
 
-/* Write X (finite, nonzero) as printf("%.*g", PREC, X) would in the C
- * locale, through snprintf: the rare case where rounding is undecided. */
+/* Write X (finite, nonzero) as the C library's "%.*g" at precision PREC
+ * does in the C locale, through snprintf: the rare case where rounding is
+ * undecided. */
 static size_t
 format_libc(double x, int prec, char *buf)
 {
