@@ -54,7 +54,7 @@ static const struct argp_option options[] = {
 	{NULL, 0, NULL, 0, "Tuning (all methods):", 2},
 	{"p0", OPT_P0, "X", 0, "initial soc standard deviation (default 0.2)", 2},
 	{"q-soc", OPT_Q_SOC, "X", 0,
-	 "soc process noise, per square-root second (default 2e-6)", 2},
+	 "soc process noise, per square-root second (default 2e-5)", 2},
 	{"q-i", OPT_Q_I, "A", 0, "current sensor noise per sample (default 0.01)", 2},
 	{"q-v", OPT_Q_V, "V", 0,
 	 "ekf, ukf: RC voltage process noise per square-root second (default 1e-4)", 2},

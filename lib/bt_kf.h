@@ -43,7 +43,7 @@
 /* Defaults of struct bt_kf_opts (bt_kf_opts_init).  Process noises are
  * standard deviations of random walks over one second: over a step of dt
  * seconds the state's variance grows by q^2 dt. */
-#define BT_KF_DEFAULT_Q_SOC 2e-6	/* soc per sqrt(s) */
+#define BT_KF_DEFAULT_Q_SOC 2e-5	/* soc per sqrt(s) */
 #define BT_KF_DEFAULT_Q_V 1e-4		/* each RC voltage, V per sqrt(s) */
 #define BT_KF_DEFAULT_Q_H 1e-3		/* hysteresis state per sqrt(s) */
 #define BT_KF_DEFAULT_Q_I 0.01		/* current sensor noise, A per sample */

@@ -45,7 +45,7 @@
 /* The current sensor offset: initial sd 0.02 C (50 mA on a 2.5 Ah cell,
  * a plain Hall-effect sensor's order of offset) and a slow walk. */
 #define BT_PF_DEFAULT_P0_OFFSET_C 0.02
-#define BT_PF_DEFAULT_Q_OFFSET_C 1e-5
+#define BT_PF_DEFAULT_Q_OFFSET_C 1e-4
 
 /* Resample when the effective sample size 1 / sum(w^2) falls below this
  * fraction of the particles. */
