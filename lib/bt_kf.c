@@ -36,6 +36,10 @@
 #define N_MAX BT_KF_MAX_STATE
 #define N_SIGMA (2 * N_MAX + 1)
 
+/* The sigma points' Cholesky factorisation: jitter and retries. */
+#define CHOLESKY_JITTER 1e-14
+#define CHOLESKY_TRIES 6
+
 struct bt_kf {
 	const struct bt_ecm *ecm;
 	struct bt_kf_opts o;
@@ -292,10 +296,25 @@ cholesky(const double *p, double *l, size_t n)
 	gsl_matrix_view m;
 	size_t r, c;
 
-	memcpy(l, p, n * n * sizeof *l);
-	m = gsl_matrix_view_array(l, n, n);
-	if (gsl_linalg_cholesky_decomp1(&m.matrix) != GSL_SUCCESS)
-		return BT_ERANGE;
+	size_t tries;
+	double jitter = 0, scale = 0;
+
+	for (r = 0; r < n; r++)
+		scale = fmax(scale, p[r * n + r]);
+	/* A covariance that lost definiteness to rounding (a state known to
+	 * the last bit) gets a jitter on its diagonal, growing tenfold from
+	 * CHOLESKY_JITTER of its largest variance. */
+	for (tries = 0;; tries++) {
+		memcpy(l, p, n * n * sizeof *l);
+		for (r = 0; r < n; r++)
+			l[r * n + r] += jitter;
+		m = gsl_matrix_view_array(l, n, n);
+		if (gsl_linalg_cholesky_decomp1(&m.matrix) == GSL_SUCCESS)
+			break;
+		if (tries == CHOLESKY_TRIES)
+			return BT_ERANGE;
+		jitter = jitter == 0 ? CHOLESKY_JITTER * scale : 10 * jitter;
+	}
 	for (r = 0; r < n; r++)
 		for (c = r + 1; c < n; c++)
 			l[r * n + c] = 0;
