@@ -106,11 +106,30 @@ bt_soc_free(struct bt_soc *s)
 	free(s);
 }
 
+/* Create the method's filter at SOC0 in S->kf or S->pf. */
+static enum bt_status
+make_filter(struct bt_soc *s, double soc0, char *errmsg)
+{
+	struct bt_pf_opts po;
+
+	if (s->o.method != BT_SOC_PF)
+		return bt_kf_alloc(s->ecm, &s->o.kf, soc0, &s->kf, errmsg);
+	bt_pf_opts_init(&po);
+	po.particles = s->o.particles;
+	po.seed = s->o.seed;
+	po.q_soc = s->o.kf.q_soc;
+	po.q_i = s->o.kf.q_i;
+	po.r_v = s->o.kf.r_v;
+	po.p0_soc = s->o.kf.p0_soc;
+	return bt_pf_alloc(s->ecm, &po, soc0, &s->pf, errmsg);
+}
+
 enum bt_status
 bt_soc_alloc(const struct bt_ecm *ecm, const struct bt_soc_opts *opts,
 	     struct bt_soc **out, char errmsg[BT_ERRMSG_SIZE])
 {
 	struct bt_soc *s;
+	enum bt_status st;
 	double w;
 
 	*out = NULL;
@@ -134,6 +153,16 @@ bt_soc_alloc(const struct bt_ecm *ecm, const struct bt_soc_opts *opts,
 	s->ecm = ecm;
 	s->o = *opts;
 	s->o.kf.method = opts->method == BT_SOC_UKF ? BT_KF_UKF : BT_KF_EKF;
+	/* The filter starts at the first sample; its options are checked
+	 * now, by making one at mid charge. */
+	if ((st = make_filter(s, 0.5, errmsg)) != BT_OK) {
+		bt_soc_free(s);
+		return st;
+	}
+	bt_kf_free(s->kf);
+	bt_pf_free(s->pf);
+	s->kf = NULL;
+	s->pf = NULL;
 	s->soc_init = NAN;
 	s->drift.first_time_s = NAN;
 	s->drift.peak_nis_mean = NAN;
@@ -188,7 +217,6 @@ bt_soc_initial_under_load(const struct bt_soc *s)
 static enum bt_status
 start(struct bt_soc *s, double current_a, double voltage_v, double temp_c)
 {
-	struct bt_pf_opts po;
 	struct bt_ecm_params p;
 	double z0 = s->o.soc0;
 	enum bt_status st;
@@ -203,20 +231,7 @@ start(struct bt_soc *s, double current_a, double voltage_v, double temp_c)
 		z0 = bt_soc_from_ocv(s->ecm, voltage_v - p.r0 * current_a, temp_c);
 		s->under_load = fabs(current_a) > s->o.rest_current_a;
 	}
-	if (s->o.method == BT_SOC_PF) {
-		po.particles = s->o.particles;
-		po.seed = s->o.seed;
-		po.q_soc = s->o.kf.q_soc;
-		po.q_i = s->o.kf.q_i;
-		po.p0_offset_c = BT_PF_DEFAULT_P0_OFFSET_C;
-		po.q_offset_c = BT_PF_DEFAULT_Q_OFFSET_C;
-		po.r_v = s->o.kf.r_v;
-		po.p0_soc = s->o.kf.p0_soc;
-		st = bt_pf_alloc(s->ecm, &po, z0, &s->pf, NULL);
-	} else {
-		st = bt_kf_alloc(s->ecm, &s->o.kf, z0, &s->kf, NULL);
-	}
-	if (st != BT_OK)
+	if ((st = make_filter(s, z0, NULL)) != BT_OK)
 		return st;
 	s->soc_init = z0;
 	return BT_OK;
