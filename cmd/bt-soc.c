@@ -103,7 +103,7 @@ static const char doc[] =
 	"appended (r0_ohm, capacity_ah and drift with --adapt).\n\n"
 	"Examples:\n"
 	"  bt-soc -m nmc18650.ecm drive.csv -o soc.csv\n"
-	"  bt-soc -m nmc18650.ecm --method ukf --soc0 0.7 --reference soc_true drive.csv\n"
+	"  bt-soc -m nmc18650.ecm --method ukf --reference soc_true drive.csv\n"
 	"  bt-soc -m nmc18650.ecm --method pf --particles 1000 -p 6 drive.csv";
 
 static double
