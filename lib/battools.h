@@ -15,5 +15,8 @@
 #include "bt_stream.h"
 #include "bt_ecm.h"
 #include "bt_sim.h"
+#include "bt_kf.h"
+#include "bt_pf.h"
+#include "bt_soc.h"
 
 #endif /* BATTOOLS_H */

@@ -1595,18 +1595,16 @@ efficiency(const struct bt_ecm *ecm, double current_a)
 	return current_a > 0 ? ecm->info.coulombic_efficiency : 1;
 }
 
-enum bt_status
-bt_ecm_step(const struct bt_ecm *ecm, struct bt_ecm_state *st,
-	    double current_a, double dt_s)
+/* One bt_ecm_step() of DT_S seconds at CURRENT_A with the parameters P
+ * already evaluated at the state. */
+static void
+step_with(const struct bt_ecm *ecm, struct bt_ecm_state *st, double current_a,
+	  double dt_s, const struct bt_ecm_params *pp)
 {
-	struct bt_ecm_params p;
+	struct bt_ecm_params p = *pp;
 	double i = current_a, q = SECONDS_PER_HOUR * ecm->info.capacity_ah;
 	double eta = efficiency(ecm, i), power;
 	size_t k, n = ecm->info.rc_pairs;
-
-	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(i))
-		return BT_EINVAL;
-	params_eval(ecm, st->soc, st->temp_c, &p, NULL);
 
 	/* Joule heat in R0 and in each R_k (the current through R_k is
 	 * v_k / R_k), from the state at the start of the step; reversible
@@ -1650,7 +1648,39 @@ bt_ecm_step(const struct bt_ecm *ecm, struct bt_ecm_state *st,
 
 	/* Coulomb counting ([Plett15] eq. 2.4, charge positive). */
 	st->soc += eta * i * dt_s / q;
+}
+
+enum bt_status
+bt_ecm_step(const struct bt_ecm *ecm, struct bt_ecm_state *st,
+	    double current_a, double dt_s)
+{
+	struct bt_ecm_params p;
+
+	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a))
+		return BT_EINVAL;
+	params_eval(ecm, st->soc, st->temp_c, &p, NULL);
+	step_with(ecm, st, current_a, dt_s, &p);
 	return BT_OK;
+}
+
+
+/* The terminal voltage at *ST carrying CURRENT_A, with the parameters P
+ * and the open-circuit voltage OCV already evaluated at the state. */
+static double
+voltage_with(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
+	     double current_a, const struct bt_ecm_params *p, double ocv)
+{
+	double v, s = current_a != 0 ? sign(current_a) : st->s;
+	size_t k;
+
+	/* [Plett04] eq. (14): the ESC model's output equation. */
+	v = ocv + p->r0 * current_a;
+	for (k = 0; k < ecm->info.rc_pairs; k++)
+		v += st->v_rc[k];
+	if (ecm->info.has_hysteresis)
+		v += ecm->info.hysteresis_m_v * st->h +
+		     ecm->info.hysteresis_m0_v * s;
+	return v;
 }
 
 double
@@ -1658,18 +1688,10 @@ bt_ecm_voltage(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 	       double current_a)
 {
 	struct bt_ecm_params p;
-	double v, s = current_a != 0 ? sign(current_a) : st->s;
-	size_t k;
 
 	params_eval(ecm, st->soc, st->temp_c, &p, NULL);
-	/* [Plett04] eq. (14): the ESC model's output equation. */
-	v = bt_ecm_ocv(ecm, st->soc, st->temp_c, NULL) + p.r0 * current_a;
-	for (k = 0; k < ecm->info.rc_pairs; k++)
-		v += st->v_rc[k];
-	if (ecm->info.has_hysteresis)
-		v += ecm->info.hysteresis_m_v * st->h +
-		     ecm->info.hysteresis_m0_v * s;
-	return v;
+	return voltage_with(ecm, st, current_a, &p,
+			    bt_ecm_ocv(ecm, st->soc, st->temp_c, NULL));
 }
 
 size_t
@@ -1704,18 +1726,18 @@ bt_ecm_state_unpack(const struct bt_ecm *ecm, const double *x,
 		st->h = x[1 + n];
 }
 
-enum bt_status
-bt_ecm_jacobian(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
-		double current_a, double dt_s, double *a, double *b)
+/* The Jacobians of bt_ecm_jacobian() with the parameters P and their
+ * soc derivatives DP already evaluated at the state. */
+static void
+jacobian_with(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
+	      double current_a, double dt_s, const struct bt_ecm_params *pp,
+	      const struct bt_ecm_params *dpp, double *a, double *b)
 {
-	struct bt_ecm_params p, dp;
+	struct bt_ecm_params p = *pp, dp = *dpp;
 	double i = current_a, q = SECONDS_PER_HOUR * ecm->info.capacity_ah;
 	double eta = efficiency(ecm, i);
 	size_t k, n = ecm->info.rc_pairs, dim = bt_ecm_state_dim(ecm);
 
-	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(i))
-		return BT_EINVAL;
-	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
 	for (k = 0; k < dim * dim; k++)
 		a[k] = 0;
 
@@ -1749,7 +1771,51 @@ bt_ecm_jacobian(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 		if (b)
 			b[r] = e * (1 - sg * st->h) * c;
 	}
+}
+
+enum bt_status
+bt_ecm_jacobian(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
+		double current_a, double dt_s, double *a, double *b)
+{
+	struct bt_ecm_params p, dp;
+
+	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a))
+		return BT_EINVAL;
+	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
+	jacobian_with(ecm, st, current_a, dt_s, &p, &dp, a, b);
 	return BT_OK;
+}
+
+enum bt_status
+bt_ecm_step_jacobian(const struct bt_ecm *ecm, struct bt_ecm_state *st,
+		     double current_a, double dt_s, double *a, double *b)
+{
+	struct bt_ecm_params p, dp;
+
+	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a))
+		return BT_EINVAL;
+	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
+	jacobian_with(ecm, st, current_a, dt_s, &p, &dp, a, b);
+	step_with(ecm, st, current_a, dt_s, &p);
+	return BT_OK;
+}
+
+/* The output Jacobian of bt_ecm_output_jacobian() from P, DP and DOCV
+ * already evaluated at the state. */
+static void
+output_jacobian_with(const struct bt_ecm *ecm, double current_a,
+		     const struct bt_ecm_params *p, const struct bt_ecm_params *dp,
+		     double docv, double *c, double *d)
+{
+	size_t k, n = ecm->info.rc_pairs;
+
+	c[0] = docv + dp->r0 * current_a;
+	for (k = 0; k < n; k++)
+		c[1 + k] = 1;
+	if (ecm->info.has_hysteresis)
+		c[1 + n] = ecm->info.hysteresis_m_v;
+	if (d)
+		*d = p->r0;
 }
 
 void
@@ -1758,15 +1824,21 @@ bt_ecm_output_jacobian(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 {
 	struct bt_ecm_params p, dp;
 	double docv;
-	size_t k, n = ecm->info.rc_pairs;
 
 	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
 	bt_ecm_ocv(ecm, st->soc, st->temp_c, &docv);
-	c[0] = docv + dp.r0 * current_a;
-	for (k = 0; k < n; k++)
-		c[1 + k] = 1;
-	if (ecm->info.has_hysteresis)
-		c[1 + n] = ecm->info.hysteresis_m_v;
-	if (d)
-		*d = p.r0;
+	output_jacobian_with(ecm, current_a, &p, &dp, docv, c, d);
+}
+
+double
+bt_ecm_output(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
+	      double current_a, double *c, double *d)
+{
+	struct bt_ecm_params p, dp;
+	double docv, ocv;
+
+	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
+	ocv = bt_ecm_ocv(ecm, st->soc, st->temp_c, &docv);
+	output_jacobian_with(ecm, current_a, &p, &dp, docv, c, d);
+	return voltage_with(ecm, st, current_a, &p, ocv);
 }

@@ -303,4 +303,23 @@ void bt_ecm_output_jacobian(const struct bt_ecm *ecm,
 			    const struct bt_ecm_state *state, double current_a,
 			    double *c, double *d);
 
+/* Advance *STATE exactly as bt_ecm_step() does and store in A (and, when
+ * B is not NULL, in B) the Jacobians of that step at the state before it,
+ * as bt_ecm_jacobian() gives them, evaluating the parameters once: the
+ * prediction of an extended Kalman filter in one call.
+ *
+ * Returns BT_OK, or BT_EINVAL as bt_ecm_step() does (nothing changes). */
+enum bt_status bt_ecm_step_jacobian(const struct bt_ecm *ecm,
+				    struct bt_ecm_state *state,
+				    double current_a, double dt_s, double *a,
+				    double *b);
+
+/* The terminal voltage of bt_ecm_voltage() and the derivatives of
+ * bt_ecm_output_jacobian() (C and, when D is not NULL, *D = R0) at *STATE
+ * and CURRENT_A, evaluating the parameters and the OCV once.
+ *
+ * Returns the terminal voltage in volts. */
+double bt_ecm_output(const struct bt_ecm *ecm, const struct bt_ecm_state *state,
+		     double current_a, double *c, double *d);
+
 #endif /* BT_ECM_H */

@@ -40,3 +40,10 @@ bounded() {	# bounded CMD: run CMD on the endless stream, expect the timeout
 	run bash -c "(ulimit -v $LIMIT_KB; exec timeout $SECONDS_RUN bt-sim -m $BT_SRCDIR/datasets/nmc18650.ecm --protocol cc --current 0 --duration 1e12) >/dev/null"
 	[ "$status" -eq 124 ] || { echo "status $status: $output"; return 1; }
 }
+
+@test "bt-soc runs in constant memory, every method" {
+	for m in cc ekf ukf pf; do
+		bounded "bt-soc -q -m $BT_SRCDIR/datasets/nmc18650.ecm --method $m --soc0 0.5"
+	done
+	bounded "bt-soc -q -m $BT_SRCDIR/datasets/nmc18650.ecm --adapt --soc0 0.5"
+}

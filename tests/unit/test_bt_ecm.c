@@ -348,6 +348,33 @@ fd_jacobian_case(const struct bt_ecm *ecm, const struct bt_ecm_state *st0,
 			    (2 * FD_STEP_I);
 		CHECK_NEAR(d, fd, TOL_FD, "D = dV/di");
 	}
+	/* The one-call forms give the same numbers, bit for bit. */
+	{
+		double a2[BT_ECM_MAX_STATE * BT_ECM_MAX_STATE], b2[BT_ECM_MAX_STATE];
+		double c2[BT_ECM_MAX_STATE], d2, v2;
+		struct bt_ecm_state s1 = *st0, s2 = *st0;
+		int same = 1;
+
+		bt_ecm_step(ecm, &s1, i, dt);
+		CHECK(bt_ecm_step_jacobian(ecm, &s2, i, dt, a2, b2) == BT_OK,
+		      "%s: step_jacobian ok", what);
+		CHECK(memcmp(&s1, &s2, sizeof s1) == 0,
+		      "%s: step_jacobian steps as bt_ecm_step", what);
+		for (r = 0; r < n * n; r++)
+			same &= a2[r] == a[r];
+		for (r = 0; r < n; r++)
+			same &= b2[r] == b[r];
+		CHECK(same, "%s: step_jacobian gives bt_ecm_jacobian's A and B", what);
+		v2 = bt_ecm_output(ecm, st0, i, c2, &d2);
+		same = v2 == bt_ecm_voltage(ecm, st0, i) && d2 == d;
+		for (r = 0; r < n; r++)
+			same &= c2[r] == cc[r];
+		CHECK(same, "%s: bt_ecm_output gives the voltage, C and D", what);
+		s2 = *st0;
+		CHECK(bt_ecm_step_jacobian(ecm, &s2, i, -dt, a2, b2) == BT_EINVAL
+		      && memcmp(&s2, st0, sizeof s2) == 0,
+		      "%s: step_jacobian rejects a negative dt", what);
+	}
 	CHECK(worst_a <= TOL_FD, "%s: A vs central differences: %.3g", what, worst_a);
 	CHECK(worst_b <= TOL_FD, "%s: B vs central differences: %.3g", what, worst_b);
 	CHECK(worst_c <= TOL_FD, "%s: C vs central differences: %.3g", what, worst_c);

@@ -1,0 +1,523 @@
+/* bt-soc - estimate the state of charge of a cell from its measured
+ * current, voltage and temperature with an equivalent-circuit model.
+ *
+ * Coulomb counting, the extended and unscented Kalman filters and the
+ * particle filter live in lib/bt_soc, lib/bt_kf and lib/bt_pf; this file
+ * reads options, streams rows through the estimator and reports.
+ */
+#include <config.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bt_cli.h"
+#include "bt_num.h"
+#include "bt_soc.h"
+
+/* The columns bt-soc appends, in order; the last three with --adapt. */
+static const char *const soc_columns[] = {
+	"soc", "soc_sd", "soc_lo", "soc_hi", "v_model_v", "innovation_v", "nis",
+	"r0_ohm", "capacity_ah", "drift"
+};
+#define N_BASE_COLUMNS 7
+#define N_ALL_COLUMNS (sizeof soc_columns / sizeof soc_columns[0])
+
+struct soc_args {
+	struct bt_cli_common common;
+	const char *model;
+	const char *input;
+	const char *reference;
+	const char *metrics;
+	double skip_s;
+	struct bt_soc_opts soc;
+};
+
+enum {
+	OPT_METHOD = 0x200, OPT_SOC0, OPT_MAX_GAP, OPT_Q_SOC, OPT_Q_V, OPT_Q_I,
+	OPT_R_V, OPT_P0, OPT_UKF_ALPHA, OPT_UKF_BETA, OPT_UKF_KAPPA,
+	OPT_PARTICLES, OPT_SEED, OPT_ADAPT, OPT_Q_R0, OPT_Q_CAPACITY, OPT_P0_R0,
+	OPT_P0_CAPACITY, OPT_DRIFT_WINDOW, OPT_DRIFT_ALPHA, OPT_REFERENCE,
+	OPT_METRICS, OPT_SKIP
+};
+
+static const struct argp_option options[] = {
+	{NULL, 0, NULL, 0, "Model and method:", 1},
+	{"model", 'm', "FILE", 0, "the cell model, a bt-ecm(5) file (required)", 1},
+	{"method", OPT_METHOD, "NAME", 0,
+	 "cc (coulomb counting), ekf, ukf or pf (default ekf)", 1},
+	{"soc0", OPT_SOC0, "X|auto", 0,
+	 "initial state of charge, or auto: from the first row's voltage "
+	 "through the OCV (default auto)", 1},
+	{"max-gap", OPT_MAX_GAP, "S", 0,
+	 "a longer time step is a rest, not the last current held (default 60)", 1},
+	{NULL, 0, NULL, 0, "Tuning (all methods):", 2},
+	{"p0", OPT_P0, "X", 0, "initial soc standard deviation (default 0.2)", 2},
+	{"q-soc", OPT_Q_SOC, "X", 0,
+	 "soc process noise, per square-root second (default 2e-5)", 2},
+	{"q-i", OPT_Q_I, "A", 0, "current sensor noise per sample (default 0.01)", 2},
+	{"q-v", OPT_Q_V, "V", 0,
+	 "ekf, ukf: RC voltage process noise per square-root second (default 1e-4)", 2},
+	{"r-v", OPT_R_V, "V", 0,
+	 "voltage noise and model error, standard deviation (default 0.005)", 2},
+	{NULL, 0, NULL, 0, "Unscented filter (ukf):", 3},
+	{"ukf-alpha", OPT_UKF_ALPHA, "X", 0, "sigma-point spread (default 1)", 3},
+	{"ukf-beta", OPT_UKF_BETA, "X", 0, "prior knowledge of the distribution (default 2)", 3},
+	{"ukf-kappa", OPT_UKF_KAPPA, "X", 0, "secondary scaling (default 0)", 3},
+	{NULL, 0, NULL, 0, "Particle filter (pf):", 4},
+	{"particles", OPT_PARTICLES, "N", 0, "number of particles (default 500)", 4},
+	{"seed", OPT_SEED, "N", 0, "seed of the particle filter (default 1)", 4},
+	{NULL, 0, NULL, 0, "Self-updating twin (ekf, ukf):", 5},
+	{"adapt", OPT_ADAPT, NULL, 0,
+	 "also estimate R0 and the capacity; write r0_ohm, capacity_ah, drift", 5},
+	{"q-r0", OPT_Q_R0, "X", 0, "R0 factor process noise per square-root second (default 1e-4)", 5},
+	{"q-capacity", OPT_Q_CAPACITY, "X", 0,
+	 "capacity process noise, fraction per square-root second (default 0)", 5},
+	{"p0-r0", OPT_P0_R0, "X", 0, "initial sd of the R0 factor (default 0.1)", 5},
+	{"p0-capacity", OPT_P0_CAPACITY, "X", 0,
+	 "initial sd of the capacity, a fraction of the model's (default 0.1)", 5},
+	{"drift-window", OPT_DRIFT_WINDOW, "N", 0,
+	 "samples in the NIS window of the drift test (default 300)", 5},
+	{"drift-alpha", OPT_DRIFT_ALPHA, "P", 0,
+	 "significance of the drift test's chi-square bounds (default 0.01)", 5},
+	{NULL, 0, NULL, 0, "Evaluation:", 6},
+	{"reference", OPT_REFERENCE, "COL", 0,
+	 "compare soc with the input column COL; metrics on standard error", 6},
+	{"metrics", OPT_METRICS, "FILE", 0, "write the metrics to FILE as CSV instead", 6},
+	{"skip", OPT_SKIP, "S", 0,
+	 "leave the first S seconds out of the metrics (default 0)", 6},
+	{NULL, 0, NULL, 0, NULL, 0}
+};
+
+static const char args_doc[] = "[FILE]";
+
+static const char doc[] =
+	"Estimate the state of charge from measured current, voltage and "
+	"temperature with an equivalent-circuit model (bt-ecm(5)): coulomb "
+	"counting, an extended or unscented Kalman filter, or a particle "
+	"filter.\v"
+	"Input: time_s, current_a (positive = charge) and voltage_v, and "
+	"temperature_c when there is one (otherwise the model's reference "
+	"temperature).  The input columns are kept and soc, soc_sd, soc_lo, "
+	"soc_hi (the 95 % interval), v_model_v, innovation_v and nis are "
+	"appended (r0_ohm, capacity_ah and drift with --adapt).\n\n"
+	"Examples:\n"
+	"  bt-soc -m nmc18650.ecm drive.csv -o soc.csv\n"
+	"  bt-soc -m nmc18650.ecm --method ukf --reference soc_true drive.csv\n"
+	"  bt-soc -m nmc18650.ecm --method pf --particles 1000 -p 6 drive.csv";
+
+static double
+number(struct argp_state *state, const char *arg, const char *opt)
+{
+	double x;
+
+	if (bt_num_parse(arg, strlen(arg), '.', &x) != BT_OK || !isfinite(x))
+		argp_error(state, "invalid number '%s' for %s", arg, opt);
+	return x;
+}
+
+static double
+positive(struct argp_state *state, const char *arg, const char *opt)
+{
+	double x = number(state, arg, opt);
+
+	if (!(x > 0))
+		argp_error(state, "%s must be positive, not '%s'", opt, arg);
+	return x;
+}
+
+static double
+nonnegative(struct argp_state *state, const char *arg, const char *opt)
+{
+	double x = number(state, arg, opt);
+
+	if (x < 0)
+		argp_error(state, "%s must not be negative, not '%s'", opt, arg);
+	return x;
+}
+
+static double
+count(struct argp_state *state, const char *arg, const char *opt, double max)
+{
+	double x = number(state, arg, opt);
+
+	if (x != floor(x) || x < 0 || x > max)
+		argp_error(state, "invalid %s '%s'", opt, arg);
+	return x;
+}
+
+static error_t
+parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct soc_args *a = state->input;
+	struct bt_soc_opts *o = &a->soc;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &a->common;
+		break;
+	case 'm': a->model = arg; break;
+	case OPT_METHOD:
+		if (bt_soc_method_parse(arg, &o->method) != BT_OK)
+			argp_error(state, "unknown method '%s' (use cc, ekf, ukf or pf)", arg);
+		break;
+	case OPT_SOC0:
+		if (strcmp(arg, "auto") == 0) {
+			o->soc0 = NAN;
+			break;
+		}
+		o->soc0 = number(state, arg, "--soc0");
+		if (o->soc0 < 0 || o->soc0 > 1)
+			argp_error(state, "--soc0 must lie in [0, 1] or be auto, not '%s'", arg);
+		break;
+	case OPT_MAX_GAP: o->max_gap_s = positive(state, arg, "--max-gap"); break;
+	case OPT_P0: o->kf.p0_soc = positive(state, arg, "--p0"); break;
+	case OPT_Q_SOC: o->kf.q_soc = nonnegative(state, arg, "--q-soc"); break;
+	case OPT_Q_I: o->kf.q_i = nonnegative(state, arg, "--q-i"); break;
+	case OPT_Q_V: o->kf.q_v = nonnegative(state, arg, "--q-v"); break;
+	case OPT_R_V: o->kf.r_v = positive(state, arg, "--r-v"); break;
+	case OPT_UKF_ALPHA: o->kf.ukf_alpha = positive(state, arg, "--ukf-alpha"); break;
+	case OPT_UKF_BETA: o->kf.ukf_beta = number(state, arg, "--ukf-beta"); break;
+	case OPT_UKF_KAPPA: o->kf.ukf_kappa = number(state, arg, "--ukf-kappa"); break;
+	case OPT_PARTICLES:
+		o->particles = (size_t)count(state, arg, "--particles", BT_PF_MAX_PARTICLES);
+		if (o->particles < 2)
+			argp_error(state, "--particles must be at least 2, not '%s'", arg);
+		break;
+	case OPT_SEED:
+		o->seed = (uint64_t)count(state, arg, "--seed", 18446744073709549568.0);
+		break;
+	case OPT_ADAPT: o->kf.adapt = 1; break;
+	case OPT_Q_R0: o->kf.q_r0 = nonnegative(state, arg, "--q-r0"); break;
+	case OPT_Q_CAPACITY: o->kf.q_capacity = nonnegative(state, arg, "--q-capacity"); break;
+	case OPT_P0_R0: o->kf.p0_r0 = positive(state, arg, "--p0-r0"); break;
+	case OPT_P0_CAPACITY: o->kf.p0_capacity = positive(state, arg, "--p0-capacity"); break;
+	case OPT_DRIFT_WINDOW:
+		o->drift_window = (size_t)count(state, arg, "--drift-window", 1e7);
+		if (o->drift_window < 1)
+			argp_error(state, "--drift-window must be at least 1, not '%s'", arg);
+		break;
+	case OPT_DRIFT_ALPHA:
+		o->drift_alpha = number(state, arg, "--drift-alpha");
+		if (!(o->drift_alpha > 0 && o->drift_alpha < 1))
+			argp_error(state, "--drift-alpha must lie in (0, 1), not '%s'", arg);
+		break;
+	case OPT_REFERENCE: a->reference = arg; break;
+	case OPT_METRICS: a->metrics = arg; break;
+	case OPT_SKIP: a->skip_s = nonnegative(state, arg, "--skip"); break;
+	case ARGP_KEY_ARG:
+		if (a->input != NULL)
+			argp_error(state, "extra operand '%s'", arg);
+		a->input = arg;
+		break;
+	case ARGP_KEY_END:
+		if (a->model == NULL)
+			argp_error(state, "no model given (use -m FILE)");
+		if (o->kf.adapt && o->method != BT_SOC_EKF && o->method != BT_SOC_UKF)
+			argp_error(state, "--adapt needs --method ekf or ukf");
+		if (a->metrics != NULL && a->reference == NULL)
+			argp_error(state, "--metrics needs --reference COL");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child children[] = {
+	{&bt_cli_common_argp, 0, NULL, 0},
+	{NULL, 0, NULL, 0}
+};
+
+static const struct argp argp = {options, parse_opt, args_doc, doc, children,
+				 NULL, NULL};
+
+static void
+free_soc(void *s)
+{
+	bt_soc_free(s);
+}
+
+/* Whether NAME is a column bt-soc writes (with --adapt when ADAPT). */
+static int
+is_soc_column(const char *name, int adapt)
+{
+	size_t i;
+
+	for (i = 0; i < (adapt ? N_ALL_COLUMNS : N_BASE_COLUMNS); i++)
+		if (strcmp(name, soc_columns[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* How the input columns are copied: each line whole when every field is
+ * already canonical and in place, else field by field. */
+struct copy_plan {
+	size_t ncols;
+	int whole_line;
+	unsigned char *convert;	/* the field must be parsed and formatted */
+};
+
+static void
+plan_copy(struct bt_reader *r, struct bt_writer *w, const struct soc_args *a,
+	  struct copy_plan *plan)
+{
+	const struct bt_schema *schema = bt_reader_schema(r);
+	char out_delim = a->common.delimiter ? a->common.delimiter : ',';
+	char name[256];
+	const char *s;
+	size_t i;
+
+	plan->ncols = bt_reader_ncols(r);
+	plan->convert = calloc(plan->ncols + 1, 1);
+	if (plan->convert == NULL)
+		bt_cli_die("out of memory");
+	bt_cli_hold(plan->convert, free);
+	plan->whole_line = plan->ncols == schema->nfields && !schema->drop_trailing
+			   && out_delim == bt_reader_delimiter(r);
+	for (i = 0; i < plan->ncols; i++) {
+		plan->convert[i] = schema->cols[i].conv != BT_CONV_TEXT
+				   && !bt_reader_verbatim(r, i);
+		if (plan->convert[i] || schema->cols[i].source != i)
+			plan->whole_line = 0;
+		s = bt_reader_name(r, i);
+		if (is_soc_column(s, a->soc.kf.adapt)) {
+			snprintf(name, sizeof name, "input_%s", s);
+			s = name;
+			plan->whole_line = 0;
+		}
+		bt_writer_text(w, s, strlen(s));
+	}
+}
+
+static void
+copy_row(struct bt_reader *r, struct bt_writer *w, const struct copy_plan *plan)
+{
+	const char *s;
+	size_t i, len;
+	double x;
+
+	if (plan->whole_line && (s = bt_reader_row_text(r, &len)) != NULL) {
+		bt_writer_raw(w, s, len);
+		return;
+	}
+	for (i = 0; i < plan->ncols; i++) {
+		s = bt_reader_text(r, i, &len);
+		if (!plan->convert[i] || len == 0)
+			bt_writer_text(w, s, len);
+		else if (bt_reader_number(r, i, &x) == BT_OK)
+			bt_writer_number(w, x);
+		else
+			bt_writer_text(w, s, len);
+	}
+}
+
+static void
+write_estimate(struct bt_writer *w, const struct bt_soc_row *e, int adapt)
+{
+	bt_writer_number(w, e->soc);
+	bt_writer_number(w, e->soc_sd);
+	bt_writer_number(w, e->soc_lo);
+	bt_writer_number(w, e->soc_hi);
+	bt_writer_number(w, e->v_model_v);
+	if (isnan(e->innovation_v)) {
+		bt_writer_empty(w);
+		bt_writer_empty(w);
+	} else {
+		bt_writer_number(w, e->innovation_v);
+		bt_writer_number(w, e->nis);
+	}
+	if (adapt) {
+		bt_writer_number(w, e->r0_ohm);
+		bt_writer_number(w, e->capacity_ah);
+		if (isnan(e->nis_mean))
+			bt_writer_empty(w);
+		else
+			bt_writer_raw(w, e->drift ? "1" : "0", 1);
+	}
+}
+
+/* Die with the message for an estimator error on the current row. */
+static void __attribute__((noreturn))
+estimator_failed(struct bt_reader *r, enum bt_status st, double t_prev, double t)
+{
+	char a[BT_NUM_BUFSIZE], b[BT_NUM_BUFSIZE];
+
+	if (st == BT_ETIME) {
+		bt_num_format(t_prev, 0, a);
+		bt_num_format(t, 0, b);
+		bt_reader_fail(r, st, "time goes backwards from %s to %s in "
+			       "column 'time_s'", a, b);
+	} else if (st == BT_ENONFINITE) {
+		bt_reader_fail(r, st, "no voltage in the first row: --soc0 auto "
+			       "needs one (or give --soc0 X)");
+	} else {
+		bt_reader_fail(r, st, "estimation failed: %s", bt_strerror(st));
+	}
+	bt_cli_die("%s", bt_reader_errmsg(r));
+}
+
+/* Print or write the metrics of the run against the reference (after the
+ * output is closed: one output is open at a time). */
+static void
+report_metrics(const struct soc_args *a, const struct bt_soc_metrics *m)
+{
+	static const char *const names[] = {
+		"method", "reference", "n", "rmse", "mae", "max_abs", "bias",
+		"coverage", "convergence_s", "final_error"
+	};
+	struct bt_soc_summary s = bt_soc_metrics_summary(m);
+	const char *method = bt_soc_method_name(a->soc.method);
+	struct bt_cli_common c = a->common;
+	struct bt_writer *w;
+	size_t i;
+
+	if (a->metrics == NULL) {
+		bt_cli_warn("%s against '%s': n %zu, rmse %.4g, mae %.4g, max_abs %.4g, "
+			    "bias %.4g, coverage %.4g, convergence_s %.6g, "
+			    "final_error %.4g", method, a->reference, s.n, s.rmse,
+			    s.mae, s.max_abs, s.bias, s.coverage, s.convergence_s,
+			    s.final_error);
+		return;
+	}
+	c.output = a->metrics;
+	c.delimiter = ',';
+	w = bt_cli_open_output(&c);
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		bt_writer_raw(w, names[i], strlen(names[i]));
+	bt_cli_end_row(w);
+	bt_writer_raw(w, method, strlen(method));
+	bt_writer_text(w, a->reference, strlen(a->reference));
+	bt_writer_number(w, (double)s.n);
+	bt_writer_number(w, s.rmse);
+	bt_writer_number(w, s.mae);
+	bt_writer_number(w, s.max_abs);
+	bt_writer_number(w, s.bias);
+	bt_writer_number(w, s.coverage);
+	bt_writer_number(w, s.convergence_s);
+	bt_writer_number(w, s.final_error);
+	bt_cli_end_row(w);
+	bt_cli_close_output(w);
+}
+
+static void
+report_drift(const struct bt_soc *est)
+{
+	struct bt_soc_drift d;
+
+	bt_soc_drift_summary(est, &d);
+	if (d.flagged == 0)
+		bt_cli_warn("drift: none; the window mean nis stayed below %.4g "
+			    "(peak %.4g)", d.upper, d.peak_nis_mean);
+	else
+		bt_cli_warn("drift: the measurements left the model at %.10g s "
+			    "(row %lu); the window mean nis peaked at %.4g at %.10g s "
+			    "(upper bound %.4g); %zu rows flagged", d.first_time_s,
+			    d.first_row, d.peak_nis_mean, d.peak_time_s, d.upper,
+			    d.flagged);
+}
+
+static void
+run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
+	struct soc_args *a)
+{
+	size_t tcol, icol, vcol, refcol = 0, i;
+	long tc = bt_reader_find(r, "temperature_c");
+	double t, cur, v, temp, ref = NAN, tprev = NAN;
+	double tref = bt_ecm_reference_temperature_c(ecm);
+	struct copy_plan plan;
+	struct bt_soc_metrics metrics;
+	struct bt_soc_row e;
+	struct bt_soc *est;
+	unsigned long rows = 0;
+	char errmsg[BT_ERRMSG_SIZE] = "";
+	enum bt_status st;
+	int said_temp = 0, adapt = a->soc.kf.adapt;
+
+	bt_cli_check(r, bt_reader_require(r, "time_s", &tcol));
+	bt_cli_check(r, bt_reader_require(r, "current_a", &icol));
+	bt_cli_check(r, bt_reader_require(r, "voltage_v", &vcol));
+	if (a->reference != NULL)
+		bt_cli_check(r, bt_reader_require(r, a->reference, &refcol));
+	if ((st = bt_soc_alloc(ecm, &a->soc, &est, errmsg)) != BT_OK)
+		bt_cli_die("%s", errmsg[0] ? errmsg : bt_strerror(st));
+	bt_cli_hold(est, free_soc);
+	bt_soc_metrics_init(&metrics, a->skip_s);
+	if (tc < 0 && !a->common.quiet)
+		bt_cli_warn("%s: no column 'temperature_c': using the model's "
+			    "reference temperature %g C", bt_reader_filename(r), tref);
+
+	plan_copy(r, w, a, &plan);
+	for (i = 0; i < (adapt ? N_ALL_COLUMNS : N_BASE_COLUMNS); i++)
+		bt_writer_raw(w, soc_columns[i], strlen(soc_columns[i]));
+	bt_cli_end_row(w);
+
+	while ((st = bt_reader_next(r)) == BT_OK) {
+		bt_cli_check(r, bt_reader_finite(r, tcol, &t));
+		bt_cli_check(r, bt_reader_finite(r, icol, &cur));
+		bt_cli_check(r, bt_reader_number(r, vcol, &v));
+		temp = tref;
+		if (tc >= 0) {
+			bt_cli_check(r, bt_reader_number(r, (size_t)tc, &temp));
+			if (!isfinite(temp)) {
+				if (!said_temp++ && !a->common.quiet)
+					bt_cli_warn("%s:%lu: no temperature: using the "
+						    "model's reference temperature %g C "
+						    "(said once)", bt_reader_filename(r),
+						    bt_reader_line(r), tref);
+				temp = tref;
+			}
+		}
+		if (a->reference != NULL)
+			bt_cli_check(r, bt_reader_number(r, refcol, &ref));
+		if ((st = bt_soc_update(est, t, cur, v, temp, &e)) != BT_OK)
+			estimator_failed(r, st, tprev, t);
+		if (rows == 0 && bt_soc_initial_under_load(est) && !a->common.quiet)
+			bt_cli_warn("%s:%lu: the first row is not at rest (current %g A): "
+				    "--soc0 auto read the OCV under load",
+				    bt_reader_filename(r), bt_reader_line(r), cur);
+		tprev = t;
+		copy_row(r, w, &plan);
+		write_estimate(w, &e, adapt);
+		bt_cli_end_row(w);
+		if (a->reference != NULL)
+			bt_soc_metrics_add(&metrics, t, &e, ref);
+		rows++;
+	}
+	if (st != BT_EOF)
+		bt_cli_check(r, st);
+	if (rows == 0)
+		bt_cli_die("%s: no data rows after the header", bt_reader_filename(r));
+	bt_cli_close_output(w);
+	if (adapt && !a->common.quiet)
+		report_drift(est);
+	if (a->reference != NULL)
+		report_metrics(a, &metrics);
+	bt_cli_release(est);
+	bt_cli_release(plan.convert);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct soc_args args;
+	struct bt_reader_opts ropts;
+	struct bt_reader *r;
+	struct bt_writer *w;
+	struct bt_ecm *ecm;
+
+	bt_cli_init("bt-soc");
+	memset(&args, 0, sizeof args);
+	bt_soc_opts_init(&args.soc);
+	argp_parse(&argp, argc, argv, 0, NULL, &args);
+
+	ecm = bt_cli_load_model(args.model);
+	ropts = bt_cli_reader_opts(&args.common);
+	r = bt_cli_open_input(args.input, &ropts);
+	w = bt_cli_open_output(&args.common);
+	run_soc(r, w, ecm, &args);
+	bt_cli_release(r);
+	bt_cli_release(ecm);
+	bt_cli_common_free(&args.common);
+	return BT_EXIT_OK;
+}

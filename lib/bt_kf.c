@@ -1,0 +1,675 @@
+/* bt_kf.c - extended and unscented Kalman filters of state of charge on
+ * the equivalent-circuit model of bt_ecm.
+ *
+ * References:
+ * [Plett04] G. L. Plett, "Extended Kalman filtering for battery management
+ *   systems of LiPB-based HEV battery packs", Parts 1-3, J. Power Sources
+ *   134 (2004) 252-292 (Part 3, sec. 4: joint estimation of state and
+ *   parameters).
+ * [Plett06] G. L. Plett, "Sigma-point Kalman filtering for battery
+ *   management systems of LiPB-based HEV battery packs", Part 1, J. Power
+ *   Sources 161 (2006) 1356-1368.
+ * [WvdM00] E. A. Wan and R. van der Merwe, "The unscented Kalman filter for
+ *   nonlinear estimation", Proc. IEEE AS-SPCC (2000) 153-158: the scaled
+ *   unscented transform, eqs. (15)-(17).
+ * [BSLK01] Y. Bar-Shalom, X. R. Li, T. Kirubarajan, "Estimation with
+ *   Applications to Tracking and Navigation", Wiley 2001, eq. 5.2.3-18
+ *   (Joseph form of the covariance update).
+ * [LBS02] T. Lefebvre, H. Bruyninckx, J. De Schutter, "Comment on 'A new
+ *   method for the nonlinear transformation of means and covariances'",
+ *   IEEE Trans. Autom. Control 47 (2002) 1406-1409: the unscented update
+ *   as a statistical linear regression H = Pxz' P^-1.
+ */
+#include <config.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+
+#include "bt_kf.h"
+
+#define SECONDS_PER_HOUR 3600.0
+#define N_MAX BT_KF_MAX_STATE
+#define N_SIGMA (2 * N_MAX + 1)
+
+/* The sigma points' Cholesky factorisation: jitter and retries. */
+#define CHOLESKY_JITTER 1e-14
+#define CHOLESKY_TRIES 6
+
+struct bt_kf {
+	const struct bt_ecm *ecm;
+	struct bt_kf_opts o;
+	size_t nm;		/* the model's state dimension */
+	size_t n;		/* the filter's: nm, or nm + 2 with adaptation */
+	size_t ir0, icap;	/* indices of k_r0 and the capacity */
+	size_t ih;		/* index of h, or 0 without hysteresis */
+	double q_model_ah;	/* the model's capacity */
+	double eta;		/* coulombic efficiency on charge */
+	struct bt_ecm_state st;	/* the mean, as a model state */
+	double x[N_MAX];	/* the mean */
+	double p[N_MAX * N_MAX];	/* its covariance, row-major */
+	double qdiag[N_MAX];	/* process noise per second, variances */
+	double wm0, wc0, wi, gamma;	/* unscented weights and spread */
+};
+
+void
+bt_kf_opts_init(struct bt_kf_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->method = BT_KF_EKF;
+	o->q_soc = BT_KF_DEFAULT_Q_SOC;
+	o->q_v = BT_KF_DEFAULT_Q_V;
+	o->q_h = BT_KF_DEFAULT_Q_H;
+	o->q_i = BT_KF_DEFAULT_Q_I;
+	o->r_v = BT_KF_DEFAULT_R_V;
+	o->p0_soc = BT_KF_DEFAULT_P0_SOC;
+	o->p0_v = BT_KF_DEFAULT_P0_V;
+	o->p0_h = BT_KF_DEFAULT_P0_H;
+	o->adapt = 0;
+	o->q_r0 = BT_KF_DEFAULT_Q_R0;
+	o->q_capacity = BT_KF_DEFAULT_Q_CAPACITY;
+	o->p0_r0 = BT_KF_DEFAULT_P0_R0;
+	o->p0_capacity = BT_KF_DEFAULT_P0_CAPACITY;
+	o->ukf_alpha = BT_KF_DEFAULT_UKF_ALPHA;
+	o->ukf_beta = BT_KF_DEFAULT_UKF_BETA;
+	o->ukf_kappa = BT_KF_DEFAULT_UKF_KAPPA;
+}
+
+static enum bt_status
+invalid(char *errmsg, const char *what)
+{
+	if (errmsg)
+		snprintf(errmsg, BT_ERRMSG_SIZE, "%s", what);
+	return BT_EINVAL;
+}
+
+static enum bt_status
+check_opts(const struct bt_kf_opts *o, size_t n, char *errmsg)
+{
+	const struct {
+		double v;
+		const char *name;
+	} nonneg[] = {
+		{o->q_soc, "q_soc"}, {o->q_v, "q_v"}, {o->q_h, "q_h"},
+		{o->q_i, "q_i"}, {o->q_r0, "q_r0"}, {o->q_capacity, "q_capacity"},
+	}, pos[] = {
+		{o->r_v, "r_v"}, {o->p0_soc, "p0_soc"}, {o->p0_v, "p0_v"},
+		{o->p0_h, "p0_h"}, {o->p0_r0, "p0_r0"},
+		{o->p0_capacity, "p0_capacity"},
+	};
+	char buf[BT_ERRMSG_SIZE];
+	double lambda;
+	size_t k;
+
+	for (k = 0; k < sizeof nonneg / sizeof nonneg[0]; k++)
+		if (!(nonneg[k].v >= 0) || !isfinite(nonneg[k].v)) {
+			snprintf(buf, sizeof buf, "%s must not be negative", nonneg[k].name);
+			return invalid(errmsg, buf);
+		}
+	for (k = 0; k < sizeof pos / sizeof pos[0]; k++)
+		if (!(pos[k].v > 0) || !isfinite(pos[k].v)) {
+			snprintf(buf, sizeof buf, "%s must be positive", pos[k].name);
+			return invalid(errmsg, buf);
+		}
+	if (o->method != BT_KF_EKF && o->method != BT_KF_UKF)
+		return invalid(errmsg, "unknown filter method");
+	if (o->method == BT_KF_UKF) {
+		if (!(o->ukf_alpha > 0) || !isfinite(o->ukf_alpha)
+		    || !isfinite(o->ukf_beta) || !isfinite(o->ukf_kappa))
+			return invalid(errmsg, "ukf_alpha must be positive");
+		/* [WvdM00] eq. (15): lambda = alpha^2 (n + kappa) - n. */
+		lambda = o->ukf_alpha * o->ukf_alpha * ((double)n + o->ukf_kappa) - (double)n;
+		if (!((double)n + lambda > 0))
+			return invalid(errmsg, "the unscented spread n + lambda must be positive");
+		if (lambda / ((double)n + lambda) + 1 - o->ukf_alpha * o->ukf_alpha
+		    + o->ukf_beta < 0)
+			return invalid(errmsg, "the unscented centre covariance weight "
+				       "must not be negative (raise alpha, beta or kappa)");
+	}
+	return BT_OK;
+}
+
+enum bt_status
+bt_kf_alloc(const struct bt_ecm *ecm, const struct bt_kf_opts *opts,
+	    double soc0, struct bt_kf **out, char errmsg[BT_ERRMSG_SIZE])
+{
+	const struct bt_ecm_info *info = bt_ecm_info(ecm);
+	struct bt_kf *kf;
+	size_t nm = bt_ecm_state_dim(ecm), n, k;
+	unsigned rc = bt_ecm_rc_pairs(ecm);
+	enum bt_status st;
+	double lambda;
+
+	*out = NULL;
+	n = nm + (opts->adapt ? 2 : 0);
+	if ((st = check_opts(opts, n, errmsg)) != BT_OK)
+		return st;
+	if (!isfinite(soc0))
+		return invalid(errmsg, "the initial soc must be finite");
+	kf = calloc(1, sizeof *kf);
+	if (kf == NULL)
+		return BT_ENOMEM;
+	kf->ecm = ecm;
+	kf->o = *opts;
+	kf->nm = nm;
+	kf->n = n;
+	kf->ih = info->has_hysteresis ? 1 + rc : 0;
+	kf->ir0 = nm;
+	kf->icap = nm + 1;
+	kf->q_model_ah = info->capacity_ah;
+	kf->eta = info->coulombic_efficiency;
+	bt_ecm_state_init(ecm, soc0, bt_ecm_reference_temperature_c(ecm), &kf->st);
+	bt_ecm_state_pack(ecm, &kf->st, kf->x);
+
+	kf->p[0] = opts->p0_soc * opts->p0_soc;
+	kf->qdiag[0] = opts->q_soc * opts->q_soc;
+	for (k = 0; k < rc; k++) {
+		kf->p[(1 + k) * n + 1 + k] = opts->p0_v * opts->p0_v;
+		kf->qdiag[1 + k] = opts->q_v * opts->q_v;
+	}
+	if (kf->ih) {
+		kf->p[kf->ih * n + kf->ih] = opts->p0_h * opts->p0_h;
+		kf->qdiag[kf->ih] = opts->q_h * opts->q_h;
+	}
+	if (opts->adapt) {
+		double qa = kf->q_model_ah;
+
+		kf->x[kf->ir0] = 1;
+		kf->x[kf->icap] = qa;
+		kf->p[kf->ir0 * n + kf->ir0] = opts->p0_r0 * opts->p0_r0;
+		kf->p[kf->icap * n + kf->icap] =
+			opts->p0_capacity * qa * opts->p0_capacity * qa;
+		kf->qdiag[kf->ir0] = opts->q_r0 * opts->q_r0;
+		kf->qdiag[kf->icap] = opts->q_capacity * qa * opts->q_capacity * qa;
+	}
+
+	/* [WvdM00] eqs. (15)-(16): the weights of the scaled unscented
+	 * transform and the spread sqrt(n + lambda). */
+	lambda = opts->ukf_alpha * opts->ukf_alpha * ((double)n + opts->ukf_kappa)
+		 - (double)n;
+	kf->wm0 = lambda / ((double)n + lambda);
+	kf->wc0 = kf->wm0 + 1 - opts->ukf_alpha * opts->ukf_alpha + opts->ukf_beta;
+	kf->wi = 1 / (2 * ((double)n + lambda));
+	kf->gamma = sqrt((double)n + lambda);
+	*out = kf;
+	return BT_OK;
+}
+
+void
+bt_kf_free(struct bt_kf *kf)
+{
+	free(kf);
+}
+
+size_t
+bt_kf_dim(const struct bt_kf *kf)
+{
+	return kf->n;
+}
+
+void
+bt_kf_state(const struct bt_kf *kf, double *x, double *p)
+{
+	memcpy(x, kf->x, kf->n * sizeof *x);
+	if (p)
+		memcpy(p, kf->p, kf->n * kf->n * sizeof *p);
+}
+
+/* --- Small dense algebra (n <= N_MAX) ------------------------------------ */
+
+static void
+symmetrize(double *p, size_t n)
+{
+	size_t r, c;
+
+	for (r = 0; r < n; r++)
+		for (c = r + 1; c < n; c++)
+			p[r * n + c] = p[c * n + r] = 0.5 * (p[r * n + c] + p[c * n + r]);
+}
+
+/* P <- A P A' + Q with Q = diag(QD) DT + B B' QI^2. */
+static void
+propagate_cov(double *p, const double *a, const double *b, const double *qd,
+	      double dt, double qi, size_t n)
+{
+	double ap[N_MAX * N_MAX], s;
+	size_t r, c, k;
+
+	for (r = 0; r < n; r++)
+		for (c = 0; c < n; c++) {
+			s = 0;
+			for (k = 0; k < n; k++)
+				s += a[r * n + k] * p[k * n + c];
+			ap[r * n + c] = s;
+		}
+	for (r = 0; r < n; r++)
+		for (c = 0; c <= r; c++) {
+			s = 0;
+			for (k = 0; k < n; k++)
+				s += ap[r * n + k] * a[c * n + k];
+			s += b[r] * b[c] * qi * qi;
+			if (r == c)
+				s += qd[r] * dt;
+			p[r * n + c] = p[c * n + r] = s;
+		}
+}
+
+/* The Joseph-form update ([BSLK01] eq. 5.2.3-18) for a scalar measurement
+ * with gain K, linearised measurement row H and noise variance R:
+ *     P <- (I - K H) P (I - K H)' + K R K',
+ * a sum of positive semidefinite terms whatever the rounding of K. */
+static void
+joseph(double *p, const double *k, const double *h, double r, size_t n)
+{
+	double ikh[N_MAX * N_MAX], t[N_MAX * N_MAX], s;
+	size_t i, j, m;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++)
+			ikh[i * n + j] = (i == j) - k[i] * h[j];
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++) {
+			s = 0;
+			for (m = 0; m < n; m++)
+				s += ikh[i * n + m] * p[m * n + j];
+			t[i * n + j] = s;
+		}
+	for (i = 0; i < n; i++)
+		for (j = 0; j <= i; j++) {
+			s = 0;
+			for (m = 0; m < n; m++)
+				s += t[i * n + m] * ikh[j * n + m];
+			s += k[i] * r * k[j];
+			p[i * n + j] = p[j * n + i] = s;
+		}
+}
+
+/* The lower Cholesky factor L of P (n by n) in L, row-major.  Returns
+ * BT_OK or BT_ERANGE when P is not positive definite. */
+static enum bt_status
+cholesky(const double *p, double *l, size_t n)
+{
+	gsl_matrix_view m;
+	size_t r, c;
+
+	size_t tries;
+	double jitter = 0, scale = 0;
+
+	for (r = 0; r < n; r++)
+		scale = fmax(scale, p[r * n + r]);
+	/* A covariance that lost definiteness to rounding (a state known to
+	 * the last bit) gets a jitter on its diagonal, growing tenfold from
+	 * CHOLESKY_JITTER of its largest variance. */
+	for (tries = 0;; tries++) {
+		memcpy(l, p, n * n * sizeof *l);
+		for (r = 0; r < n; r++)
+			l[r * n + r] += jitter;
+		m = gsl_matrix_view_array(l, n, n);
+		if (gsl_linalg_cholesky_decomp1(&m.matrix) == GSL_SUCCESS)
+			break;
+		if (tries == CHOLESKY_TRIES)
+			return BT_ERANGE;
+		jitter = jitter == 0 ? CHOLESKY_JITTER * scale : 10 * jitter;
+	}
+	for (r = 0; r < n; r++)
+		for (c = r + 1; c < n; c++)
+			l[r * n + c] = 0;
+	return BT_OK;
+}
+
+/* --- The model with the adapted parameters --------------------------------- */
+
+/* The coulombic efficiency that applies to CURRENT_A (bt-ecm(5)). */
+static double
+efficiency(const struct bt_kf *kf, double current_a)
+{
+	return current_a > 0 ? kf->eta : 1;
+}
+
+/* Keep the states that have bounds within them: h in [-1, 1] (it is a
+ * fraction of the maximum hysteresis), the adapted parameters within
+ * [BT_KF_MIN_PARAM_FRACTION, BT_KF_MAX_PARAM_FRACTION] of the model's. */
+static void
+clamp_state(const struct bt_kf *kf, double *x)
+{
+	if (kf->ih)
+		x[kf->ih] = fmax(-1, fmin(1, x[kf->ih]));
+	if (kf->o.adapt) {
+		x[kf->ir0] = fmax(BT_KF_MIN_PARAM_FRACTION,
+				  fmin(BT_KF_MAX_PARAM_FRACTION, x[kf->ir0]));
+		x[kf->icap] = fmax(BT_KF_MIN_PARAM_FRACTION * kf->q_model_ah,
+				   fmin(BT_KF_MAX_PARAM_FRACTION * kf->q_model_ah,
+					x[kf->icap]));
+	}
+}
+
+/* The soc change of a step with the estimated capacity instead of the
+ * model's, added after bt_ecm_step() counted with the model's:
+ * eta i dt / 3600 (1/Q - 1/Q_model) ([Plett04] Part 3, eq. (4)). */
+static double
+capacity_correction(const struct bt_kf *kf, double q_ah, double i, double dt)
+{
+	return efficiency(kf, i) * i * dt / SECONDS_PER_HOUR *
+	       (1 / q_ah - 1 / kf->q_model_ah);
+}
+
+/* Propagate the filter state X through one step (the unscented filter's
+ * sigma points).  ST carries the temperature and the sign of the last
+ * current. */
+static enum bt_status
+transition(const struct bt_kf *kf, double *x, struct bt_ecm_state *st,
+	   double i, double dt)
+{
+	enum bt_status s;
+
+	bt_ecm_state_unpack(kf->ecm, x, st);
+	if ((s = bt_ecm_step(kf->ecm, st, i, dt)) != BT_OK)
+		return s;
+	bt_ecm_state_pack(kf->ecm, st, x);
+	if (kf->o.adapt)
+		x[0] += capacity_correction(kf, x[kf->icap], i, dt);
+	return BT_OK;
+}
+
+/* The terminal voltage of the filter state X carrying I. */
+static double
+measure(const struct bt_kf *kf, const double *x, struct bt_ecm_state *st,
+	double i)
+{
+	struct bt_ecm_params p;
+	double v;
+
+	bt_ecm_state_unpack(kf->ecm, x, st);
+	v = bt_ecm_voltage(kf->ecm, st, i);
+	if (kf->o.adapt) {
+		bt_ecm_params_at(kf->ecm, st->soc, st->temp_c, &p);
+		v += (x[kf->ir0] - 1) * p.r0 * i;
+	}
+	return v;
+}
+
+/* --- Extended Kalman filter ---------------------------------------------------- */
+
+static enum bt_status
+ekf_predict(struct bt_kf *kf, double i, double dt)
+{
+	double a[N_MAX * N_MAX] = {0}, am[BT_ECM_MAX_STATE * BT_ECM_MAX_STATE];
+	double b[N_MAX] = {0};
+	size_t n = kf->n, nm = kf->nm, r, c;
+	enum bt_status s;
+
+	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
+	if ((s = bt_ecm_step_jacobian(kf->ecm, &kf->st, i, dt, am, b)) != BT_OK)
+		return s;
+	for (r = 0; r < nm; r++)
+		for (c = 0; c < nm; c++)
+			a[r * n + c] = am[r * nm + c];
+	bt_ecm_state_pack(kf->ecm, &kf->st, kf->x);
+	if (kf->o.adapt) {
+		double q = kf->x[kf->icap], eta = efficiency(kf, i);
+
+		kf->x[0] += capacity_correction(kf, q, i, dt);
+		/* soc' = soc + eta i dt / (3600 Q): d/dQ and d/di with Q. */
+		a[0 * n + kf->icap] = -eta * i * dt / (SECONDS_PER_HOUR * q * q);
+		b[0] = eta * dt / (SECONDS_PER_HOUR * q);
+		a[kf->ir0 * n + kf->ir0] = 1;
+		a[kf->icap * n + kf->icap] = 1;
+	}
+	propagate_cov(kf->p, a, b, kf->qdiag, dt, kf->o.q_i, n);
+	return BT_OK;
+}
+
+/* The predicted voltage and its Jacobian row H at the mean. */
+static double
+ekf_output(struct bt_kf *kf, double i, double *h)
+{
+	double v, r0, docv;
+	size_t n = kf->n;
+
+	memset(h, 0, n * sizeof *h);
+	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
+	v = bt_ecm_output(kf->ecm, &kf->st, i, h, &r0);
+	if (kf->o.adapt) {
+		double k = kf->x[kf->ir0];
+
+		/* V = ... + k R0(soc) i: dV/dk = R0 i, and dV/dsoc gains
+		 * (k - 1) dR0/dsoc i, dR0/dsoc i being h[0] - dOCV/dsoc. */
+		bt_ecm_ocv(kf->ecm, kf->st.soc, kf->st.temp_c, &docv);
+		v += (k - 1) * r0 * i;
+		h[0] += (k - 1) * (h[0] - docv);
+		h[kf->ir0] = r0 * i;
+	}
+	return v;
+}
+
+/* --- Unscented Kalman filter -------------------------------------------------- */
+
+/* The 2n + 1 sigma points of mean X and covariance P ([WvdM00] eq. (15)):
+ * X_0 = x, X_j = x + gamma L_j, X_{n+j} = x - gamma L_j, L_j the columns
+ * of the Cholesky factor. */
+static enum bt_status
+sigma_points(const struct bt_kf *kf, const double *x, const double *p,
+	     double sig[N_SIGMA][N_MAX], double *l)
+{
+	size_t n = kf->n, j, r;
+	enum bt_status s;
+
+	if ((s = cholesky(p, l, n)) != BT_OK)
+		return s;
+	for (r = 0; r < n; r++)
+		sig[0][r] = x[r];
+	for (j = 0; j < n; j++)
+		for (r = 0; r < n; r++) {
+			sig[1 + j][r] = x[r] + kf->gamma * l[r * n + j];
+			sig[1 + n + j][r] = x[r] - kf->gamma * l[r * n + j];
+		}
+	return BT_OK;
+}
+
+static double
+weight_m(const struct bt_kf *kf, size_t j)
+{
+	return j == 0 ? kf->wm0 : kf->wi;
+}
+
+static double
+weight_c(const struct bt_kf *kf, size_t j)
+{
+	return j == 0 ? kf->wc0 : kf->wi;
+}
+
+static enum bt_status
+ukf_predict(struct bt_kf *kf, double i, double dt)
+{
+	double sig[N_SIGMA][N_MAX], l[N_MAX * N_MAX], xm[N_MAX] = {0};
+	double b[N_MAX] = {0}, d;
+	size_t n = kf->n, m = 2 * n + 1, j, r, c;
+	struct bt_ecm_state st = kf->st;
+	enum bt_status s;
+
+	if ((s = sigma_points(kf, kf->x, kf->p, sig, l)) != BT_OK)
+		return s;
+	for (j = 0; j < m; j++) {
+		st = kf->st;
+		if ((s = transition(kf, sig[j], &st, i, dt)) != BT_OK)
+			return s;
+		for (r = 0; r < n; r++)
+			xm[r] += weight_m(kf, j) * sig[j][r];
+	}
+	/* The covariance of the propagated points (non-negative weights),
+	 * plus the process noise; the current noise enters through the
+	 * mean's dx/di, which the model gives in closed form. */
+	for (r = 0; r < n; r++)
+		for (c = 0; c <= r; c++) {
+			double acc = 0;
+
+			for (j = 0; j < m; j++)
+				acc += weight_c(kf, j) * (sig[j][r] - xm[r]) *
+				       (sig[j][c] - xm[c]);
+			kf->p[r * n + c] = kf->p[c * n + r] = acc;
+		}
+	{
+		double am[BT_ECM_MAX_STATE * BT_ECM_MAX_STATE];
+
+		bt_ecm_state_unpack(kf->ecm, kf->x, &st);
+		bt_ecm_jacobian(kf->ecm, &st, i, dt, am, b);
+		if (kf->o.adapt)
+			b[0] = efficiency(kf, i) * dt /
+			       (SECONDS_PER_HOUR * kf->x[kf->icap]);
+	}
+	for (r = 0; r < n; r++)
+		for (c = 0; c < n; c++) {
+			d = b[r] * b[c] * kf->o.q_i * kf->o.q_i;
+			if (r == c)
+				d += kf->qdiag[r] * dt;
+			kf->p[r * n + c] += d;
+		}
+	/* The sign of the last current and the temperature follow the mean. */
+	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
+	bt_ecm_step(kf->ecm, &kf->st, i, dt);
+	memcpy(kf->x, xm, n * sizeof *xm);
+	return BT_OK;
+}
+
+/* The unscented measurement: predicted voltage *V, its variance without
+ * noise *PZZ, the cross covariance PXZ and the statistically linearised
+ * row H = PXZ' P^-1 ([LBS02]). */
+static enum bt_status
+ukf_output(struct bt_kf *kf, double i, double *v, double *pzz, double *pxz,
+	   double *h)
+{
+	double sig[N_SIGMA][N_MAX], l[N_MAX * N_MAX], z[N_SIGMA], zm = 0;
+	size_t n = kf->n, m = 2 * n + 1, j, r;
+	struct bt_ecm_state st = kf->st;
+	gsl_matrix_view lv;
+	gsl_vector_view hv;
+	enum bt_status s;
+
+	if ((s = sigma_points(kf, kf->x, kf->p, sig, l)) != BT_OK)
+		return s;
+	for (j = 0; j < m; j++) {
+		z[j] = measure(kf, sig[j], &st, i);
+		zm += weight_m(kf, j) * z[j];
+	}
+	*pzz = 0;
+	memset(pxz, 0, n * sizeof *pxz);
+	for (j = 0; j < m; j++) {
+		*pzz += weight_c(kf, j) * (z[j] - zm) * (z[j] - zm);
+		for (r = 0; r < n; r++)
+			pxz[r] += weight_c(kf, j) * (sig[j][r] - kf->x[r]) * (z[j] - zm);
+	}
+	/* H' = P^-1 Pxz with P = L L' (L lower, zeros above). */
+	memcpy(h, pxz, n * sizeof *h);
+	for (r = 0; r < n; r++) {
+		size_t c;
+
+		for (c = r + 1; c < n; c++)
+			l[r * n + c] = l[c * n + r];
+	}
+	lv = gsl_matrix_view_array(l, n, n);
+	hv = gsl_vector_view_array(h, n);
+	if (gsl_linalg_cholesky_svx(&lv.matrix, &hv.vector) != GSL_SUCCESS)
+		return BT_ERANGE;
+	*v = zm;
+	return BT_OK;
+}
+
+/* --- The interface ----------------------------------------------------------- */
+
+enum bt_status
+bt_kf_predict(struct bt_kf *kf, double current_a, double dt_s, double temp_c)
+{
+	double x[N_MAX], p[N_MAX * N_MAX];
+	struct bt_ecm_state st = kf->st;
+	enum bt_status s;
+
+	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a)
+	    || !isfinite(temp_c))
+		return BT_EINVAL;
+	memcpy(x, kf->x, sizeof x);
+	memcpy(p, kf->p, sizeof p);
+	kf->st.temp_c = temp_c;
+	s = kf->o.method == BT_KF_EKF ? ekf_predict(kf, current_a, dt_s)
+				      : ukf_predict(kf, current_a, dt_s);
+	if (s != BT_OK) {
+		memcpy(kf->x, x, sizeof x);
+		memcpy(kf->p, p, sizeof p);
+		kf->st = st;
+		return s;
+	}
+	symmetrize(kf->p, kf->n);
+	clamp_state(kf, kf->x);
+	kf->st.temp_c = temp_c;
+	return BT_OK;
+}
+
+enum bt_status
+bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
+	     double temp_c, struct bt_kf_result *res)
+{
+	double h[N_MAX], k[N_MAX], pxz[N_MAX], v, s, e, reff, r2;
+	size_t n = kf->n, r, c;
+	struct bt_ecm_params par;
+	enum bt_status st;
+
+	if (!isfinite(current_a) || !isfinite(temp_c))
+		return BT_EINVAL;
+	kf->st.temp_c = temp_c;
+	r2 = kf->o.r_v * kf->o.r_v;
+	if (kf->o.method == BT_KF_EKF) {
+		v = ekf_output(kf, current_a, h);
+		/* S = H P H' + R, Pxz = P H'. */
+		s = 0;
+		for (r = 0; r < n; r++) {
+			pxz[r] = 0;
+			for (c = 0; c < n; c++)
+				pxz[r] += kf->p[r * n + c] * h[c];
+			s += h[r] * pxz[r];
+		}
+		reff = r2;
+	} else {
+		double pzz;
+
+		if ((st = ukf_output(kf, current_a, &v, &pzz, pxz, h)) != BT_OK)
+			return st;
+		s = pzz;
+		/* The part of Pzz the linear regression does not explain is
+		 * measurement noise to the Joseph form: with it the update
+		 * equals P - K S K' exactly, yet is a sum of positive
+		 * semidefinite terms.  It is at least the part H Pxz would
+		 * leave in exact arithmetic; rounding cannot make it less
+		 * than zero. */
+		reff = pzz;
+		for (r = 0; r < n; r++)
+			reff -= h[r] * pxz[r];
+		reff = fmax(reff, 0) + r2;
+	}
+	s += r2;
+	res->v_model_v = v;
+	res->innovation_var = s;
+	res->innovation_v = NAN;
+	res->nis = NAN;
+	if (isfinite(voltage_v)) {
+		e = voltage_v - v;
+		for (r = 0; r < n; r++) {
+			k[r] = pxz[r] / s;
+			kf->x[r] += k[r] * e;
+		}
+		joseph(kf->p, k, h, reff, n);
+		symmetrize(kf->p, n);
+		clamp_state(kf, kf->x);
+		res->innovation_v = e;
+		res->nis = e * e / s;
+	}
+	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
+	res->soc = kf->x[0];
+	res->soc_sd = sqrt(kf->p[0]);
+	bt_ecm_params_at(kf->ecm, kf->st.soc, temp_c, &par);
+	res->r0_ohm = par.r0 * (kf->o.adapt ? kf->x[kf->ir0] : 1);
+	res->capacity_ah = kf->o.adapt ? kf->x[kf->icap] : kf->q_model_ah;
+	return BT_OK;
+}

@@ -1,0 +1,127 @@
+/* bt_pf.h - a particle filter of state of charge on the equivalent-circuit
+ * model: sequential importance resampling (SIR, the bootstrap filter of
+ * Gordon, Salmond and Smith 1993) with systematic resampling whenever the
+ * effective sample size falls below BT_PF_RESAMPLE_ESS of the particles.
+ *
+ * The particles carry the state of charge, the state the measurement
+ * depends on nonlinearly (through the open-circuit voltage), and an offset
+ * of the current sensor, which a coulomb count cannot see and a voltage
+ * filter must: a constant offset b makes the count drift by b dt / 3600 Q
+ * and shifts the voltage by the DC resistance (R0 + sum R_k) times b.
+ * The RC voltages and the hysteresis state, which move linearly with the
+ * current and hardly with the soc, are propagated once per sample with
+ * the parameters at the posterior mean, as a shared part of every
+ * particle's state.  Each particle's soc follows the coulomb count of the
+ * current less its offset, plus a Gaussian random walk that holds the
+ * current sensor noise and the process noise; its offset follows a slow
+ * random walk; its weight is the Gaussian likelihood of the measured
+ * voltage.
+ *
+ * The open-circuit voltage of each particle comes from a uniform table per
+ * temperature level of the model (BT_PF_OCV_TABLE_POINTS points, linear
+ * between them, blended linearly in temperature as bt_ecm_ocv() does), so
+ * that a particle-step costs a few arithmetic operations, two Gaussian
+ * draws and one exponential; outside the table bt_ecm_ocv() is used.
+ *
+ * Randomness comes from a GSL MT19937 generator seeded by the options:
+ * the same seed and data give the same estimates, bit for bit.
+ *
+ * Memory: O(particles), allocated once; predict and update allocate
+ * nothing.  The filter borrows its model.  Current sign: positive = charge.
+ */
+#ifndef BT_PF_H
+#define BT_PF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bt_ecm.h"
+#include "bt_status.h"
+
+#define BT_PF_DEFAULT_PARTICLES 500
+#define BT_PF_DEFAULT_SEED 1
+#define BT_PF_MAX_PARTICLES 10000000
+
+/* The current sensor offset: initial sd 0.02 C (50 mA on a 2.5 Ah cell,
+ * a plain Hall-effect sensor's order of offset) and a slow walk. */
+#define BT_PF_DEFAULT_P0_OFFSET_C 0.02
+#define BT_PF_DEFAULT_Q_OFFSET_C 1e-4
+
+/* Resample when the effective sample size 1 / sum(w^2) falls below this
+ * fraction of the particles. */
+#define BT_PF_RESAMPLE_ESS 0.5
+
+/* The OCV lookup table: points per temperature level and its soc range.
+ * With 4096 points over [-0.25, 1.25] linear interpolation departs from
+ * the PCHIP curve by microvolts (h^2 max|OCV''| / 8). */
+#define BT_PF_OCV_TABLE_POINTS 4096
+#define BT_PF_OCV_TABLE_LO (-0.25)
+#define BT_PF_OCV_TABLE_HI 1.25
+
+struct bt_pf_opts {
+	size_t particles;	/* number of particles, >= 2 */
+	uint64_t seed;		/* seed of the generator */
+	double q_soc;		/* soc random walk, per sqrt(s) */
+	double q_i;		/* current sensor noise, A per sample */
+	double p0_offset_c;	/* sd of the initial current offsets, C-rate */
+	double q_offset_c;	/* their random walk, C-rate per sqrt(s) */
+	double r_v;		/* voltage noise and model error sd, V */
+	double p0_soc;		/* sd of the initial particle cloud */
+};
+
+/* What one measurement update found, for the output of a row. */
+struct bt_pf_result {
+	double soc, soc_sd;	/* weighted mean and sd after the update */
+	double v_model_v;	/* mean predicted voltage before the update */
+	double innovation_v;	/* measured minus predicted; NaN without a voltage */
+	double innovation_var;	/* spread of the predictions plus r_v^2, V^2 */
+	double nis;		/* innovation^2 / innovation_var, or NaN */
+	double r0_ohm;		/* the model's R0 at the mean */
+};
+
+struct bt_pf;
+
+/* Fill OPTS with BT_PF_DEFAULT_PARTICLES, BT_PF_DEFAULT_SEED and the
+ * noise defaults of bt_kf.h (BT_KF_DEFAULT_Q_SOC and the rest).
+ *
+ * Returns nothing. */
+void bt_pf_opts_init(struct bt_pf_opts *opts);
+
+/* Create a particle filter of ECM (borrowed) with OPTS, its particles
+ * drawn around SOC0 with sd p0_soc, the cell at rest, and store it in
+ * *PF.  When an option is invalid and ERRMSG is not NULL, it receives a
+ * description naming it.
+ *
+ * Returns BT_OK, BT_EINVAL or BT_ENOMEM. */
+enum bt_status bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
+			   double soc0, struct bt_pf **pf,
+			   char errmsg[BT_ERRMSG_SIZE]);
+
+/* Free PF; bt_pf_free(NULL) does nothing.
+ *
+ * Returns nothing. */
+void bt_pf_free(struct bt_pf *pf);
+
+/* Move every particle DT_S seconds on with CURRENT_A held, at TEMP_C.
+ *
+ * Returns BT_OK, or BT_EINVAL for a negative DT_S or a non-finite value. */
+enum bt_status bt_pf_predict(struct bt_pf *pf, double current_a, double dt_s,
+			     double temp_c);
+
+/* Weight the particles by the likelihood of VOLTAGE_V measured while
+ * CURRENT_A flows at TEMP_C, fill *RES, and resample (systematic) when
+ * the weights have degenerated.  A NaN
+ * voltage reports the prediction and changes nothing.
+ *
+ * Returns BT_OK, or BT_EINVAL for a non-finite current or temperature. */
+enum bt_status bt_pf_update(struct bt_pf *pf, double current_a, double voltage_v,
+			    double temp_c, struct bt_pf_result *res);
+
+/* Returns the particles' soc values (bt_pf_count() of them), owned by PF
+ * and valid until its next call. */
+const double *bt_pf_particles(const struct bt_pf *pf);
+
+/* Returns the number of particles. */
+size_t bt_pf_count(const struct bt_pf *pf);
+
+#endif /* BT_PF_H */

@@ -1,0 +1,195 @@
+/* bt_soc.h - state-of-charge estimation over a stream of samples: the
+ * engine behind bt-soc(1).
+ *
+ * An estimator takes one sample at a time (time, current, voltage,
+ * temperature) and gives the row's estimate: coulomb counting, an extended
+ * or unscented Kalman filter (bt_kf) or a particle filter (bt_pf) on the
+ * equivalent-circuit model, with the initial state of charge given or
+ * found from the open-circuit voltage, long gaps in the time stamps taken
+ * as rest, and (with adaptation) a drift detector on the normalised
+ * innovation squared.  A metrics accumulator compares estimates with a
+ * reference state of charge.
+ *
+ * Sampling convention (zero-order hold, as bt-sim writes it): the current
+ * of a sample flows until the next sample's time; a sample's voltage is
+ * measured while its own current flows.
+ *
+ * Memory: O(1) in the number of samples (the drift window and the
+ * particles are allocated once); bt_soc_update allocates nothing.  The
+ * estimator borrows its model.  Current sign: positive = charge.
+ */
+#ifndef BT_SOC_H
+#define BT_SOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bt_ecm.h"
+#include "bt_kf.h"
+#include "bt_pf.h"
+#include "bt_stats.h"
+#include "bt_status.h"
+
+/* A step longer than this is a gap in the log: the cell is taken to have
+ * rested through it (no current), not to have carried the last current. */
+#define BT_SOC_DEFAULT_MAX_GAP_S 60.0
+
+/* --soc0 auto: a current at or below this magnitude counts as rest. */
+#define BT_SOC_DEFAULT_REST_CURRENT_A 0.05
+
+/* Drift detection: the window of normalised innovations squared and the
+ * two-sided significance of its chi-square bounds. */
+#define BT_SOC_DEFAULT_DRIFT_WINDOW 300
+#define BT_SOC_DEFAULT_DRIFT_ALPHA 0.01
+
+/* The interval written as soc_lo and soc_hi: estimate +- this many
+ * standard deviations, the two-sided 95 % point of a normal distribution. */
+#define BT_SOC_INTERVAL_Z 1.959963984540054
+
+/* The error below which an estimate counts as converged (metrics). */
+#define BT_SOC_CONVERGED_ERROR 0.02
+
+/* The methods.  Names for the command line: bt_soc_method_name(). */
+enum bt_soc_method {
+	BT_SOC_CC,	/* coulomb counting */
+	BT_SOC_EKF,	/* extended Kalman filter */
+	BT_SOC_UKF,	/* unscented Kalman filter */
+	BT_SOC_PF,	/* particle filter */
+	BT_SOC_NMETHODS
+};
+
+struct bt_soc_opts {
+	enum bt_soc_method method;
+	double soc0;		/* initial soc; NaN: from the OCV (auto) */
+	double max_gap_s;	/* longer steps are rest */
+	double rest_current_a;	/* rest threshold for soc0 auto */
+	struct bt_kf_opts kf;	/* tuning of the filters (method ignored);
+				   cc uses p0_soc, q_soc and q_i, pf also r_v */
+	size_t particles;	/* pf */
+	uint64_t seed;		/* pf */
+	size_t drift_window;	/* adaptation: NIS window, samples */
+	double drift_alpha;	/* adaptation: significance of the bounds */
+};
+
+/* One row's estimate. */
+struct bt_soc_row {
+	double soc, soc_sd, soc_lo, soc_hi;	/* soc_lo/hi clamped to [0, 1] */
+	double v_model_v;	/* the model's voltage before the update */
+	double innovation_v;	/* measured minus model voltage (NaN: none) */
+	double nis;		/* innovation^2 / its predicted variance */
+	double r0_ohm;		/* R0 at the estimate (adapted with adapt) */
+	double capacity_ah;	/* capacity in use (adapted with adapt) */
+	double nis_mean;	/* mean NIS over the drift window (NaN until full) */
+	int drift;		/* adapt: the window mean is above the bound */
+};
+
+/* When and how far the measurements left the model (adaptation). */
+struct bt_soc_drift {
+	double lower, upper;	/* chi-square bounds of the window mean NIS */
+	size_t flagged;		/* samples flagged */
+	double first_time_s;	/* time of the first flagged sample, or NaN */
+	unsigned long first_row;	/* its sample number, 1-based, or 0 */
+	double peak_nis_mean;	/* largest window mean NIS, or NaN */
+	double peak_time_s;	/* its time */
+};
+
+struct bt_soc;
+
+/* Returns the command-line name of METHOD ("cc", "ekf", "ukf", "pf"). */
+const char *bt_soc_method_name(enum bt_soc_method method);
+
+/* Find the method called NAME and store it in *METHOD.
+ * Returns BT_OK, or BT_EINVAL for an unknown name. */
+enum bt_status bt_soc_method_parse(const char *name, enum bt_soc_method *method);
+
+/* Fill OPTS with the defaults: method ekf, soc0 auto, the defaults above,
+ * bt_kf_opts_init(), BT_PF_DEFAULT_PARTICLES and BT_PF_DEFAULT_SEED.
+ *
+ * Returns nothing. */
+void bt_soc_opts_init(struct bt_soc_opts *opts);
+
+/* Create an estimator of ECM (borrowed) with OPTS (copied).  The filter
+ * itself starts at the first sample.  When an option is invalid and
+ * ERRMSG is not NULL, it receives a description.
+ *
+ * Returns BT_OK, BT_EINVAL or BT_ENOMEM. */
+enum bt_status bt_soc_alloc(const struct bt_ecm *ecm, const struct bt_soc_opts *opts,
+			    struct bt_soc **soc, char errmsg[BT_ERRMSG_SIZE]);
+
+/* Free SOC; bt_soc_free(NULL) does nothing.
+ *
+ * Returns nothing. */
+void bt_soc_free(struct bt_soc *soc);
+
+/* Take the sample at TIME_S (current CURRENT_A, voltage VOLTAGE_V or NaN
+ * when missing, temperature TEMP_C) and fill *ROW.  The first sample sets
+ * the initial state (soc0, or with soc0 auto the soc whose OCV at TEMP_C
+ * is VOLTAGE_V less R0 times the current).
+ *
+ * Returns BT_OK; BT_ETIME when TIME_S is before the previous sample's;
+ * BT_ENONFINITE when TIME_S, CURRENT_A or TEMP_C is not finite, or when
+ * the first sample has no voltage and soc0 is auto; BT_ERANGE when a
+ * filter's covariance failed (see bt_kf); BT_ENOMEM.  After an error the
+ * estimator cannot go on. */
+enum bt_status bt_soc_update(struct bt_soc *soc, double time_s, double current_a,
+			     double voltage_v, double temp_c, struct bt_soc_row *row);
+
+/* Returns the initial soc the estimator started from (NaN before the
+ * first sample). */
+double bt_soc_initial(const struct bt_soc *soc);
+
+/* Returns non-zero when the first sample's current was above the rest
+ * threshold, so that soc0 auto read the OCV off a cell under load. */
+int bt_soc_initial_under_load(const struct bt_soc *soc);
+
+/* Fill *DRIFT with what the drift detector saw so far.
+ *
+ * Returns nothing. */
+void bt_soc_drift_summary(const struct bt_soc *soc, struct bt_soc_drift *drift);
+
+/* The soc at which ECM's open-circuit voltage at TEMP_C equals OCV_V, by
+ * bisection on the monotone curve, clamped to [0, 1].
+ *
+ * Returns the state of charge. */
+double bt_soc_from_ocv(const struct bt_ecm *ecm, double ocv_v, double temp_c);
+
+/* --- Metrics against a reference ------------------------------------------ */
+
+struct bt_soc_metrics {
+	double skip_s;		/* samples before start + skip_s are left out */
+	double start_s;		/* time of the first sample; NaN before it */
+	struct bt_stats err;	/* estimate minus reference */
+	size_t inside;		/* references within [soc_lo, soc_hi] */
+	double converged_s;	/* time of the first sample after the last
+				   one with |error| >= BT_SOC_CONVERGED_ERROR */
+	double last_s;		/* time of the last sample taken */
+	int any_bad;		/* 0 none yet, 1 seen, 2 the last one was */
+	double final_error;	/* the last sample's error */
+};
+
+struct bt_soc_summary {
+	size_t n;			/* samples compared */
+	double rmse, mae, max_abs, bias;
+	double coverage;		/* fraction inside the 95 % interval */
+	double convergence_s;		/* from the start until |error| stays
+					   below BT_SOC_CONVERGED_ERROR; NaN
+					   when it never does */
+	double final_error;		/* the last sample's error */
+};
+
+/* Start an accumulation that leaves out the first SKIP_S seconds.
+ *
+ * Returns nothing. */
+void bt_soc_metrics_init(struct bt_soc_metrics *m, double skip_s);
+
+/* Take the sample at TIME_S with estimate ROW and reference REFERENCE (a
+ * NaN reference is no sample: it is left out).
+ *
+ * Returns nothing. */
+void bt_soc_metrics_add(struct bt_soc_metrics *m, double time_s,
+			const struct bt_soc_row *row, double reference);
+
+/* Returns the summary of what M has taken (NaN metrics when nothing). */
+struct bt_soc_summary bt_soc_metrics_summary(const struct bt_soc_metrics *m);
+
+#endif /* BT_SOC_H */

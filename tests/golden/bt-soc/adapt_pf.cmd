@@ -1,0 +1,1 @@
+bt-soc -m ecm/linear2rc.ecm --method pf --adapt examples/drive.csv

@@ -1,0 +1,1 @@
+bt-soc -m ecm/bad_number.ecm examples/drive.csv

@@ -1,0 +1,1 @@
+bt-soc -m ecm/linear2rc.ecm --metrics m.csv examples/drive.csv

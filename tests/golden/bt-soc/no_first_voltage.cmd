@@ -1,0 +1,1 @@
+bt-soc -m ecm/linear2rc.ecm soc/no_first_voltage.csv

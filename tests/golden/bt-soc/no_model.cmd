@@ -1,0 +1,1 @@
+bt-soc examples/profile.csv

@@ -1,0 +1,1 @@
+bt-soc -m ecm/linear2rc.ecm --reference soc_ref examples/drive.csv

@@ -1,0 +1,1 @@
+bt-soc -m ecm/linear2rc.ecm --particles 1 --method pf examples/drive.csv

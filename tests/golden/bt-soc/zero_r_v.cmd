@@ -1,0 +1,1 @@
+bt-soc -m ecm/linear2rc.ecm --r-v 0 examples/drive.csv

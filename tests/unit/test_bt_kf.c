@@ -1,0 +1,288 @@
+/* test_bt_kf.c - the Kalman filters against a textbook linear Kalman
+ * filter on a linear model (where EKF and UKF are exact), positive
+ * definiteness under stress, convergence on simulated data, option errors.
+ *
+ * Deterministic; prints "N passed, N failed" and exits 1 on any failure.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+
+#include "bt_kf.h"
+#include "bt_sim.h"
+#include "test_util.h"
+
+/* Tolerances. */
+#define TOL_LINEAR 1e-10	/* EKF and UKF vs the textbook filter */
+#define TOL_CONVERGED 0.01	/* soc error after convergence */
+
+/* A 2RC cell with a linear OCV and constant parameters: a linear system. */
+static const char linear_model[] =
+	"battools-ecm 1\n"
+	"capacity_ah 2.1718\n"
+	"rc_pairs 2\n"
+	"table\n"
+	"temperature_c,soc,ocv_v,r0_ohm,r1_ohm,tau1_s,r2_ohm,tau2_s\n"
+	"25,0,3.2113,0.0271,0.0153,7.31,0.0219,183.7\n"
+	"25,1,4.1927,0.0271,0.0153,7.31,0.0219,183.7\n";
+
+/* The textbook linear Kalman filter (Kalman 1960; P <- (I - K H) P) of
+ * the model above, written out from its equations, not from bt_ecm. */
+struct ref_kf {
+	double x[3], p[9];
+};
+
+/* P <- A P A' + B B' q_i^2 + diag(q) dt. */
+static void
+ref_cov(struct ref_kf *f, const struct bt_kf_opts *o, double dt)
+{
+	const double q = 3600 * 2.1718, e1 = exp(-dt / 7.31), e2 = exp(-dt / 183.7);
+	const double a[9] = {1, 0, 0, 0, e1, 0, 0, 0, e2};
+	const double b[3] = {dt / q, 0.0153 * (1 - e1), 0.0219 * (1 - e2)};
+	double ap[9], pn[9];
+	int r, c, m;
+
+	for (r = 0; r < 3; r++)
+		for (c = 0; c < 3; c++) {
+			ap[r * 3 + c] = 0;
+			for (m = 0; m < 3; m++)
+				ap[r * 3 + c] += a[r * 3 + m] * f->p[m * 3 + c];
+		}
+	for (r = 0; r < 3; r++)
+		for (c = 0; c < 3; c++) {
+			pn[r * 3 + c] = b[r] * b[c] * o->q_i * o->q_i;
+			for (m = 0; m < 3; m++)
+				pn[r * 3 + c] += ap[r * 3 + m] * a[c * 3 + m];
+		}
+	pn[0] += o->q_soc * o->q_soc * dt;
+	pn[4] += o->q_v * o->q_v * dt;
+	pn[8] += o->q_v * o->q_v * dt;
+	memcpy(f->p, pn, sizeof pn);
+}
+
+static void
+ref_predict(struct ref_kf *f, const struct bt_kf_opts *o, double i, double dt)
+{
+	const double q = 3600 * 2.1718, e1 = exp(-dt / 7.31), e2 = exp(-dt / 183.7);
+
+	ref_cov(f, o, dt);
+	f->x[0] += i * dt / q;
+	f->x[1] = e1 * f->x[1] + 0.0153 * (1 - e1) * i;
+	f->x[2] = e2 * f->x[2] + 0.0219 * (1 - e2) * i;
+}
+
+static void
+ref_update(struct ref_kf *f, const struct bt_kf_opts *o, double i, double v)
+{
+	const double h[3] = {4.1927 - 3.2113, 1, 1};
+	double ph[3], s = o->r_v * o->r_v, k[3], z, pn[9];
+	int r, c;
+
+	for (r = 0; r < 3; r++) {
+		ph[r] = 0;
+		for (c = 0; c < 3; c++)
+			ph[r] += f->p[r * 3 + c] * h[c];
+		s += h[r] * ph[r];
+	}
+	z = 3.2113 + h[0] * f->x[0] + f->x[1] + f->x[2] + 0.0271 * i;
+	for (r = 0; r < 3; r++) {
+		k[r] = ph[r] / s;
+		f->x[r] += k[r] * (v - z);
+	}
+	for (r = 0; r < 3; r++)
+		for (c = 0; c < 3; c++)
+			pn[r * 3 + c] = f->p[r * 3 + c] - k[r] * ph[c];
+	memcpy(f->p, pn, sizeof pn);
+}
+
+static void
+test_linear(enum bt_kf_method method, const char *name)
+{
+	struct bt_ecm *ecm = NULL;
+	struct bt_kf *kf = NULL;
+	struct bt_kf_opts o;
+	struct bt_kf_result res;
+	struct ref_kf ref;
+	double x[BT_KF_MAX_STATE], p[BT_KF_MAX_STATE * BT_KF_MAX_STATE];
+	double worst_x = 0, worst_p = 0, i = 0, t;
+	unsigned long seed = 12345;
+	int k, r;
+
+	CHECK(bt_ecm_parse(linear_model, sizeof linear_model - 1, "linear", &ecm,
+			   NULL) == BT_OK, "linear model parses");
+	bt_kf_opts_init(&o);
+	o.method = method;
+	o.p0_soc = 0.13;
+	CHECK(bt_kf_alloc(ecm, &o, 0.6137, &kf, NULL) == BT_OK, "%s: alloc", name);
+	memset(&ref, 0, sizeof ref);
+	ref.x[0] = 0.6137;
+	ref.p[0] = o.p0_soc * o.p0_soc;
+	ref.p[4] = ref.p[8] = o.p0_v * o.p0_v;
+	for (k = 0; k < 2000; k++) {
+		double dt = 0.5 + (k % 7) * 0.31, v;
+
+		if (k > 0) {
+			CHECK(bt_kf_predict(kf, i, dt, 25) == BT_OK, "%s: predict", name);
+			ref_predict(&ref, &o, i, dt);
+		}
+		i = 3 * (test_uniform(&seed) - 0.6);
+		v = 3.2113 + 0.98 * 0.55 + 0.0271 * i + 0.004 * (test_uniform(&seed) - 0.5);
+		CHECK(bt_kf_update(kf, i, v, 25, &res) == BT_OK, "%s: update", name);
+		ref_update(&ref, &o, i, v);
+		bt_kf_state(kf, x, p);
+		for (r = 0; r < 3; r++)
+			if ((t = fabs(x[r] - ref.x[r])) > worst_x)
+				worst_x = t;
+		for (r = 0; r < 9; r++)
+			if ((t = fabs(p[r] - ref.p[r])) > worst_p)
+				worst_p = t;
+	}
+	CHECK(worst_x <= TOL_LINEAR, "%s: state vs textbook filter: %.3g", name, worst_x);
+	CHECK(worst_p <= TOL_LINEAR, "%s: covariance vs textbook filter: %.3g", name,
+	      worst_p);
+	CHECK(fabs(res.soc - x[0]) == 0 && fabs(res.soc_sd - sqrt(p[0])) == 0,
+	      "%s: result reports the state", name);
+	bt_kf_free(kf);
+	bt_ecm_free(ecm);
+}
+
+/* Near-singular conditions: a voltage noise of 0.1 uV against a prior of
+ * 3 in soc and 1 V in the RC voltages, long and zero steps, adaptation:
+ * the covariance must stay symmetric positive definite at every step. */
+static void
+test_stress(const struct bt_ecm *ecm, enum bt_kf_method method, int adapt,
+	    const char *name)
+{
+	struct bt_kf *kf = NULL;
+	struct bt_kf_opts o;
+	struct bt_kf_result res;
+	double x[BT_KF_MAX_STATE], p[BT_KF_MAX_STATE * BT_KF_MAX_STATE];
+	unsigned long seed = 777;
+	size_t n, r, c;
+	int k, bad = 0;
+
+	bt_kf_opts_init(&o);
+	o.method = method;
+	o.adapt = adapt;
+	o.r_v = 1e-7;
+	o.p0_soc = 3;
+	o.p0_v = 1;
+	CHECK(bt_kf_alloc(ecm, &o, 0.5, &kf, NULL) == BT_OK, "%s: alloc", name);
+	n = bt_kf_dim(kf);
+	for (k = 0; k < 3000; k++) {
+		double i = 5 * (test_uniform(&seed) - 0.5);
+		double dt = k % 50 == 0 ? 0 : k % 97 == 0 ? 3000 : 1;
+
+		if (bt_kf_predict(kf, i, dt, 25) != BT_OK
+		    || bt_kf_update(kf, i, 3.7 + 0.1 * (test_uniform(&seed) - 0.5),
+				    25, &res) != BT_OK) {
+			bad++;
+			break;
+		}
+		bt_kf_state(kf, x, p);
+		for (r = 0; r < n; r++)
+			for (c = 0; c < n; c++)
+				if (p[r * n + c] != p[c * n + r])
+					bad++;
+		{
+			gsl_matrix_view m = gsl_matrix_view_array(p, n, n);
+
+			if (gsl_linalg_cholesky_decomp1(&m.matrix) != GSL_SUCCESS)
+				bad++;
+		}
+	}
+	CHECK(bad == 0, "%s: covariance symmetric positive definite throughout (%d bad)",
+	      name, bad);
+	bt_kf_free(kf);
+}
+
+/* Noise-free simulated drive cycle, the filter started 25 points off. */
+static void
+test_converges(const struct bt_ecm *ecm, enum bt_kf_method method, const char *name)
+{
+	struct bt_sim_opts so;
+	struct bt_sim *sim = NULL;
+	struct bt_sim_row row;
+	struct bt_kf *kf = NULL;
+	struct bt_kf_opts o;
+	struct bt_kf_result res;
+	double prev_i = 0, prev_t = 0, worst = 0;
+	int k = 0;
+
+	bt_sim_opts_init(&so);
+	so.protocol = BT_SIM_DRIVE;
+	so.soc0 = 0.85;
+	so.drive.duration_s = 1800;
+	if (bt_sim_alloc(ecm, &so, &sim, NULL) != BT_OK) {
+		CHECK(0, "sim");
+		return;
+	}
+	bt_kf_opts_init(&o);
+	o.method = method;
+	CHECK(bt_kf_alloc(ecm, &o, 0.6, &kf, NULL) == BT_OK, "%s: alloc", name);
+	while (bt_sim_next(sim, &row) == BT_OK) {
+		if (k++ > 0)
+			bt_kf_predict(kf, prev_i, row.time_s - prev_t, row.temperature_c);
+		bt_kf_update(kf, row.current_a, row.voltage_v, row.temperature_c, &res);
+		if (row.time_s >= 300 && fabs(res.soc - row.soc_true) > worst)
+			worst = fabs(res.soc - row.soc_true);
+		prev_i = row.current_a;
+		prev_t = row.time_s;
+	}
+	CHECK(worst < TOL_CONVERGED, "%s: largest soc error after 300 s %.3g", name, worst);
+	bt_kf_free(kf);
+	bt_sim_free(sim);
+}
+
+static void
+test_errors(const struct bt_ecm *ecm)
+{
+	struct bt_kf *kf = (struct bt_kf *)1;
+	struct bt_kf_opts o;
+	char msg[BT_ERRMSG_SIZE] = "";
+
+	bt_kf_opts_init(&o);
+	o.r_v = 0;
+	CHECK(bt_kf_alloc(ecm, &o, 0.5, &kf, msg) == BT_EINVAL && kf == NULL
+	      && strcmp(msg, "r_v must be positive") == 0, "r_v 0: %s", msg);
+	bt_kf_opts_init(&o);
+	o.q_soc = -1;
+	CHECK(bt_kf_alloc(ecm, &o, 0.5, &kf, msg) == BT_EINVAL
+	      && strcmp(msg, "q_soc must not be negative") == 0, "q_soc < 0: %s", msg);
+	bt_kf_opts_init(&o);
+	o.method = BT_KF_UKF;
+	o.ukf_alpha = 1e-3;	/* the centre covariance weight goes negative */
+	CHECK(bt_kf_alloc(ecm, &o, 0.5, &kf, msg) == BT_EINVAL
+	      && strstr(msg, "centre covariance weight") != NULL, "small alpha: %s", msg);
+	bt_kf_opts_init(&o);
+	CHECK(bt_kf_alloc(ecm, &o, NAN, &kf, msg) == BT_EINVAL, "NaN soc0");
+	CHECK(bt_kf_alloc(ecm, &o, 0.5, &kf, msg) == BT_OK, "defaults");
+	CHECK(bt_kf_predict(kf, 1, -1, 25) == BT_EINVAL, "negative dt");
+	CHECK(bt_kf_predict(kf, NAN, 1, 25) == BT_EINVAL, "NaN current");
+	CHECK(bt_kf_dim(kf) == 4, "2RC + h: 4 states");
+	bt_kf_free(kf);
+	bt_kf_free(NULL);
+}
+
+int
+main(void)
+{
+	struct bt_ecm *ecm = test_model();
+
+	gsl_set_error_handler_off();
+	test_linear(BT_KF_EKF, "ekf");
+	test_linear(BT_KF_UKF, "ukf");
+	test_stress(ecm, BT_KF_EKF, 0, "ekf");
+	test_stress(ecm, BT_KF_UKF, 0, "ukf");
+	test_stress(ecm, BT_KF_EKF, 1, "ekf adapt");
+	test_stress(ecm, BT_KF_UKF, 1, "ukf adapt");
+	test_converges(ecm, BT_KF_EKF, "ekf");
+	test_converges(ecm, BT_KF_UKF, "ukf");
+	test_errors(ecm);
+	bt_ecm_free(ecm);
+	return test_report();
+}
