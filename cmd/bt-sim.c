@@ -93,25 +93,7 @@ static const char doc[] =
 	"  bt-sim -m nmc18650.ecm --protocol cc --current -2.5 --until-v 3.0 --dt 10\n"
 	"  bt-sim -m nmc18650.ecm --protocol drive --voltage-noise 0.002 -p 6";
 
-static double
-number(struct argp_state *state, const char *arg, const char *opt)
-{
-	double x;
 
-	if (bt_num_parse(arg, strlen(arg), '.', &x) != BT_OK || !isfinite(x))
-		argp_error(state, "invalid number '%s' for %s", arg, opt);
-	return x;
-}
-
-static double
-nonnegative(struct argp_state *state, const char *arg, const char *opt)
-{
-	double x = number(state, arg, opt);
-
-	if (x < 0)
-		argp_error(state, "%s must not be negative, not '%s'", opt, arg);
-	return x;
-}
 
 static error_t
 parse_opt(int key, char *arg, struct argp_state *state)
@@ -139,59 +121,59 @@ parse_opt(int key, char *arg, struct argp_state *state)
 				   arg);
 		break;
 	case OPT_SOC0:
-		o->soc0 = number(state, arg, "--soc0");
+		o->soc0 = bt_cli_number(state, arg, "--soc0");
 		if (o->soc0 < 0 || o->soc0 > 1)
 			argp_error(state, "--soc0 must lie in [0, 1], not '%s'", arg);
 		break;
 	case OPT_TEMPERATURE:
-		o->temp0_c = number(state, arg, "--temperature");
+		o->temp0_c = bt_cli_number(state, arg, "--temperature");
 		break;
 	case OPT_DT:
-		o->dt_s = number(state, arg, "--dt");
+		o->dt_s = bt_cli_number(state, arg, "--dt");
 		if (o->dt_s <= 0)
 			argp_error(state, "--dt must be positive, not '%s'", arg);
 		break;
 	case OPT_CURRENT:
-		o->cc.current_a = number(state, arg, "--current");
+		o->cc.current_a = bt_cli_number(state, arg, "--current");
 		break;
 	case OPT_UNTIL_V:
-		o->cc.until_v = number(state, arg, "--until-v");
+		o->cc.until_v = bt_cli_number(state, arg, "--until-v");
 		break;
 	case OPT_DURATION:
-		x = number(state, arg, "--duration");
+		x = bt_cli_number(state, arg, "--duration");
 		if (x <= 0)
 			argp_error(state, "--duration must be positive, not '%s'", arg);
 		o->cc.max_s = o->drive.duration_s = x;
 		break;
 	case OPT_SOC_STEP:
-		o->hppc.soc_step = number(state, arg, "--soc-step");
+		o->hppc.soc_step = bt_cli_number(state, arg, "--soc-step");
 		break;
 	case OPT_SOC_FLOOR:
-		o->hppc.soc_floor = o->drive.soc_floor = number(state, arg, "--soc-floor");
+		o->hppc.soc_floor = o->drive.soc_floor = bt_cli_number(state, arg, "--soc-floor");
 		break;
 	case OPT_REST:
-		o->hppc.rest_s = nonnegative(state, arg, "--rest");
+		o->hppc.rest_s = bt_cli_nonnegative(state, arg, "--rest");
 		break;
 	case OPT_V_MIN:
-		o->v_min_v = number(state, arg, "--v-min");
+		o->v_min_v = bt_cli_number(state, arg, "--v-min");
 		break;
 	case OPT_V_MAX:
-		o->v_max_v = number(state, arg, "--v-max");
+		o->v_max_v = bt_cli_number(state, arg, "--v-max");
 		break;
 	case OPT_VOLTAGE_NOISE:
-		o->voltage_noise_sd_v = nonnegative(state, arg, "--voltage-noise");
+		o->voltage_noise_sd_v = bt_cli_nonnegative(state, arg, "--voltage-noise");
 		break;
 	case OPT_CURRENT_NOISE:
-		o->current_noise_sd_a = nonnegative(state, arg, "--current-noise");
+		o->current_noise_sd_a = bt_cli_nonnegative(state, arg, "--current-noise");
 		break;
 	case OPT_CURRENT_BIAS:
-		o->current_bias_a = number(state, arg, "--current-bias");
+		o->current_bias_a = bt_cli_number(state, arg, "--current-bias");
 		break;
 	case OPT_TEMPERATURE_NOISE:
-		o->temperature_noise_sd_c = nonnegative(state, arg, "--temperature-noise");
+		o->temperature_noise_sd_c = bt_cli_nonnegative(state, arg, "--temperature-noise");
 		break;
 	case OPT_SEED:
-		x = nonnegative(state, arg, "--seed");
+		x = bt_cli_nonnegative(state, arg, "--seed");
 		if (x != floor(x) || x > 18446744073709549568.0)
 			argp_error(state, "invalid seed '%s'", arg);
 		o->seed = (uint64_t)x;

@@ -106,45 +106,9 @@ static const char doc[] =
 	"  bt-soc -m nmc18650.ecm --method ukf --reference soc_true drive.csv\n"
 	"  bt-soc -m nmc18650.ecm --method pf --particles 1000 -p 6 drive.csv";
 
-static double
-number(struct argp_state *state, const char *arg, const char *opt)
-{
-	double x;
 
-	if (bt_num_parse(arg, strlen(arg), '.', &x) != BT_OK || !isfinite(x))
-		argp_error(state, "invalid number '%s' for %s", arg, opt);
-	return x;
-}
 
-static double
-positive(struct argp_state *state, const char *arg, const char *opt)
-{
-	double x = number(state, arg, opt);
 
-	if (!(x > 0))
-		argp_error(state, "%s must be positive, not '%s'", opt, arg);
-	return x;
-}
-
-static double
-nonnegative(struct argp_state *state, const char *arg, const char *opt)
-{
-	double x = number(state, arg, opt);
-
-	if (x < 0)
-		argp_error(state, "%s must not be negative, not '%s'", opt, arg);
-	return x;
-}
-
-static double
-count(struct argp_state *state, const char *arg, const char *opt, double max)
-{
-	double x = number(state, arg, opt);
-
-	if (x != floor(x) || x < 0 || x > max)
-		argp_error(state, "invalid %s '%s'", opt, arg);
-	return x;
-}
 
 static error_t
 parse_opt(int key, char *arg, struct argp_state *state)
@@ -166,45 +130,45 @@ parse_opt(int key, char *arg, struct argp_state *state)
 			o->soc0 = NAN;
 			break;
 		}
-		o->soc0 = number(state, arg, "--soc0");
+		o->soc0 = bt_cli_number(state, arg, "--soc0");
 		if (o->soc0 < 0 || o->soc0 > 1)
 			argp_error(state, "--soc0 must lie in [0, 1] or be auto, not '%s'", arg);
 		break;
-	case OPT_MAX_GAP: o->max_gap_s = positive(state, arg, "--max-gap"); break;
-	case OPT_P0: o->kf.p0_soc = positive(state, arg, "--p0"); break;
-	case OPT_Q_SOC: o->kf.q_soc = nonnegative(state, arg, "--q-soc"); break;
-	case OPT_Q_I: o->kf.q_i = nonnegative(state, arg, "--q-i"); break;
-	case OPT_Q_V: o->kf.q_v = nonnegative(state, arg, "--q-v"); break;
-	case OPT_R_V: o->kf.r_v = positive(state, arg, "--r-v"); break;
-	case OPT_UKF_ALPHA: o->kf.ukf_alpha = positive(state, arg, "--ukf-alpha"); break;
-	case OPT_UKF_BETA: o->kf.ukf_beta = number(state, arg, "--ukf-beta"); break;
-	case OPT_UKF_KAPPA: o->kf.ukf_kappa = number(state, arg, "--ukf-kappa"); break;
+	case OPT_MAX_GAP: o->max_gap_s = bt_cli_positive(state, arg, "--max-gap"); break;
+	case OPT_P0: o->kf.p0_soc = bt_cli_positive(state, arg, "--p0"); break;
+	case OPT_Q_SOC: o->kf.q_soc = bt_cli_nonnegative(state, arg, "--q-soc"); break;
+	case OPT_Q_I: o->kf.q_i = bt_cli_nonnegative(state, arg, "--q-i"); break;
+	case OPT_Q_V: o->kf.q_v = bt_cli_nonnegative(state, arg, "--q-v"); break;
+	case OPT_R_V: o->kf.r_v = bt_cli_positive(state, arg, "--r-v"); break;
+	case OPT_UKF_ALPHA: o->kf.ukf_alpha = bt_cli_positive(state, arg, "--ukf-alpha"); break;
+	case OPT_UKF_BETA: o->kf.ukf_beta = bt_cli_number(state, arg, "--ukf-beta"); break;
+	case OPT_UKF_KAPPA: o->kf.ukf_kappa = bt_cli_number(state, arg, "--ukf-kappa"); break;
 	case OPT_PARTICLES:
-		o->particles = (size_t)count(state, arg, "--particles", BT_PF_MAX_PARTICLES);
+		o->particles = (size_t)bt_cli_count(state, arg, "--particles", BT_PF_MAX_PARTICLES);
 		if (o->particles < 2)
 			argp_error(state, "--particles must be at least 2, not '%s'", arg);
 		break;
 	case OPT_SEED:
-		o->seed = (uint64_t)count(state, arg, "--seed", 18446744073709549568.0);
+		o->seed = (uint64_t)bt_cli_count(state, arg, "--seed", 18446744073709549568.0);
 		break;
 	case OPT_ADAPT: o->kf.adapt = 1; break;
-	case OPT_Q_R0: o->kf.q_r0 = nonnegative(state, arg, "--q-r0"); break;
-	case OPT_Q_CAPACITY: o->kf.q_capacity = nonnegative(state, arg, "--q-capacity"); break;
-	case OPT_P0_R0: o->kf.p0_r0 = positive(state, arg, "--p0-r0"); break;
-	case OPT_P0_CAPACITY: o->kf.p0_capacity = positive(state, arg, "--p0-capacity"); break;
+	case OPT_Q_R0: o->kf.q_r0 = bt_cli_nonnegative(state, arg, "--q-r0"); break;
+	case OPT_Q_CAPACITY: o->kf.q_capacity = bt_cli_nonnegative(state, arg, "--q-capacity"); break;
+	case OPT_P0_R0: o->kf.p0_r0 = bt_cli_positive(state, arg, "--p0-r0"); break;
+	case OPT_P0_CAPACITY: o->kf.p0_capacity = bt_cli_positive(state, arg, "--p0-capacity"); break;
 	case OPT_DRIFT_WINDOW:
-		o->drift_window = (size_t)count(state, arg, "--drift-window", 1e7);
+		o->drift_window = (size_t)bt_cli_count(state, arg, "--drift-window", 1e7);
 		if (o->drift_window < 1)
 			argp_error(state, "--drift-window must be at least 1, not '%s'", arg);
 		break;
 	case OPT_DRIFT_ALPHA:
-		o->drift_alpha = number(state, arg, "--drift-alpha");
+		o->drift_alpha = bt_cli_number(state, arg, "--drift-alpha");
 		if (!(o->drift_alpha > 0 && o->drift_alpha < 1))
 			argp_error(state, "--drift-alpha must lie in (0, 1), not '%s'", arg);
 		break;
 	case OPT_REFERENCE: a->reference = arg; break;
 	case OPT_METRICS: a->metrics = arg; break;
-	case OPT_SKIP: a->skip_s = nonnegative(state, arg, "--skip"); break;
+	case OPT_SKIP: a->skip_s = bt_cli_nonnegative(state, arg, "--skip"); break;
 	case ARGP_KEY_ARG:
 		if (a->input != NULL)
 			argp_error(state, "extra operand '%s'", arg);
@@ -236,80 +200,6 @@ static void
 free_soc(void *s)
 {
 	bt_soc_free(s);
-}
-
-/* Whether NAME is a column bt-soc writes (with --adapt when ADAPT). */
-static int
-is_soc_column(const char *name, int adapt)
-{
-	size_t i;
-
-	for (i = 0; i < (adapt ? N_ALL_COLUMNS : N_BASE_COLUMNS); i++)
-		if (strcmp(name, soc_columns[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/* How the input columns are copied: each line whole when every field is
- * already canonical and in place, else field by field. */
-struct copy_plan {
-	size_t ncols;
-	int whole_line;
-	unsigned char *convert;	/* the field must be parsed and formatted */
-};
-
-static void
-plan_copy(struct bt_reader *r, struct bt_writer *w, const struct soc_args *a,
-	  struct copy_plan *plan)
-{
-	const struct bt_schema *schema = bt_reader_schema(r);
-	char out_delim = a->common.delimiter ? a->common.delimiter : ',';
-	char name[256];
-	const char *s;
-	size_t i;
-
-	plan->ncols = bt_reader_ncols(r);
-	plan->convert = calloc(plan->ncols + 1, 1);
-	if (plan->convert == NULL)
-		bt_cli_die("out of memory");
-	bt_cli_hold(plan->convert, free);
-	plan->whole_line = plan->ncols == schema->nfields && !schema->drop_trailing
-			   && out_delim == bt_reader_delimiter(r);
-	for (i = 0; i < plan->ncols; i++) {
-		plan->convert[i] = schema->cols[i].conv != BT_CONV_TEXT
-				   && !bt_reader_verbatim(r, i);
-		if (plan->convert[i] || schema->cols[i].source != i)
-			plan->whole_line = 0;
-		s = bt_reader_name(r, i);
-		if (is_soc_column(s, a->soc.kf.adapt)) {
-			snprintf(name, sizeof name, "input_%s", s);
-			s = name;
-			plan->whole_line = 0;
-		}
-		bt_writer_text(w, s, strlen(s));
-	}
-}
-
-static void
-copy_row(struct bt_reader *r, struct bt_writer *w, const struct copy_plan *plan)
-{
-	const char *s;
-	size_t i, len;
-	double x;
-
-	if (plan->whole_line && (s = bt_reader_row_text(r, &len)) != NULL) {
-		bt_writer_raw(w, s, len);
-		return;
-	}
-	for (i = 0; i < plan->ncols; i++) {
-		s = bt_reader_text(r, i, &len);
-		if (!plan->convert[i] || len == 0)
-			bt_writer_text(w, s, len);
-		else if (bt_reader_number(r, i, &x) == BT_OK)
-			bt_writer_number(w, x);
-		else
-			bt_writer_text(w, s, len);
-	}
 }
 
 static void
@@ -425,7 +315,6 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 	long tc = bt_reader_find(r, "temperature_c");
 	double t, cur, v, temp, ref = NAN, tprev = NAN;
 	double tref = bt_ecm_reference_temperature_c(ecm);
-	struct copy_plan plan;
 	struct bt_soc_metrics metrics;
 	struct bt_soc_row e;
 	struct bt_soc *est;
@@ -433,7 +322,10 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 	char errmsg[BT_ERRMSG_SIZE] = "";
 	enum bt_status st;
 	int said_temp = 0, adapt = a->soc.kf.adapt;
+	const char *reserved[N_ALL_COLUMNS + 1];
 
+	for (i = 0; i < N_ALL_COLUMNS; i++)
+		reserved[i] = soc_columns[i];
 	bt_cli_check(r, bt_reader_require(r, "time_s", &tcol));
 	bt_cli_check(r, bt_reader_require(r, "current_a", &icol));
 	bt_cli_check(r, bt_reader_require(r, "voltage_v", &vcol));
@@ -447,7 +339,9 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 		bt_cli_warn("%s: no column 'temperature_c': using the model's "
 			    "reference temperature %g C", bt_reader_filename(r), tref);
 
-	plan_copy(r, w, a, &plan);
+	reserved[adapt ? N_ALL_COLUMNS : N_BASE_COLUMNS] = NULL;
+	if (bt_reader_copy_header(r, w, reserved, 0) != BT_OK)
+		bt_cli_die("out of memory");
 	for (i = 0; i < (adapt ? N_ALL_COLUMNS : N_BASE_COLUMNS); i++)
 		bt_writer_raw(w, soc_columns[i], strlen(soc_columns[i]));
 	bt_cli_end_row(w);
@@ -477,7 +371,7 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 				    "--soc0 auto read the OCV under load",
 				    bt_reader_filename(r), bt_reader_line(r), cur);
 		tprev = t;
-		copy_row(r, w, &plan);
+		bt_reader_copy_row(r, w);
 		write_estimate(w, &e, adapt);
 		bt_cli_end_row(w);
 		if (a->reference != NULL)
@@ -494,7 +388,6 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 	if (a->reference != NULL)
 		report_metrics(a, &metrics);
 	bt_cli_release(est);
-	bt_cli_release(plan.convert);
 }
 
 int

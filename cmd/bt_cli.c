@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,47 @@ static const struct argp_option options[] = {
 	{NULL, 0, NULL, 0, NULL, 0}
 };
 
+double
+bt_cli_number(struct argp_state *state, const char *arg, const char *opt)
+{
+	double x;
+
+	if (bt_num_parse(arg, strlen(arg), '.', &x) != BT_OK || !isfinite(x))
+		argp_error(state, "invalid number '%s' for %s", arg, opt);
+	return x;
+}
+
+double
+bt_cli_positive(struct argp_state *state, const char *arg, const char *opt)
+{
+	double x = bt_cli_number(state, arg, opt);
+
+	if (!(x > 0))
+		argp_error(state, "%s must be positive, not '%s'", opt, arg);
+	return x;
+}
+
+double
+bt_cli_nonnegative(struct argp_state *state, const char *arg, const char *opt)
+{
+	double x = bt_cli_number(state, arg, opt);
+
+	if (x < 0)
+		argp_error(state, "%s must not be negative, not '%s'", opt, arg);
+	return x;
+}
+
+double
+bt_cli_count(struct argp_state *state, const char *arg, const char *opt,
+	     double max)
+{
+	double x = bt_cli_number(state, arg, opt);
+
+	if (x != floor(x) || x < 0 || x > max)
+		argp_error(state, "invalid %s '%s'", opt, arg);
+	return x;
+}
+
 static char
 parse_delimiter(const char *arg)
 {
@@ -92,8 +134,8 @@ parse_opt(int key, char *arg, struct argp_state *state)
 				   arg);
 		break;
 	case 'p':
-		if (bt_num_parse(arg, strlen(arg), '.', &p) != BT_OK || p != (int)p
-		    || p < 1 || p > BT_NUM_MAX_PRECISION)
+		p = bt_cli_number(state, arg, "--precision");
+		if (p != floor(p) || p < 1 || p > BT_NUM_MAX_PRECISION)
 			argp_error(state, "invalid precision '%s' (use 1 to %d)",
 				   arg, BT_NUM_MAX_PRECISION);
 		c->precision = (int)p;

@@ -94,6 +94,9 @@ struct bt_reader {
 	const char *row;	/* the current row's line, when split directly */
 	size_t row_len;
 
+	unsigned char *copy_convert;	/* bt_reader_copy_row: parse and format */
+	int copy_whole;			/* rows may be copied as whole lines */
+
 	long time_col, cycle_col;
 	double prev_time, prev_cycle;
 	double row_time;	/* time_s of the current row, once checked */
@@ -753,6 +756,7 @@ bt_reader_free(struct bt_reader *r)
 	free(r->verbatim);
 	free(r->scan);
 	free(r->fclass);
+	free(r->copy_convert);
 	free(r);
 }
 
@@ -1068,6 +1072,67 @@ bt_reader_verbatim(const struct bt_reader *r, size_t col)
 	return r->verbatim[col];
 }
 
+static int
+is_reserved(const char *name, const char *const *reserved)
+{
+	for (; reserved != NULL && *reserved != NULL; reserved++)
+		if (strcmp(name, *reserved) == 0)
+			return 1;
+	return 0;
+}
+
+enum bt_status
+bt_reader_copy_header(struct bt_reader *r, struct bt_writer *w,
+		      const char *const *reserved, int reformat)
+{
+	const struct bt_schema *schema = &r->schema;
+	const char *name;
+	char renamed[BT_ERRMSG_SIZE];
+	size_t i;
+
+	free(r->copy_convert);
+	r->copy_convert = calloc(schema->ncols + 1, 1);
+	if (r->copy_convert == NULL)
+		return BT_ENOMEM;
+	r->copy_whole = schema->ncols == schema->nfields && !schema->drop_trailing
+			&& bt_writer_delimiter(w) == r->delim;
+	for (i = 0; i < schema->ncols; i++) {
+		name = schema->cols[i].name;
+		r->copy_convert[i] = schema->cols[i].conv != BT_CONV_TEXT
+				     && (reformat || !r->verbatim[i]);
+		if (r->copy_convert[i] || schema->cols[i].source != i)
+			r->copy_whole = 0;
+		if (is_reserved(name, reserved)) {
+			snprintf(renamed, sizeof renamed, "input_%s", name);
+			name = renamed;
+		}
+		bt_writer_text(w, name, strlen(name));
+	}
+	return BT_OK;
+}
+
+void
+bt_reader_copy_row(struct bt_reader *r, struct bt_writer *w)
+{
+	const char *s;
+	size_t i, len;
+	double x;
+
+	if (r->copy_whole && r->row != NULL) {
+		bt_writer_raw(w, r->row, r->row_len);
+		return;
+	}
+	for (i = 0; i < r->schema.ncols; i++) {
+		s = bt_reader_text(r, i, &len);
+		if (!r->copy_convert[i] || len == 0)
+			bt_writer_text(w, s, len);
+		else if (bt_reader_number(r, i, &x) == BT_OK)
+			bt_writer_number(w, x);
+		else
+			bt_writer_text(w, s, len);	/* the caller did not need it */
+	}
+}
+
 unsigned long
 bt_reader_line(const struct bt_reader *r)
 {
@@ -1359,6 +1424,12 @@ bt_writer_free(struct bt_writer *w)
 	free(w->tmppath);
 	free(w->buf);
 	free(w);
+}
+
+char
+bt_writer_delimiter(const struct bt_writer *w)
+{
+	return w->delim;
 }
 
 const char *

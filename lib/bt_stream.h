@@ -43,6 +43,7 @@ struct bt_reader_opts {
 };
 
 struct bt_reader;
+struct bt_writer;
 
 /* Open PATH ("-" or NULL for standard input) and read up to and including
  * its header line.  OPTS may be NULL for the defaults (all zero).
@@ -121,6 +122,21 @@ const char *bt_reader_row_text(const struct bt_reader *reader, size_t *len);
  * Returns 1 or 0. */
 int bt_reader_verbatim(const struct bt_reader *reader, size_t col);
 
+/* Passing the input on.  A tool that keeps the input columns and appends
+ * its own writes the header with bt_reader_copy_header, then each row's
+ * input fields with bt_reader_copy_row before its own.  Input columns named
+ * like one of RESERVED (a NULL-terminated list of the columns the tool
+ * writes; may be NULL) are renamed input_NAME.  Numbers that the reader
+ * converts (units, sign, decimal comma) are written in canonical form; with
+ * REFORMAT every numeric column is parsed and written again (the writer's
+ * precision applies), otherwise canonical numbers and text are copied as
+ * read.  A row whose every field is copied unchanged is written as one
+ * copy of its line.  Returns BT_OK or BT_ENOMEM. */
+enum bt_status bt_reader_copy_header(struct bt_reader *reader,
+				     struct bt_writer *writer,
+				     const char *const *reserved, int reformat);
+void bt_reader_copy_row(struct bt_reader *reader, struct bt_writer *writer);
+
 /* The 1-based line number of the current row (or of the error). */
 unsigned long bt_reader_line(const struct bt_reader *reader);
 
@@ -169,6 +185,9 @@ enum bt_status bt_writer_close(struct bt_writer *writer);
 /* Release the writer; when it was not closed successfully, remove its
  * temporary file.  bt_writer_free(NULL) does nothing. */
 void bt_writer_free(struct bt_writer *writer);
+
+/* The delimiter the writer separates fields with. */
+char bt_writer_delimiter(const struct bt_writer *writer);
 
 /* Describe the last writer error ("FILE: No space left on device"). */
 const char *bt_writer_errmsg(const struct bt_writer *writer);

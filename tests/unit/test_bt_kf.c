@@ -284,5 +284,5 @@ main(void)
 	test_converges(ecm, BT_KF_UKF, "ukf");
 	test_errors(ecm);
 	bt_ecm_free(ecm);
-	return test_report();
+	return check_report();
 }

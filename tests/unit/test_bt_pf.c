@@ -177,5 +177,5 @@ main(void)
 	test_resampling(ecm);
 	test_errors(ecm);
 	bt_ecm_free(ecm);
-	return test_report();
+	return check_report();
 }

@@ -172,5 +172,5 @@ main(void)
 	test_drift_bounds(ecm);
 	test_metrics();
 	bt_ecm_free(ecm);
-	return test_report();
+	return check_report();
 }

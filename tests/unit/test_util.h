@@ -1,38 +1,15 @@
-/* test_util.h - what the estimation unit tests share: CHECK, a
- * deterministic uniform generator, the example cell model and the report
- * line.  Header-only: each test program includes it once. */
+/* test_util.h - what the estimation unit tests share besides check.h: a
+ * deterministic uniform generator and the example cell model.  Header-only:
+ * each test program includes it once. */
 #ifndef TEST_UTIL_H
 #define TEST_UTIL_H
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "bt_ecm.h"
+#include "check.h"
 
-static int test_pass, test_fail;
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 4, 5)))
-#endif
-static inline void
-test_check(int ok, const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		test_pass++;
-		return;
-	}
-	test_fail++;
-	fprintf(stderr, "%s:%d: FAIL: ", file, line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-#define CHECK(cond, ...) test_check((cond), __FILE__, __LINE__, __VA_ARGS__)
 
 /* A uniform number in [0, 1) from the xorshift64 state *S. */
 static inline double
@@ -61,11 +38,5 @@ test_model(void)
 	return ecm;
 }
 
-static inline int
-test_report(void)
-{
-	printf("%d passed, %d failed\n", test_pass, test_fail);
-	return test_fail != 0;
-}
 
 #endif /* TEST_UTIL_H */
