@@ -1382,6 +1382,7 @@ locate(const double *x, size_t n, double v)
 {
 	struct cell c = { 0, 0, 0, 0 };
 	size_t lo, hi;
+	double g;
 
 	if (n == 1)
 		return c;
@@ -1398,16 +1399,17 @@ locate(const double *x, size_t n, double v)
 		c.w = 1;
 		return c;
 	}
-	lo = 0;
-	hi = n - 1;
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (x[mid] <= v)
-			lo = mid;
-		else
-			hi = mid;
-	}
+	/* Guess the interval as if the points were evenly spaced (they
+	 * usually are), then step to the one with x[lo] <= v < x[lo + 1]:
+	 * O(1) on an even grid, where the filters call this several times a
+	 * row. */
+	g = (v - x[0]) / (x[n - 1] - x[0]) * (double)(n - 1);
+	lo = g < (double)(n - 2) ? (size_t)g : n - 2;
+	while (lo > 0 && x[lo] > v)
+		lo--;
+	while (lo < n - 2 && x[lo + 1] <= v)
+		lo++;
+	hi = lo + 1;
 	c.j0 = lo;
 	c.j1 = hi;
 	c.dw = 1 / (x[hi] - x[lo]);
