@@ -50,7 +50,7 @@ enum {
 	OPT_FLEET = 0x200, OPT_START, OPT_EOL, OPT_EOL_CAPACITY, OPT_PF_MODEL,
 	OPT_PARTICLES, OPT_SEED, OPT_INTERVAL, OPT_HORIZON, OPT_HAMPEL_WINDOW,
 	OPT_HAMPEL_THRESHOLD, OPT_REF_POINTS, OPT_MIN_POINTS, OPT_TREND_Z,
-	OPT_TRAJECTORY
+	OPT_TRAJECTORY, OPT_PF_DRIFT
 };
 
 static const struct argp_option options[] = {
@@ -69,7 +69,9 @@ static const struct argp_option options[] = {
 	{"model", 'm', "NAME", 0,
 	 "linear, exp, dexp, power, auto or pf (default auto)", 2},
 	{"pf-model", OPT_PF_MODEL, "NAME", 0,
-	 "the model whose parameters pf filters (default exp)", 2},
+	 "the model whose parameters pf filters (default linear)", 2},
+	{"pf-drift", OPT_PF_DRIFT, "D", 0,
+	 "pf: parameter drift per cycle, share of the ensemble covariance (default 0)", 2},
 	{"particles", OPT_PARTICLES, "N", 0,
 	 "particles, or samples of a fit (default 4000)", 2},
 	{"seed", OPT_SEED, "N", 0, "seed of the sampler (default 1)", 2},
@@ -177,6 +179,11 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_PF_MODEL:
 		o->pf_model = model(state, arg, 1);
+		break;
+	case OPT_PF_DRIFT:
+		o->pf_drift = number(state, arg, "--pf-drift");
+		if (o->pf_drift < 0)
+			argp_error(state, "--pf-drift must not be negative, not '%s'", arg);
 		break;
 	case OPT_PARTICLES:
 		o->particles = count(state, arg, "--particles", 2);

@@ -87,7 +87,8 @@ void
 bt_rul_opts_init(struct bt_rul_opts *o)
 {
 	o->model = BT_RUL_AUTO;
-	o->pf_model = BT_RUL_EXP;
+	o->pf_model = BT_RUL_LINEAR;
+	o->pf_drift = 0;
 	o->hampel_window = BT_RUL_HAMPEL_WINDOW;
 	o->hampel_threshold = BT_RUL_HAMPEL_THRESHOLD;
 	o->ref_points = BT_RUL_REF_POINTS;
@@ -874,16 +875,46 @@ resample(gsl_rng *rng, size_t np, size_t n, const double *w,
 	}
 }
 
+/* Weighted mean and covariance of the ensemble (equal weights when
+ * UNIFORM). */
+static void
+ens_moments(size_t np, size_t n, const double *w, int uniform,
+	    const double *theta, double *mean, double *cov)
+{
+	size_t p, j, k;
+	double wp;
+
+	memset(mean, 0, np * sizeof *mean);
+	memset(cov, 0, np * np * sizeof *cov);
+	for (p = 0; p < n; p++) {
+		wp = uniform ? 1.0 / (double)n : w[p];
+		for (j = 0; j < np; j++)
+			mean[j] += wp * theta[p * np + j];
+	}
+	for (p = 0; p < n; p++) {
+		wp = uniform ? 1.0 / (double)n : w[p];
+		for (j = 0; j < np; j++)
+			for (k = 0; k <= j; k++)
+				cov[j * np + k] += wp * (theta[p * np + j] - mean[j])
+						   * (theta[p * np + k] - mean[k]);
+	}
+	for (j = 0; j < np; j++)
+		for (k = 0; k < j; k++)
+			cov[k * np + j] = cov[j * np + k];
+}
+
 /* The particle filter over the parameters of model M (Saha & Goebel 2009,
  * with the parameters as a static state): the prior ensemble in THETA is
  * weighted observation by observation with the tempered Gaussian
  * likelihood L(y | theta)^tau, resampled when its effective sample size
  * falls below PF_ESS_FRAC N and moved with Liu & West's (2001, eq. 10.3)
- * shrinkage kernel so that it does not collapse.  On return THETA holds an
+ * shrinkage kernel so that it does not collapse.  A DRIFT above 0 lets the
+ * parameters wander between observations, by DRIFT times the ensemble's
+ * covariance, so that old cycles count less than recent ones.  On return THETA holds an
  * equally weighted posterior ensemble. */
 static enum bt_status
 pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
-       double tau, size_t n, double *theta)
+       double tau, double drift, size_t n, double *theta)
 {
 	size_t np = bt_rul_model_nparams(m), i, p, j, k;
 	double *logw, *w, *tmp, mx, sum, sum2, r, a, h2;
@@ -903,6 +934,21 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 	a = (3 * PF_LW_DELTA - 1) / (2 * PF_LW_DELTA);
 	h2 = 1 - a * a;
 	for (i = 0; i < c->n; i++) {
+		if (i > 0 && drift > 0) {
+			/* Prediction: the parameters drift, a discount of the
+			 * ensemble's covariance (West & Harrison 1997, §6.3). */
+			ens_moments(np, n, w, uniform, theta, mean, cov);
+			for (j = 0; j < np * np; j++)
+				cov[j] *= drift;
+			cholesky(np, cov, l);
+			for (p = 0; p < n; p++) {
+				for (j = 0; j < np; j++)
+					z[j] = gsl_ran_gaussian_ziggurat(rng, 1.0);
+				for (j = 0; j < np; j++)
+					for (k = 0; k <= j; k++)
+						theta[p * np + j] += l[j * np + k] * z[k];
+			}
+		}
 		mx = -INFINITY;
 		for (p = 0; p < n; p++) {
 			r = (c->y[i] - bt_rul_model_eval(m, theta + p * np, c->x[i])) / sigma;
@@ -932,16 +978,7 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 			continue;
 		/* Liu-West move: shrink towards the mean and jitter with the
 		 * ensemble's covariance times h^2 = 1 - a^2. */
-		memset(mean, 0, sizeof mean);
-		memset(cov, 0, sizeof cov);
-		for (p = 0; p < n; p++)
-			for (j = 0; j < np; j++)
-				mean[j] += w[p] * theta[p * np + j];
-		for (p = 0; p < n; p++)
-			for (j = 0; j < np; j++)
-				for (k = 0; k < np; k++)
-					cov[j * np + k] += w[p] * (theta[p * np + j] - mean[j])
-							   * (theta[p * np + k] - mean[k]);
+		ens_moments(np, n, w, 0, theta, mean, cov);
 		for (j = 0; j < np * np; j++)
 			cov[j] *= h2;
 		cholesky(np, cov, l);
@@ -1184,7 +1221,8 @@ check_opts(const struct bt_rul_opts *o)
 		return BT_EINVAL;
 	if (!(o->hampel_threshold > 0) || o->ref_points == 0 || o->particles < 2
 	    || !(o->interval > 0 && o->interval < 1) || !(o->horizon >= 1)
-	    || o->min_points < 3 || !(o->trend_z >= 0))
+	    || o->min_points < 3 || !(o->trend_z >= 0)
+	    || !(o->pf_drift >= 0))
 		return BT_EINVAL;
 	if (isnan(o->eol_capacity) && !(o->eol_fraction > 0 && o->eol_fraction < 1))
 		return BT_EINVAL;
@@ -1288,7 +1326,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 			goto out;
 		res->fleet_used = nc;
 		pf_prior(rng, m, centres, nc, &fit, tau, n, theta);
-		if ((st = pf_run(rng, m, &c, sigma, tau, n, theta)) != BT_OK) {
+		if ((st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, n, theta)) != BT_OK) {
 			snprintf(res->message, sizeof res->message,
 				 "the particle filter lost every particle");
 			goto out;

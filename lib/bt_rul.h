@@ -50,7 +50,9 @@ enum bt_rul_model {
 
 struct bt_rul_opts {
 	enum bt_rul_model model;	/* default BT_RUL_AUTO */
-	enum bt_rul_model pf_model;	/* the particle filter's model: default BT_RUL_EXP */
+	enum bt_rul_model pf_model;	/* the particle filter's model: default BT_RUL_LINEAR */
+	double pf_drift;		/* parameter drift per observation, as a share
+					   of the ensemble covariance: default 0 */
 	size_t hampel_window;		/* 0 turns cleaning off */
 	double hampel_threshold;
 	size_t ref_points;
