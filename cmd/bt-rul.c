@@ -293,9 +293,10 @@ find_cell(struct cells *cs, const char *name, size_t len, size_t *last)
 	return cs->cell[cs->n++] = c;
 }
 
-/* Read the cells of PATH; the group column's index goes to *GCOL (-1). */
+/* Read the cells of PATH up to cycle LIMIT; the group column's index goes
+ * to *GCOL (-1 when there is none). */
 static struct cells *
-read_cells(const char *path, const struct rul_args *a, long *gcol)
+read_cells(const char *path, const struct rul_args *a, double limit, long *gcol)
 {
 	struct bt_reader_opts ropts = bt_cli_reader_opts(&a->common);
 	struct bt_reader *r = bt_cli_open_input(path, &ropts);
@@ -325,7 +326,7 @@ read_cells(const char *path, const struct rul_args *a, long *gcol)
 		rows++;
 		bt_cli_check(r, bt_reader_finite(r, kcol, &k));
 		bt_cli_check(r, bt_reader_number(r, ccol, &y));
-		if (!isfinite(y) || k > a->start_cycle)
+		if (!isfinite(y) || k > limit)
 			continue;
 		if (*gcol >= 0)
 			gtext = bt_reader_text(r, (size_t)*gcol, &glen);
@@ -346,7 +347,7 @@ read_cells(const char *path, const struct rul_args *a, long *gcol)
 		bt_cli_die("%s: no data rows after the header", bt_reader_filename(r));
 	if (cs->n == 0)
 		bt_cli_die("%s: no rows with a capacity%s", bt_reader_filename(r),
-			   isfinite(a->start_cycle) ? " up to --start-cycle" : "");
+			   isfinite(limit) ? " up to --start-cycle" : "");
 	bt_cli_release(r);
 	return cs;
 }
@@ -496,7 +497,7 @@ main(int argc, char **argv)
 		if ((fleet = bt_rul_fleet_alloc()) == NULL)
 			bt_cli_die("%s", bt_strerror(BT_ENOMEM));
 		bt_cli_hold(fleet, free_fleet);
-		fc = read_cells(args.fleet, &args, &gcol);
+		fc = read_cells(args.fleet, &args, INFINITY, &gcol);
 		/* The fleet takes the cells over. */
 		for (i = 0; i < fc->n; i++)
 			if (bt_rul_fleet_add(fleet, fc->cell[i]) != BT_OK)
@@ -504,7 +505,7 @@ main(int argc, char **argv)
 		fc->n = 0;
 		bt_cli_release(fc);
 	}
-	cs = read_cells(args.input, &args, &gcol);
+	cs = read_cells(args.input, &args, args.start_cycle, &gcol);
 	w = bt_cli_open_output(&args.common);
 	if (args.trajectory != NULL) {
 		st = bt_writer_open(&tw, args.trajectory, args.common.delimiter,

@@ -63,9 +63,19 @@
  * the fleet and this share of the parameter's size; without a fleet the
  * prior is the cell's own fit with its covariance inflated by this factor
  * (in standard deviations) and the same relative floor. */
-#define PF_FLEET_REL_SPREAD 0.25
+#define PF_FLEET_REL_SPREAD 0.04
 #define PF_OWN_INFLATE 3.0
+/* A fleet cell is fitted down to this share of the end-of-life line. */
+#define FLEET_FIT_END 0.95
 #define PF_OWN_REL_SPREAD 0.25
+/* The filter's members carry one more parameter than the model: the log
+ * of a time scale r, the model being evaluated at r x.  Cells of a fleet
+ * age at different paces (Saxena et al. 2008; a fleet-level digital twin's
+ * "rate factor"), and a fleet cell's curve stretched in time is the prior's
+ * guess at this cell's.  Prior standard deviation of log r: */
+#define PF_LOG_RATE_SD 0.3
+/* Members of an ensemble: the model's parameters and log r. */
+#define ENS_MAXD (BT_RUL_MAXP + 1)
 /* Resample when the effective sample size falls below this share of N. */
 #define PF_ESS_FRAC 0.5
 /* Liu & West (2001) kernel shrinkage a = (3 delta - 1) / (2 delta) for the
@@ -189,6 +199,13 @@ model_grad(enum bt_rul_model m, const double *p, double x, double *g)
 	default:
 		break;
 	}
+}
+
+/* An ensemble member TH of model M (NP parameters, then log r) at X. */
+static inline double
+ens_eval(enum bt_rul_model m, size_t np, const double *th, double x)
+{
+	return bt_rul_model_eval(m, th, exp(th[np]) * x);
 }
 
 /* ---- cleaning ---------------------------------------------------------- */
@@ -745,19 +762,19 @@ cholesky(size_t d, const double *a, double *l)
 
 /* THETA[i] = MEAN + L z for N draws z ~ N(0, I). */
 static void
-draw_gaussian(gsl_rng *rng, size_t d, const double *mean, const double *l,
-	      size_t n, double *theta)
+draw_gaussian(gsl_rng *rng, size_t d, size_t stride, const double *mean,
+	      const double *l, size_t n, double *theta)
 {
-	double z[BT_RUL_MAXP];
+	double z[ENS_MAXD];
 	size_t i, j, k;
 
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < d; j++)
 			z[j] = gsl_ran_gaussian_ziggurat(rng, 1.0);
 		for (j = 0; j < d; j++) {
-			theta[i * d + j] = mean[j];
+			theta[i * stride + j] = mean[j];
 			for (k = 0; k <= j; k++)
-				theta[i * d + j] += l[j * d + k] * z[k];
+				theta[i * stride + j] += l[j * d + k] * z[k];
 		}
 	}
 }
@@ -781,13 +798,16 @@ is_amplitude(enum bt_rul_model m, size_t j)
 }
 
 /* Fit the base model to every fleet cell but the one called NAME, rescaled
- * to REF; store the fits' parameters in *CENTRES (count in *NC). */
+ * to REF, down to FLEET_FIT_END of the end-of-life line LINE (rescaled to
+ * the fleet cell): a cell's collapse far below the line says little about
+ * how it gets there and would bend the fit.  Store the fits' parameters in
+ * *CENTRES (count in *NC). */
 static enum bt_status
 fleet_fits(const struct bt_rul_fleet *fleet, const char *name,
 	   const struct bt_rul_opts *o, enum bt_rul_model m, double scale,
-	   double ref, double **centres, size_t *nc)
+	   double ref, double line, double **centres, size_t *nc)
 {
-	size_t i, j, np = bt_rul_model_nparams(m);
+	size_t i, j, k, np = bt_rul_model_nparams(m);
 	struct bt_rul_fit fit;
 	struct clean c;
 	enum bt_status st;
@@ -803,6 +823,11 @@ fleet_fits(const struct bt_rul_fleet *fleet, const char *name,
 			continue;
 		if ((st = clean_cell(fleet->cells[i], o, scale, &c)) != BT_OK)
 			return st;
+		for (k = 0; k < c.n; k++)
+			if (c.y[k] <= FLEET_FIT_END * line * c.ref / ref) {
+				c.n = k + 1;
+				break;
+			}
 		if (c.n >= o->min_points && c.ref > 0
 		    && bt_rul_fit(m, c.x, c.y, c.n, &fit) == BT_OK) {
 			for (j = 0; j < np; j++)
@@ -821,10 +846,11 @@ static void
 pf_prior(gsl_rng *rng, enum bt_rul_model m, const double *centres, size_t nc,
 	 const struct bt_rul_fit *own, double tau, size_t n, double *theta)
 {
-	size_t np = bt_rul_model_nparams(m), i, j, k;
-	double mean[BT_RUL_MAXP] = {0}, sd[BT_RUL_MAXP] = {0}, bw, z;
-	double cov[BT_RUL_MAXP * BT_RUL_MAXP], l[BT_RUL_MAXP * BT_RUL_MAXP];
+	size_t np = bt_rul_model_nparams(m), d = np + 1, i, j, k;
+	double bw, cov[BT_RUL_MAXP * BT_RUL_MAXP], l[BT_RUL_MAXP * BT_RUL_MAXP];
 
+	for (i = 0; i < n; i++)
+		theta[i * d + np] = PF_LOG_RATE_SD * gsl_ran_gaussian_ziggurat(rng, 1.0);
 	if (nc == 0) {
 		for (j = 0; j < np * np; j++)
 			cov[j] = own->cov[j] / tau * PF_OWN_INFLATE * PF_OWN_INFLATE;
@@ -833,27 +859,15 @@ pf_prior(gsl_rng *rng, enum bt_rul_model m, const double *centres, size_t nc,
 			cov[j * np + j] += bw * bw;
 		}
 		cholesky(np, cov, l);
-		draw_gaussian(rng, np, own->p, l, n, theta);
+		draw_gaussian(rng, np, d, own->p, l, n, theta);
 		return;
 	}
-	for (k = 0; k < nc; k++)
-		for (j = 0; j < np; j++)
-			mean[j] += centres[k * np + j] / (double)nc;
-	for (k = 0; nc > 1 && k < nc; k++)
-		for (j = 0; j < np; j++) {
-			z = centres[k * np + j] - mean[j];
-			sd[j] += z * z / (double)(nc - 1);
-		}
-	for (j = 0; j < np; j++)
-		sd[j] = sqrt(sd[j]);
 	for (i = 0; i < n; i++) {
 		k = gsl_rng_uniform_int(rng, nc);
 		for (j = 0; j < np; j++) {
 			bw = PF_FLEET_REL_SPREAD * fabs(centres[k * np + j]);
-			if (sd[j] > bw)
-				bw = sd[j];
-			theta[i * np + j] = centres[k * np + j]
-					    + bw * gsl_ran_gaussian_ziggurat(rng, 1.0);
+			theta[i * d + j] = centres[k * np + j]
+					   + bw * gsl_ran_gaussian_ziggurat(rng, 1.0);
 		}
 	}
 }
@@ -916,10 +930,10 @@ static enum bt_status
 pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
        double tau, double drift, size_t n, double *theta)
 {
-	size_t np = bt_rul_model_nparams(m), i, p, j, k;
+	size_t mp = bt_rul_model_nparams(m), np = mp + 1, i, p, j, k;
 	double *logw, *w, *tmp, mx, sum, sum2, r, a, h2;
-	double mean[BT_RUL_MAXP], cov[BT_RUL_MAXP * BT_RUL_MAXP];
-	double l[BT_RUL_MAXP * BT_RUL_MAXP], z[BT_RUL_MAXP];
+	double mean[ENS_MAXD], cov[ENS_MAXD * ENS_MAXD];
+	double l[ENS_MAXD * ENS_MAXD], z[ENS_MAXD];
 	int uniform = 1;
 
 	logw = calloc(n, sizeof *logw);
@@ -951,7 +965,7 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 		}
 		mx = -INFINITY;
 		for (p = 0; p < n; p++) {
-			r = (c->y[i] - bt_rul_model_eval(m, theta + p * np, c->x[i])) / sigma;
+			r = (c->y[i] - ens_eval(m, mp, theta + p * np, c->x[i])) / sigma;
 			logw[p] += -0.5 * tau * r * r;
 			if (!isfinite(logw[p]))
 				logw[p] = -INFINITY;
@@ -1008,8 +1022,8 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 /* The first whole cycle after LAST (up to LAST + HORIZON) at which model M
  * with parameters P is at or below LINE, or INFINITY. */
 static double
-member_eol(enum bt_rul_model m, const double *p, double scale, double last,
-	   double horizon, double line)
+member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
+	   double last, double horizon, double line)
 {
 	double k0 = floor(last) + 1, kend = floor(last + horizon), k, j, prev;
 
@@ -1017,9 +1031,9 @@ member_eol(enum bt_rul_model m, const double *p, double scale, double last,
 	for (k = k0;; k += EOL_STRIDE) {
 		if (k > kend)
 			k = kend;
-		if (bt_rul_model_eval(m, p, k / scale) <= line) {
+		if (ens_eval(m, np, p, k / scale) <= line) {
 			for (j = prev + 1; j < k; j++)
-				if (bt_rul_model_eval(m, p, j / scale) <= line)
+				if (ens_eval(m, np, p, j / scale) <= line)
 					return j;
 			return k;
 		}
@@ -1102,7 +1116,7 @@ trajectory(enum bt_rul_model m, const double *theta, size_t n, double scale,
 	   double last, double end, double q_lo, double q_hi,
 	   struct bt_rul_trajectory *t)
 {
-	size_t np = bt_rul_model_nparams(m), steps, i, p;
+	size_t np = bt_rul_model_nparams(m), d = np + 1, steps, i, p;
 	double k0 = floor(last) + 1, *v;
 
 	memset(t, 0, sizeof *t);
@@ -1123,7 +1137,7 @@ trajectory(enum bt_rul_model m, const double *theta, size_t n, double scale,
 	for (i = 0; i < steps; i++) {
 		t->cycle[i] = k0 + (double)i;
 		for (p = 0; p < n; p++)
-			v[p] = bt_rul_model_eval(m, theta + p * np, t->cycle[i] / scale);
+			v[p] = ens_eval(m, np, theta + p * d, t->cycle[i] / scale);
 		t->median[i] = quantile_select(v, n, 0.5);
 		t->lo[i] = quantile_select(v, n, q_lo);
 		t->hi[i] = quantile_select(v, n, q_hi);
@@ -1312,7 +1326,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	if (sigma < SIGMA_MIN_REL * c.ref)
 		sigma = SIGMA_MIN_REL * c.ref;
 
-	theta = malloc(n * np * sizeof *theta);
+	theta = malloc(n * (np + 1) * sizeof *theta);
 	eol = malloc(n * sizeof *eol);
 	rng = gsl_rng_alloc(gsl_rng_mt19937);
 	if (theta == NULL || eol == NULL || rng == NULL) {
@@ -1321,7 +1335,8 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	}
 	gsl_rng_set(rng, (unsigned long)o->seed);
 	if (o->model == BT_RUL_PF) {
-		st = fleet_fits(fleet, cell->name, o, m, scale, c.ref, &centres, &nc);
+		st = fleet_fits(fleet, cell->name, o, m, scale, c.ref,
+				res->eol_level, &centres, &nc);
 		if (st != BT_OK)
 			goto out;
 		res->fleet_used = nc;
@@ -1337,11 +1352,13 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		for (i = 0; i < np * np; i++)
 			cov[i] = fit.cov[i] / tau;
 		cholesky(np, cov, l);
-		draw_gaussian(rng, np, fit.p, l, n, theta);
+		draw_gaussian(rng, np, np + 1, fit.p, l, n, theta);
+		for (i = 0; i < n; i++)
+			theta[i * (np + 1) + np] = 0;
 	}
 
 	for (i = 0; i < n; i++)
-		eol[i] = member_eol(m, theta + i * np, scale, res->last_cycle,
+		eol[i] = member_eol(m, np, theta + i * (np + 1), scale, res->last_cycle,
 				    o->horizon, res->eol_level);
 	qsort(eol, n, sizeof *eol, cmp_double);
 	q_lo = 0.5 * (1 - o->interval);
