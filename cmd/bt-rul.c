@@ -301,7 +301,7 @@ read_cells(const char *path, const struct rul_args *a, double limit, long *gcol)
 	struct bt_reader_opts ropts = bt_cli_reader_opts(&a->common);
 	struct bt_reader *r = bt_cli_open_input(path, &ropts);
 	struct cells *cs = calloc(1, sizeof *cs);
-	size_t kcol, ccol = 0, i, len, glen = 0, last = 0, rows = 0;
+	size_t kcol, ccol, i, len, glen = 0, last = 0, rows = 0;
 	const char *gtext = "";
 	struct bt_rul_cell *c;
 	double k, y;
@@ -315,7 +315,8 @@ read_cells(const char *path, const struct rul_args *a, double limit, long *gcol)
 	for (i = 0; i < NELEM(capacity_columns) && col < 0; i++)
 		col = bt_reader_find(r, capacity_columns[i]);
 	if (col < 0)
-		bt_cli_check(r, bt_reader_require(r, "capacity_ah", &ccol));
+		bt_cli_die("%s: no capacity column (capacity_ah, discharge_capacity_ah "
+			   "or soh; --map names another)", bt_reader_filename(r));
 	ccol = (size_t)col;
 	*gcol = -1;
 	if (a->group != NULL) {

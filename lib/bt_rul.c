@@ -641,6 +641,7 @@ bt_rul_trajectory_free(struct bt_rul_trajectory *t)
 /* A history after cleaning, on the scaled cycle axis x = cycle / scale. */
 struct clean {
 	double *x, *y;
+	double *k;		/* the cycles themselves */
 	size_t n;		/* points kept */
 	size_t flagged;		/* points removed */
 	double ref;		/* mean of the first reference points */
@@ -651,6 +652,7 @@ clean_free(struct clean *c)
 {
 	free(c->x);
 	free(c->y);
+	free(c->k);
 	memset(c, 0, sizeof *c);
 }
 
@@ -666,7 +668,8 @@ clean_cell(const struct bt_rul_cell *cell, const struct bt_rul_opts *o,
 	flag = malloc(cell->n ? cell->n : 1);
 	c->x = malloc((cell->n ? cell->n : 1) * sizeof *c->x);
 	c->y = malloc((cell->n ? cell->n : 1) * sizeof *c->y);
-	if (flag == NULL || c->x == NULL || c->y == NULL) {
+	c->k = malloc((cell->n ? cell->n : 1) * sizeof *c->k);
+	if (flag == NULL || c->x == NULL || c->y == NULL || c->k == NULL) {
 		free(flag);
 		clean_free(c);
 		return BT_ENOMEM;
@@ -680,6 +683,7 @@ clean_cell(const struct bt_rul_cell *cell, const struct bt_rul_opts *o,
 	}
 	for (i = 0; i < cell->n; i++)
 		if (!flag[i]) {
+			c->k[c->n] = cell->cycle[i];
 			c->x[c->n] = cell->cycle[i] / scale;
 			c->y[c->n++] = cell->cap[i];
 		}
@@ -1292,7 +1296,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		if (c.y[i] <= res->eol_level) {
 			/* End of life is in the data already. */
 			res->reached = 1;
-			res->eol_cycle = res->eol_lo = res->eol_hi = c.x[i] * scale;
+			res->eol_cycle = res->eol_lo = res->eol_hi = c.k[i];
 			res->rul = res->rul_lo = res->rul_hi = 0;
 			st = BT_OK;
 			goto out;
