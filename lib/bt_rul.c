@@ -76,8 +76,12 @@
 #define PF_LOG_RATE_SD 0.3
 /* Members of an ensemble: the model's parameters and log r. */
 #define ENS_MAXD (BT_RUL_MAXP + 1)
-/* Resample when the effective sample size falls below this share of N. */
+/* Resample when the effective sample size falls below this share of N;
+ * at most this many fractional steps per observation, each found by this
+ * many bisections. */
 #define PF_ESS_FRAC 0.5
+#define PF_MAX_SPLITS 60
+#define PF_BISECT_ITER 30
 /* Liu & West (2001) kernel shrinkage a = (3 delta - 1) / (2 delta) for the
  * discount factor delta = 0.98 (their section 10.3.3). */
 #define PF_LW_DELTA 0.98
@@ -921,41 +925,98 @@ ens_moments(size_t np, size_t n, const double *w, int uniform,
 			cov[k * np + j] = cov[j * np + k];
 }
 
+/* Normalised weights W from log weights LOGW + PHI INC; returns the
+ * effective sample size 1 / sum w^2, 0 when every weight is zero. */
+static double
+weights(size_t n, const double *logw, const double *inc, double phi, double *w)
+{
+	double mx = -INFINITY, sum = 0, sum2 = 0;
+	size_t p;
+
+	for (p = 0; p < n; p++) {
+		w[p] = logw[p] + phi * inc[p];
+		if (!(w[p] > -INFINITY))
+			w[p] = -INFINITY;
+		if (w[p] > mx)
+			mx = w[p];
+	}
+	if (!isfinite(mx))
+		return 0;
+	for (p = 0; p < n; p++) {
+		w[p] = exp(w[p] - mx);
+		sum += w[p];
+	}
+	for (p = 0; p < n; p++) {
+		w[p] /= sum;
+		sum2 += w[p] * w[p];
+	}
+	return 1.0 / sum2;
+}
+
+/* Resample the ensemble by the weights W and move it with Liu & West's
+ * (2001, eq. 10.3) kernel: shrink towards the weighted mean by A and
+ * jitter with the weighted covariance times 1 - A^2. */
+static void
+lw_move(gsl_rng *rng, size_t np, size_t n, const double *w, double a,
+	double *theta, double *tmp)
+{
+	double mean[ENS_MAXD], cov[ENS_MAXD * ENS_MAXD], l[ENS_MAXD * ENS_MAXD];
+	double z[ENS_MAXD];
+	size_t p, j, k;
+
+	ens_moments(np, n, w, 0, theta, mean, cov);
+	for (j = 0; j < np * np; j++)
+		cov[j] *= 1 - a * a;
+	cholesky(np, cov, l);
+	resample(rng, np, n, w, theta, tmp);
+	for (p = 0; p < n; p++) {
+		for (j = 0; j < np; j++)
+			z[j] = gsl_ran_gaussian_ziggurat(rng, 1.0);
+		for (j = 0; j < np; j++) {
+			theta[p * np + j] = a * tmp[p * np + j] + (1 - a) * mean[j];
+			for (k = 0; k <= j; k++)
+				theta[p * np + j] += l[j * np + k] * z[k];
+		}
+	}
+}
+
 /* The particle filter over the parameters of model M (Saha & Goebel 2009,
  * with the parameters as a static state): the prior ensemble in THETA is
  * weighted observation by observation with the tempered Gaussian
- * likelihood L(y | theta)^tau, resampled when its effective sample size
- * falls below PF_ESS_FRAC N and moved with Liu & West's (2001, eq. 10.3)
- * shrinkage kernel so that it does not collapse.  A DRIFT above 0 lets the
- * parameters wander between observations, by DRIFT times the ensemble's
- * covariance, so that old cycles count less than recent ones.  On return THETA holds an
- * equally weighted posterior ensemble. */
+ * likelihood L(y | theta)^tau.  Whenever the effective sample size would
+ * fall below PF_ESS_FRAC N the observation is taken in fractional powers
+ * (adaptive tempering, Jasra et al. 2011, Scand. J. Stat. 38, 1, §3.2),
+ * the largest that keep it there, and the ensemble is resampled and moved
+ * with the Liu-West kernel between them, so that a sharp likelihood never
+ * collapses it onto a few particles.  A DRIFT above 0 lets the parameters
+ * wander between observations, by DRIFT times the ensemble's covariance
+ * (a discount, West & Harrison 1997, §6.3), so that old cycles count less
+ * than recent ones.  On return THETA holds an equally weighted posterior
+ * ensemble. */
 static enum bt_status
 pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
        double tau, double drift, size_t n, double *theta)
 {
-	size_t mp = bt_rul_model_nparams(m), np = mp + 1, i, p, j, k;
-	double *logw, *w, *tmp, mx, sum, sum2, r, a, h2;
+	size_t mp = bt_rul_model_nparams(m), np = mp + 1, i, p, j, k, it, splits;
+	double *logw, *inc, *w, *tmp, r, a, phi, lo, hi, mid, ess;
+	double thr = PF_ESS_FRAC * (double)n;
 	double mean[ENS_MAXD], cov[ENS_MAXD * ENS_MAXD];
 	double l[ENS_MAXD * ENS_MAXD], z[ENS_MAXD];
-	int uniform = 1;
+	enum bt_status st = BT_OK;
 
 	logw = calloc(n, sizeof *logw);
+	inc = malloc(n * sizeof *inc);
 	w = malloc(n * sizeof *w);
 	tmp = malloc(n * np * sizeof *tmp);
-	if (logw == NULL || w == NULL || tmp == NULL) {
-		free(logw);
-		free(w);
-		free(tmp);
-		return BT_ENOMEM;
+	if (logw == NULL || inc == NULL || w == NULL || tmp == NULL) {
+		st = BT_ENOMEM;
+		goto out;
 	}
 	a = (3 * PF_LW_DELTA - 1) / (2 * PF_LW_DELTA);
-	h2 = 1 - a * a;
 	for (i = 0; i < c->n; i++) {
 		if (i > 0 && drift > 0) {
-			/* Prediction: the parameters drift, a discount of the
-			 * ensemble's covariance (West & Harrison 1997, §6.3). */
-			ens_moments(np, n, w, uniform, theta, mean, cov);
+			weights(n, logw, inc, 0, w);
+			ens_moments(np, n, w, 0, theta, mean, cov);
 			for (j = 0; j < np * np; j++)
 				cov[j] *= drift;
 			cholesky(np, cov, l);
@@ -967,60 +1028,53 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 						theta[p * np + j] += l[j * np + k] * z[k];
 			}
 		}
-		mx = -INFINITY;
-		for (p = 0; p < n; p++) {
-			r = (c->y[i] - ens_eval(m, mp, theta + p * np, c->x[i])) / sigma;
-			logw[p] += -0.5 * tau * r * r;
-			if (!isfinite(logw[p]))
-				logw[p] = -INFINITY;
-			if (logw[p] > mx)
-				mx = logw[p];
-		}
-		if (!isfinite(mx)) {
-			free(logw);
-			free(w);
-			free(tmp);
-			return BT_ENOCONV;
-		}
-		sum = sum2 = 0;
-		for (p = 0; p < n; p++) {
-			w[p] = exp(logw[p] - mx);
-			sum += w[p];
-		}
-		for (p = 0; p < n; p++) {
-			w[p] /= sum;
-			sum2 += w[p] * w[p];
-		}
-		uniform = 0;
-		if (1.0 / sum2 >= PF_ESS_FRAC * (double)n)
-			continue;
-		/* Liu-West move: shrink towards the mean and jitter with the
-		 * ensemble's covariance times h^2 = 1 - a^2. */
-		ens_moments(np, n, w, 0, theta, mean, cov);
-		for (j = 0; j < np * np; j++)
-			cov[j] *= h2;
-		cholesky(np, cov, l);
-		resample(rng, np, n, w, theta, tmp);
-		for (p = 0; p < n; p++) {
-			for (j = 0; j < np; j++)
-				z[j] = gsl_ran_gaussian_ziggurat(rng, 1.0);
-			for (j = 0; j < np; j++) {
-				theta[p * np + j] = a * tmp[p * np + j] + (1 - a) * mean[j];
-				for (k = 0; k <= j; k++)
-					theta[p * np + j] += l[j * np + k] * z[k];
+		phi = 1;
+		for (splits = 0;; splits++) {
+			for (p = 0; p < n; p++) {
+				r = (c->y[i] - ens_eval(m, mp, theta + p * np, c->x[i])) / sigma;
+				inc[p] = -0.5 * tau * r * r;
 			}
-			logw[p] = 0;
+			ess = weights(n, logw, inc, phi, w);
+			if (ess >= thr || splits >= PF_MAX_SPLITS)
+				break;
+			/* The largest power that keeps the sample size at thr. */
+			lo = 0;
+			hi = phi;
+			for (it = 0; it < PF_BISECT_ITER; it++) {
+				mid = 0.5 * (lo + hi);
+				if (weights(n, logw, inc, mid, w) >= thr)
+					lo = mid;
+				else
+					hi = mid;
+			}
+			if (weights(n, logw, inc, lo, w) == 0) {
+				st = BT_ENOCONV;
+				goto out;
+			}
+			lw_move(rng, np, n, w, a, theta, tmp);
+			memset(logw, 0, n * sizeof *logw);
+			phi -= lo;
 		}
-		uniform = 1;
+		if (ess == 0) {
+			st = BT_ENOCONV;
+			goto out;
+		}
+		for (p = 0; p < n; p++)
+			logw[p] += phi * inc[p];
+		if (ess < thr) {
+			lw_move(rng, np, n, w, a, theta, tmp);
+			memset(logw, 0, n * sizeof *logw);
+		}
 	}
-	if (!uniform) {
-		resample(rng, np, n, w, theta, tmp);
-		memcpy(theta, tmp, n * np * sizeof *tmp);
-	}
+	weights(n, logw, inc, 0, w);
+	resample(rng, np, n, w, theta, tmp);
+	memcpy(theta, tmp, n * np * sizeof *tmp);
+out:
 	free(logw);
+	free(inc);
 	free(w);
 	free(tmp);
-	return BT_OK;
+	return st;
 }
 
 /* The first whole cycle after LAST (up to LAST + HORIZON) at which model M
