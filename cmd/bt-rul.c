@@ -107,7 +107,7 @@ static const char doc[] =
 	"prior, so FILE may be its own fleet.\n\n"
 	"Examples:\n"
 	"  bt-rul cell.csv\n"
-	"  bt-rul -g battery_id --eol-capacity 1.4 -m pf --fleet fleet.csv cells.csv\n"
+	"  bt-rul -g battery_id --eol-capacity 0.9 -m pf --fleet fleet.csv cells.csv\n"
 	"  bt-rul -g battery_id -m pf --fleet cells.csv --trajectory path.csv cells.csv";
 
 static double
