@@ -81,7 +81,7 @@
  * many bisections. */
 #define PF_ESS_FRAC 0.5
 #define PF_MAX_SPLITS 60
-#define PF_BISECT_ITER 30
+#define PF_BISECT_ITER 12
 /* Liu & West (2001) kernel shrinkage a = (3 delta - 1) / (2 delta) for the
  * discount factor delta = 0.98 (their section 10.3.3). */
 #define PF_LW_DELTA 0.98
@@ -203,13 +203,6 @@ model_grad(enum bt_rul_model m, const double *p, double x, double *g)
 	default:
 		break;
 	}
-}
-
-/* An ensemble member TH of model M (NP parameters, then log r) at X. */
-static inline double
-ens_eval(enum bt_rul_model m, size_t np, const double *th, double x)
-{
-	return bt_rul_model_eval(m, th, exp(th[np]) * x);
 }
 
 /* ---- cleaning ---------------------------------------------------------- */
@@ -998,7 +991,7 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
        double tau, double drift, size_t n, double *theta)
 {
 	size_t mp = bt_rul_model_nparams(m), np = mp + 1, i, p, j, k, it, splits;
-	double *logw, *inc, *w, *tmp, r, a, phi, lo, hi, mid, ess;
+	double *logw, *inc, *w, *tmp, *rate, r, a, phi, lo, hi, mid, ess;
 	double thr = PF_ESS_FRAC * (double)n;
 	double mean[ENS_MAXD], cov[ENS_MAXD * ENS_MAXD];
 	double l[ENS_MAXD * ENS_MAXD], z[ENS_MAXD];
@@ -1008,10 +1001,15 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 	inc = malloc(n * sizeof *inc);
 	w = malloc(n * sizeof *w);
 	tmp = malloc(n * np * sizeof *tmp);
-	if (logw == NULL || inc == NULL || w == NULL || tmp == NULL) {
+	rate = malloc(n * sizeof *rate);
+	if (logw == NULL || inc == NULL || w == NULL || tmp == NULL || rate == NULL) {
 		st = BT_ENOMEM;
 		goto out;
 	}
+	/* The time scales exp(log r), kept beside the particles: they change
+	 * only when the particles move. */
+	for (p = 0; p < n; p++)
+		rate[p] = exp(theta[p * np + mp]);
 	a = (3 * PF_LW_DELTA - 1) / (2 * PF_LW_DELTA);
 	for (i = 0; i < c->n; i++) {
 		if (i > 0 && drift > 0) {
@@ -1026,12 +1024,14 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 				for (j = 0; j < np; j++)
 					for (k = 0; k <= j; k++)
 						theta[p * np + j] += l[j * np + k] * z[k];
+				rate[p] = exp(theta[p * np + mp]);
 			}
 		}
 		phi = 1;
 		for (splits = 0;; splits++) {
 			for (p = 0; p < n; p++) {
-				r = (c->y[i] - ens_eval(m, mp, theta + p * np, c->x[i])) / sigma;
+				r = (c->y[i] - bt_rul_model_eval(m, theta + p * np,
+								 rate[p] * c->x[i])) / sigma;
 				inc[p] = -0.5 * tau * r * r;
 			}
 			ess = weights(n, logw, inc, phi, w);
@@ -1052,6 +1052,8 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 				goto out;
 			}
 			lw_move(rng, np, n, w, a, theta, tmp);
+			for (p = 0; p < n; p++)
+				rate[p] = exp(theta[p * np + mp]);
 			memset(logw, 0, n * sizeof *logw);
 			phi -= lo;
 		}
@@ -1063,6 +1065,8 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 			logw[p] += phi * inc[p];
 		if (ess < thr) {
 			lw_move(rng, np, n, w, a, theta, tmp);
+			for (p = 0; p < n; p++)
+				rate[p] = exp(theta[p * np + mp]);
 			memset(logw, 0, n * sizeof *logw);
 		}
 	}
@@ -1074,6 +1078,7 @@ out:
 	free(inc);
 	free(w);
 	free(tmp);
+	free(rate);
 	return st;
 }
 
@@ -1085,13 +1090,16 @@ member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
 {
 	double k0 = floor(last) + 1, kend = floor(last + horizon), k, j, prev;
 
+	/* The member's time scale folds into the axis once. */
+	scale /= exp(p[np]);
+
 	prev = k0 - 1;
 	for (k = k0;; k += EOL_STRIDE) {
 		if (k > kend)
 			k = kend;
-		if (ens_eval(m, np, p, k / scale) <= line) {
+		if (bt_rul_model_eval(m, p, k / scale) <= line) {
 			for (j = prev + 1; j < k; j++)
-				if (ens_eval(m, np, p, j / scale) <= line)
+				if (bt_rul_model_eval(m, p, j / scale) <= line)
 					return j;
 			return k;
 		}
@@ -1116,11 +1124,12 @@ quantile_sorted(const double *v, size_t n, double q)
 	return v[i] + (h - f) * (v[i + 1] - v[i]);
 }
 
-/* Hoare's selection: reorder V so that V[K] is the K-th smallest. */
+/* Hoare's selection within V[LO..HI]: reorder it so that V[K] is what it
+ * would be were V[LO..HI] sorted (LO <= K <= HI). */
 static void
-select_k(double *v, size_t n, size_t k)
+select_k(double *v, size_t lo, size_t hi, size_t k)
 {
-	size_t lo = 0, hi = n - 1, i, j;
+	size_t i, j;
 	double pivot, t;
 
 	while (lo < hi) {
@@ -1151,22 +1160,48 @@ select_k(double *v, size_t n, size_t k)
 	}
 }
 
-/* The Q-quantile of the N values V (reordered), as quantile_sorted. */
+/* The smallest of V[LO..HI]. */
 static double
-quantile_select(double *v, size_t n, double q)
+min_of(const double *v, size_t lo, size_t hi)
 {
-	double h = (double)(n - 1) * q, f = floor(h), lo, hi;
-	size_t i = (size_t)f, j;
+	double m = v[lo];
 
-	select_k(v, n, i);
-	lo = v[i];
-	if (h == f || i + 1 >= n)
-		return lo;
-	hi = v[i + 1];
-	for (j = i + 2; j < n; j++)
-		if (v[j] < hi)
-			hi = v[j];
-	return lo + (h - f) * (hi - lo);
+	while (++lo <= hi)
+		if (v[lo] < m)
+			m = v[lo];
+	return m;
+}
+
+/* The quantiles QLO < 0.5 < QHI and the median of the N values V
+ * (reordered), as quantile_sorted would give them: the median is selected
+ * first, and each tail quantile within its half. */
+static void
+quantiles3(double *v, size_t n, double qlo, double qhi, double *lo,
+	   double *med, double *hi)
+{
+	double h[3], f;
+	size_t idx[3], k;
+
+	h[0] = (double)(n - 1) * qlo;
+	h[1] = (double)(n - 1) * 0.5;
+	h[2] = (double)(n - 1) * qhi;
+	for (k = 0; k < 3; k++)
+		idx[k] = (size_t)floor(h[k]);
+	select_k(v, 0, n - 1, idx[1]);
+	if (idx[0] < idx[1])
+		select_k(v, 0, idx[1] - 1, idx[0]);
+	if (idx[2] > idx[1] && idx[2] < n)
+		select_k(v, idx[1] + 1, n - 1, idx[2]);
+	for (k = 0; k < 3; k++) {
+		f = h[k] - (double)idx[k];
+		h[k] = v[idx[k]];
+		if (f > 0 && idx[k] + 1 < n)
+			h[k] += f * (min_of(v, idx[k] + 1, k == 0 && idx[1] > idx[0] + 1
+					    ? idx[1] : n - 1) - h[k]);
+	}
+	*lo = h[0];
+	*med = h[1];
+	*hi = h[2];
 }
 
 static enum bt_status
@@ -1175,33 +1210,36 @@ trajectory(enum bt_rul_model m, const double *theta, size_t n, double scale,
 	   struct bt_rul_trajectory *t)
 {
 	size_t np = bt_rul_model_nparams(m), d = np + 1, steps, i, p;
-	double k0 = floor(last) + 1, *v;
+	double k0 = floor(last) + 1, *v, *rate;
 
 	memset(t, 0, sizeof *t);
 	steps = end >= k0 ? (size_t)(end - k0) + 1 : 0;
 	if (steps == 0)
 		return BT_OK;
 	v = malloc(n * sizeof *v);
+	rate = malloc(n * sizeof *rate);
 	t->cycle = malloc(steps * sizeof *t->cycle);
 	t->median = malloc(steps * sizeof *t->median);
 	t->lo = malloc(steps * sizeof *t->lo);
 	t->hi = malloc(steps * sizeof *t->hi);
-	if (v == NULL || t->cycle == NULL || t->median == NULL || t->lo == NULL
-	    || t->hi == NULL) {
+	if (v == NULL || rate == NULL || t->cycle == NULL || t->median == NULL
+	    || t->lo == NULL || t->hi == NULL) {
 		free(v);
+		free(rate);
 		bt_rul_trajectory_free(t);
 		return BT_ENOMEM;
 	}
+	for (p = 0; p < n; p++)
+		rate[p] = exp(theta[p * d + np]) / scale;
 	for (i = 0; i < steps; i++) {
 		t->cycle[i] = k0 + (double)i;
 		for (p = 0; p < n; p++)
-			v[p] = ens_eval(m, np, theta + p * d, t->cycle[i] / scale);
-		t->median[i] = quantile_select(v, n, 0.5);
-		t->lo[i] = quantile_select(v, n, q_lo);
-		t->hi[i] = quantile_select(v, n, q_hi);
+			v[p] = bt_rul_model_eval(m, theta + p * d, rate[p] * t->cycle[i]);
+		quantiles3(v, n, q_lo, q_hi, &t->lo[i], &t->median[i], &t->hi[i]);
 	}
 	t->n = steps;
 	free(v);
+	free(rate);
 	return BT_OK;
 }
 
