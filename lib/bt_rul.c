@@ -80,8 +80,10 @@
  * at most this many fractional steps per observation, each found by this
  * many bisections. */
 #define PF_ESS_FRAC 0.5
-#define PF_MAX_SPLITS 60
-#define PF_BISECT_ITER 12
+#define PF_MAX_SPLITS 100
+#define PF_BISECT_ITER 16
+/* The smallest power of one observation's likelihood a step takes. */
+#define PF_MIN_POWER 1e-12
 /* Liu & West (2001) kernel shrinkage a = (3 delta - 1) / (2 delta) for the
  * discount factor delta = 0.98 (their section 10.3.3). */
 #define PF_LW_DELTA 0.98
@@ -1037,16 +1039,19 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 			ess = weights(n, logw, inc, phi, w);
 			if (ess >= thr || splits >= PF_MAX_SPLITS)
 				break;
-			/* The largest power that keeps the sample size at thr. */
-			lo = 0;
-			hi = phi;
+			/* The largest power that keeps the sample size at thr,
+			 * bisected on a log scale: a sharp likelihood may need
+			 * a power of 1e-8 at first. */
+			lo = log(PF_MIN_POWER * phi);
+			hi = log(phi);
 			for (it = 0; it < PF_BISECT_ITER; it++) {
 				mid = 0.5 * (lo + hi);
-				if (weights(n, logw, inc, mid, w) >= thr)
+				if (weights(n, logw, inc, exp(mid), w) >= thr)
 					lo = mid;
 				else
 					hi = mid;
 			}
+			lo = exp(lo);
 			if (weights(n, logw, inc, lo, w) == 0) {
 				st = BT_ENOCONV;
 				goto out;

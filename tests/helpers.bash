@@ -19,8 +19,8 @@ tool_reads() {
 	case $1 in
 	bt-import) echo "bt-import $2" ;;
 	bt-sim) echo "bt-sim -m $BT_SRCDIR/datasets/nmc18650.ecm $2" ;;
-	# Three points of voltage as a capacity history: a line that fades.
-	bt-rul) echo "bt-rul -q --map cycle=time_s --map capacity_ah=voltage_v --min-points 3 --trend-z 0 -m linear --eol-capacity 3.6 $2" ;;
+	# Three points of discharge current as a capacity history: it fades.
+	bt-rul) echo "bt-rul -q --map cycle=time_s --map capacity_ah=current_a*-1 --hampel-window 0 --min-points 3 --trend-z 0 -m linear --eol-capacity -1 $2" ;;
 	*) echo "unknown tool $1" >&2; return 1 ;;
 	esac
 }
