@@ -108,7 +108,7 @@ static const char doc[] =
 	"Examples:\n"
 	"  bt-rul cell.csv\n"
 	"  bt-rul -g battery_id --eol-capacity 0.9 -m pf --fleet fleet.csv cells.csv\n"
-	"  bt-rul -g battery_id -m pf --fleet cells.csv --trajectory path.csv cells.csv";
+	"  bt-rul -g battery_id -m pf --fleet cells.csv --trajectory out.csv cells.csv";
 
 static double
 number(struct argp_state *state, const char *arg, const char *opt)
