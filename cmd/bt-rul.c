@@ -301,8 +301,8 @@ read_cells(const char *path, const struct rul_args *a, double limit, long *gcol)
 	struct bt_reader_opts ropts = bt_cli_reader_opts(&a->common);
 	struct bt_reader *r = bt_cli_open_input(path, &ropts);
 	struct cells *cs = calloc(1, sizeof *cs);
-	size_t kcol, ccol, i, len, glen = 0, last = 0, rows = 0;
-	const char *gtext = "";
+	size_t kcol, ccol, i, len, glen, last = 0, rows = 0;
+	const char *gtext;
 	struct bt_rul_cell *c;
 	double k, y;
 	enum bt_status st;
@@ -318,6 +318,10 @@ read_cells(const char *path, const struct rul_args *a, double limit, long *gcol)
 		bt_cli_die("%s: no capacity column (capacity_ah, discharge_capacity_ah "
 			   "or soh; --map names another)", bt_reader_filename(r));
 	ccol = (size_t)col;
+	/* Without a group column the input is one cell named after its file,
+	 * so that a fleet file is never taken for the forecast cell. */
+	gtext = bt_reader_filename(r);
+	glen = strlen(gtext);
 	*gcol = -1;
 	if (a->group != NULL) {
 		bt_cli_check(r, bt_reader_require(r, a->group, &i));
