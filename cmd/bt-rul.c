@@ -40,12 +40,6 @@ struct rul_args {
 	double start_cycle;
 };
 
-/* The cells of one input, in order of first appearance. */
-struct cells {
-	struct bt_rul_cell **cell;
-	size_t n, alloc;
-};
-
 enum {
 	OPT_FLEET = 0x200, OPT_START, OPT_EOL, OPT_EOL_CAPACITY, OPT_PF_MODEL,
 	OPT_PARTICLES, OPT_SEED, OPT_INTERVAL, OPT_HORIZON, OPT_HAMPEL_WINDOW,
@@ -245,15 +239,9 @@ static const struct argp argp = {options, parse_opt, args_doc, doc, children,
 				 NULL, NULL};
 
 static void
-free_cells(void *p)
+free_fleet(void *f)
 {
-	struct cells *cs = p;
-	size_t i;
-
-	for (i = 0; i < cs->n; i++)
-		bt_rul_cell_free(cs->cell[i]);
-	free(cs->cell);
-	free(cs);
+	bt_rul_fleet_free(f);
 }
 
 static void
@@ -262,55 +250,23 @@ free_writer(void *w)
 	bt_writer_free(w);
 }
 
-/* The cell called NAME (LEN bytes), made when new; LAST caches the hit. */
-static struct bt_rul_cell *
-find_cell(struct cells *cs, const char *name, size_t len, size_t *last)
-{
-	struct bt_rul_cell **a, *c;
-	const char *s;
-	char *copy;
-	size_t i;
-
-	for (i = 0; i < cs->n; i++) {
-		c = cs->cell[(*last + i) % cs->n];
-		s = bt_rul_cell_name(c);
-		if (strlen(s) == len && memcmp(s, name, len) == 0) {
-			*last = (*last + i) % cs->n;
-			return c;
-		}
-	}
-	if (cs->n == cs->alloc) {
-		cs->alloc = cs->alloc ? 2 * cs->alloc : 16;
-		if ((a = realloc(cs->cell, cs->alloc * sizeof *a)) == NULL)
-			bt_cli_die("%s", bt_strerror(BT_ENOMEM));
-		cs->cell = a;
-	}
-	if ((copy = strndup(name, len)) == NULL
-	    || (c = bt_rul_cell_alloc(copy)) == NULL)
-		bt_cli_die("%s", bt_strerror(BT_ENOMEM));
-	free(copy);
-	*last = cs->n;
-	return cs->cell[cs->n++] = c;
-}
-
-/* Read the cells of PATH up to cycle LIMIT; the group column's index goes
- * to *GCOL (-1 when there is none). */
-static struct cells *
-read_cells(const char *path, const struct rul_args *a, double limit, long *gcol)
+/* Read the cells of PATH up to cycle LIMIT. */
+static struct bt_rul_fleet *
+read_cells(const char *path, const struct rul_args *a, double limit)
 {
 	struct bt_reader_opts ropts = bt_cli_reader_opts(&a->common);
 	struct bt_reader *r = bt_cli_open_input(path, &ropts);
-	struct cells *cs = calloc(1, sizeof *cs);
-	size_t kcol, ccol, i, len, glen, last = 0, rows = 0;
+	struct bt_rul_fleet *cs = bt_rul_fleet_alloc();
+	size_t kcol, ccol, i, len, glen, rows = 0;
+	const struct bt_rul_cell *c;
 	const char *gtext;
-	struct bt_rul_cell *c;
 	double k, y;
 	enum bt_status st;
-	long col = -1;
+	long col = -1, gcol = -1;
 
 	if (cs == NULL)
 		bt_cli_die("%s", bt_strerror(BT_ENOMEM));
-	bt_cli_hold(cs, free_cells);
+	bt_cli_hold(cs, free_fleet);
 	bt_cli_check(r, bt_reader_require(r, "cycle", &kcol));
 	for (i = 0; i < NELEM(capacity_columns) && col < 0; i++)
 		col = bt_reader_find(r, capacity_columns[i]);
@@ -322,10 +278,9 @@ read_cells(const char *path, const struct rul_args *a, double limit, long *gcol)
 	 * so that a fleet file is never taken for the forecast cell. */
 	gtext = bt_reader_filename(r);
 	glen = strlen(gtext);
-	*gcol = -1;
 	if (a->group != NULL) {
 		bt_cli_check(r, bt_reader_require(r, a->group, &i));
-		*gcol = (long)i;
+		gcol = (long)i;
 	}
 	while ((st = bt_reader_next(r)) == BT_OK) {
 		rows++;
@@ -333,16 +288,15 @@ read_cells(const char *path, const struct rul_args *a, double limit, long *gcol)
 		bt_cli_check(r, bt_reader_number(r, ccol, &y));
 		if (!isfinite(y) || k > limit)
 			continue;
-		if (*gcol >= 0)
-			gtext = bt_reader_text(r, (size_t)*gcol, &glen);
-		c = find_cell(cs, gtext, glen, &last);
-		st = bt_rul_cell_add(c, k, y);
+		if (gcol >= 0)
+			gtext = bt_reader_text(r, (size_t)gcol, &glen);
+		st = bt_rul_fleet_point(cs, gtext, glen, k, y, &c);
 		if (st == BT_EINVAL) {
 			gtext = bt_reader_text(r, kcol, &len);
 			bt_cli_check(r, bt_reader_fail(r, st,
 				"cycle '%.*s' does not increase%s%s%s", (int)len, gtext,
-				*gcol >= 0 ? " in cell '" : "",
-				*gcol >= 0 ? bt_rul_cell_name(c) : "", *gcol >= 0 ? "'" : ""));
+				gcol >= 0 ? " in cell '" : "",
+				gcol >= 0 ? bt_rul_cell_name(c) : "", gcol >= 0 ? "'" : ""));
 		}
 		if (st != BT_OK)
 			bt_cli_die("%s", bt_strerror(st));
@@ -350,7 +304,7 @@ read_cells(const char *path, const struct rul_args *a, double limit, long *gcol)
 	bt_cli_check(r, st == BT_EOF ? BT_OK : st);
 	if (rows == 0)
 		bt_cli_die("%s: no data rows after the header", bt_reader_filename(r));
-	if (cs->n == 0)
+	if (bt_rul_fleet_size(cs) == 0)
 		bt_cli_die("%s: no rows with a capacity%s", bt_reader_filename(r),
 			   isfinite(limit) ? " up to --start-cycle" : "");
 	bt_cli_release(r);
@@ -429,7 +383,7 @@ write_trajectory(struct bt_writer *w, const struct rul_args *a,
 
 /* Forecast every cell; returns the number that could not be forecast. */
 static size_t
-run_rul(const struct rul_args *a, const struct cells *cs,
+run_rul(const struct rul_args *a, const struct bt_rul_fleet *cs,
 	const struct bt_rul_fleet *fleet, struct bt_writer *w,
 	struct bt_writer *tw)
 {
@@ -442,8 +396,8 @@ run_rul(const struct rul_args *a, const struct cells *cs,
 	header(w, a->group, result_columns, NELEM(result_columns));
 	if (tw != NULL)
 		header(tw, a->group, trajectory_columns, NELEM(trajectory_columns));
-	for (i = 0; i < cs->n; i++) {
-		const struct bt_rul_cell *c = cs->cell[i];
+	for (i = 0; i < bt_rul_fleet_size(cs); i++) {
+		const struct bt_rul_cell *c = bt_rul_fleet_cell(cs, i);
 
 		snprintf(who, sizeof who, a->group != NULL ? "cell '%s'" : "%s",
 			 a->group != NULL ? bt_rul_cell_name(c)
@@ -475,22 +429,14 @@ run_rul(const struct rul_args *a, const struct cells *cs,
 	return failed;
 }
 
-static void
-free_fleet(void *f)
-{
-	bt_rul_fleet_free(f);
-}
-
 int
 main(int argc, char **argv)
 {
 	struct rul_args args;
-	struct bt_rul_fleet *fleet = NULL;
-	struct cells *cs, *fc;
+	struct bt_rul_fleet *fleet = NULL, *cs;
 	struct bt_writer *w, *tw = NULL;
 	enum bt_status st;
-	long gcol;
-	size_t i, failed;
+	size_t failed;
 
 	bt_cli_init("bt-rul");
 	memset(&args, 0, sizeof args);
@@ -498,19 +444,10 @@ main(int argc, char **argv)
 	args.start_cycle = INFINITY;
 	argp_parse(&argp, argc, argv, 0, NULL, &args);
 
-	if (args.fleet != NULL) {
-		if ((fleet = bt_rul_fleet_alloc()) == NULL)
-			bt_cli_die("%s", bt_strerror(BT_ENOMEM));
-		bt_cli_hold(fleet, free_fleet);
-		fc = read_cells(args.fleet, &args, INFINITY, &gcol);
-		/* The fleet takes the cells over. */
-		for (i = 0; i < fc->n; i++)
-			if (bt_rul_fleet_add(fleet, fc->cell[i]) != BT_OK)
-				bt_cli_die("%s", bt_strerror(BT_ENOMEM));
-		fc->n = 0;
-		bt_cli_release(fc);
-	}
-	cs = read_cells(args.input, &args, args.start_cycle, &gcol);
+	/* The fleet is read in full; the input up to --start-cycle. */
+	if (args.fleet != NULL)
+		fleet = read_cells(args.fleet, &args, INFINITY);
+	cs = read_cells(args.input, &args, args.start_cycle);
 	w = bt_cli_open_output(&args.common);
 	if (args.trajectory != NULL) {
 		st = bt_writer_open(&tw, args.trajectory, args.common.delimiter,

@@ -511,6 +511,7 @@ struct bt_rul_cell {
 struct bt_rul_fleet {
 	struct bt_rul_cell **cells;
 	size_t n, alloc;
+	size_t last;		/* the cell bt_rul_fleet_point found last */
 };
 
 struct bt_rul_cell *
@@ -623,6 +624,44 @@ size_t
 bt_rul_fleet_size(const struct bt_rul_fleet *f)
 {
 	return f != NULL ? f->n : 0;
+}
+
+const struct bt_rul_cell *
+bt_rul_fleet_cell(const struct bt_rul_fleet *f, size_t i)
+{
+	return f->cells[i];
+}
+
+enum bt_status
+bt_rul_fleet_point(struct bt_rul_fleet *f, const char *name, size_t len,
+		   double cycle, double capacity, const struct bt_rul_cell **cell)
+{
+	struct bt_rul_cell *c = NULL;
+	enum bt_status st;
+	size_t i, j;
+	char *copy;
+
+	/* Rows of one cell usually come together: start where the last
+	 * search ended. */
+	for (i = 0; i < f->n && c == NULL; i++) {
+		j = (f->last + i) % f->n;
+		if (strlen(f->cells[j]->name) == len
+		    && memcmp(f->cells[j]->name, name, len) == 0) {
+			c = f->cells[j];
+			f->last = j;
+		}
+	}
+	if (c == NULL) {
+		if ((copy = strndup(name, len)) == NULL)
+			return BT_ENOMEM;
+		c = bt_rul_cell_alloc(copy);
+		free(copy);
+		if (c == NULL || (st = bt_rul_fleet_add(f, c)) != BT_OK)
+			return BT_ENOMEM;
+		f->last = f->n - 1;
+	}
+	*cell = c;
+	return bt_rul_cell_add(c, cycle, capacity);
 }
 
 void

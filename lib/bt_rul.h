@@ -10,7 +10,7 @@
  *
  * Memory: a cell keeps its whole history (two doubles a point); a forecast
  * allocates O(particles + points) scratch and frees it before it returns.
- * A fleet owns the cells added to it.  Nothing is printed; every function
+ * A fleet (any set of cells: a multi-cell input too) owns its cells.  Nothing is printed; every function
  * returns an enum bt_status, and a forecast that cannot give a number says
  * why in its result's message.
  */
@@ -149,8 +149,18 @@ void bt_rul_fleet_free(struct bt_rul_fleet *fleet);
 enum bt_status bt_rul_fleet_add(struct bt_rul_fleet *fleet,
 				struct bt_rul_cell *cell);
 
-/* The number of cells in FLEET. */
+/* The number of cells in FLEET, and cell I (in the order they were made). */
 size_t bt_rul_fleet_size(const struct bt_rul_fleet *fleet);
+const struct bt_rul_cell *bt_rul_fleet_cell(const struct bt_rul_fleet *fleet,
+					    size_t i);
+
+/* Append (CYCLE, CAPACITY) to the cell of FLEET called NAME (LEN bytes, not
+ * NUL-terminated), made at the end when FLEET has none of that name, as a
+ * reader of a multi-cell stream does row by row.  *CELL receives the cell.
+ * Returns BT_OK, BT_EINVAL (as bt_rul_cell_add) or BT_ENOMEM. */
+enum bt_status bt_rul_fleet_point(struct bt_rul_fleet *fleet, const char *name,
+				  size_t len, double cycle, double capacity,
+				  const struct bt_rul_cell **cell);
 
 /* ---- forecasting -------------------------------------------------------- */
 

@@ -172,6 +172,29 @@ test_forecast(void)
 	bt_rul_cell_free(c);
 }
 
+static void
+test_fleet(void)
+{
+	struct bt_rul_fleet *f = bt_rul_fleet_alloc();
+	const struct bt_rul_cell *c = NULL;
+	static const char *const names[] = {"B7", "A12", "B7", "A12", "B7"};
+	size_t i;
+	int ok = 1;
+
+	for (i = 0; i < 5; i++)
+		ok &= bt_rul_fleet_point(f, names[i], strlen(names[i]),
+					 (double)(i + 1), 1.9 - 0.01 * (double)i,
+					 &c) == BT_OK;
+	check(ok && bt_rul_fleet_size(f) == 2
+	      && strcmp(bt_rul_cell_name(bt_rul_fleet_cell(f, 0)), "B7") == 0
+	      && bt_rul_cell_size(bt_rul_fleet_cell(f, 0)) == 3
+	      && bt_rul_cell_last(bt_rul_fleet_cell(f, 1)) == 4,
+	      "fleet: interleaved rows make two cells in order");
+	check(bt_rul_fleet_point(f, "A12xyz", 3, 2, 1.8, &c) == BT_EINVAL
+	      && c == bt_rul_fleet_cell(f, 1), "fleet: a cycle that does not increase");
+	bt_rul_fleet_free(f);
+}
+
 int
 main(void)
 {
@@ -191,6 +214,7 @@ main(void)
 	test_fit(BT_RUL_DEXP, dexp, "dexp");
 	test_fit(BT_RUL_POWER, power, "power");
 	test_forecast();
+	test_fleet();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }
