@@ -144,12 +144,12 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_UKF_BETA: o->kf.ukf_beta = bt_cli_number(state, arg, "--ukf-beta"); break;
 	case OPT_UKF_KAPPA: o->kf.ukf_kappa = bt_cli_number(state, arg, "--ukf-kappa"); break;
 	case OPT_PARTICLES:
-		o->particles = (size_t)bt_cli_count(state, arg, "--particles", BT_PF_MAX_PARTICLES);
+		o->particles = (size_t)bt_cli_count(state, arg, "--particles", 1, BT_PF_MAX_PARTICLES);
 		if (o->particles < 2)
 			argp_error(state, "--particles must be at least 2, not '%s'", arg);
 		break;
 	case OPT_SEED:
-		o->seed = (uint64_t)bt_cli_count(state, arg, "--seed", 18446744073709549568.0);
+		o->seed = (uint64_t)bt_cli_count(state, arg, "--seed", 0, 18446744073709549568.0);
 		break;
 	case OPT_ADAPT: o->kf.adapt = 1; break;
 	case OPT_Q_R0: o->kf.q_r0 = bt_cli_nonnegative(state, arg, "--q-r0"); break;
@@ -157,7 +157,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_P0_R0: o->kf.p0_r0 = bt_cli_positive(state, arg, "--p0-r0"); break;
 	case OPT_P0_CAPACITY: o->kf.p0_capacity = bt_cli_positive(state, arg, "--p0-capacity"); break;
 	case OPT_DRIFT_WINDOW:
-		o->drift_window = (size_t)bt_cli_count(state, arg, "--drift-window", 1e7);
+		o->drift_window = (size_t)bt_cli_count(state, arg, "--drift-window", 1, 1e7);
 		if (o->drift_window < 1)
 			argp_error(state, "--drift-window must be at least 1, not '%s'", arg);
 		break;

@@ -93,12 +93,13 @@ bt_cli_nonnegative(struct argp_state *state, const char *arg, const char *opt)
 
 double
 bt_cli_count(struct argp_state *state, const char *arg, const char *opt,
-	     double max)
+	     double min, double max)
 {
 	double x = bt_cli_number(state, arg, opt);
 
-	if (x != floor(x) || x < 0 || x > max)
-		argp_error(state, "invalid %s '%s'", opt, arg);
+	if (x != floor(x) || x < min || x > max)
+		argp_error(state, "%s must be a whole number from %.17g to %.17g, "
+			   "not '%s'", opt, min, max, arg);
 	return x;
 }
 

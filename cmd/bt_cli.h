@@ -37,7 +37,7 @@ struct bt_cli_common {
 extern const struct argp bt_cli_common_argp;
 
 /* Option values: the number ARG of option OPT ("--dt"), finite, and for
- * the variants positive, not negative, or a whole number from 0 to MAX.
+ * the variants positive, not negative, or a whole number from MIN to MAX.
  * A bad value is a usage error through argp_error (exit 2). */
 double bt_cli_number(struct argp_state *state, const char *arg, const char *opt);
 double bt_cli_positive(struct argp_state *state, const char *arg,
@@ -45,7 +45,7 @@ double bt_cli_positive(struct argp_state *state, const char *arg,
 double bt_cli_nonnegative(struct argp_state *state, const char *arg,
 			  const char *opt);
 double bt_cli_count(struct argp_state *state, const char *arg, const char *opt,
-		    double max);
+		    double min, double max);
 
 /* Set up the process for the tool NAME ("bt-import"). */
 void bt_cli_init(const char *name);

@@ -18,5 +18,6 @@
 #include "bt_kf.h"
 #include "bt_pf.h"
 #include "bt_soc.h"
+#include "bt_rul.h"
 
 #endif /* BATTOOLS_H */

@@ -1,0 +1,1 @@
+bt-rul --pf-drift -0.1 rul/short.csv

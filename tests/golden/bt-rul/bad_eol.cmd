@@ -1,0 +1,1 @@
+bt-rul --eol 1.2 rul/short.csv

@@ -1,0 +1,1 @@
+bt-rul --interval 0 rul/short.csv

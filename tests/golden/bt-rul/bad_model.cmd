@@ -1,0 +1,1 @@
+bt-rul -m quadratic rul/short.csv

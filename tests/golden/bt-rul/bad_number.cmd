@@ -1,0 +1,1 @@
+bt-rul rul/badnum.csv

@@ -1,0 +1,1 @@
+bt-rul --particles 1 rul/short.csv

@@ -1,0 +1,1 @@
+bt-rul --pf-model pf rul/short.csv

@@ -1,0 +1,1 @@
+bt-rul --seed 1.5 rul/short.csv

@@ -1,0 +1,1 @@
+bt-rul --hampel-threshold -1 rul/short.csv

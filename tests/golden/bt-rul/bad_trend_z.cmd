@@ -1,0 +1,1 @@
+bt-rul --trend-z -1 rul/short.csv

@@ -1,0 +1,1 @@
+bt-rul -g cell rul/backwards.csv

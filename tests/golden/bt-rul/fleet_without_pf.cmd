@@ -1,0 +1,1 @@
+bt-rul --fleet rul/fade.csv rul/short.csv

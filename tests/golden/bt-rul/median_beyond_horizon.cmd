@@ -1,0 +1,1 @@
+bt-rul -g cell --start-cycle 200 -m linear --horizon 500 rul/fade.csv

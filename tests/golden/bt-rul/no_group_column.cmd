@@ -1,0 +1,1 @@
+bt-rul -g battery_id rul/short.csv

@@ -1,0 +1,1 @@
+bt-rul --start-cycle 0.5 rul/short.csv

@@ -1,0 +1,1 @@
+bt-rul -g cell -m exp rul/mixed.csv
