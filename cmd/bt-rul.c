@@ -303,22 +303,10 @@ read_cells(const char *path, const struct rul_args *a, double limit)
 static void
 header(struct bt_writer *w, const char *group, const char *const *cols, size_t n)
 {
-	size_t i;
-
 	if (group != NULL)
 		bt_writer_text(w, group, strlen(group));
-	for (i = 0; i < n; i++)
-		bt_writer_raw(w, cols[i], strlen(cols[i]));
+	bt_writer_names(w, cols, n);
 	bt_cli_end_row(w);
-}
-
-static void
-number_or_empty(struct bt_writer *w, double x)
-{
-	if (isfinite(x))
-		bt_writer_number(w, x);
-	else
-		bt_writer_empty(w);
 }
 
 /* Write one cell's result row; ST is the forecast's status. */
@@ -343,13 +331,13 @@ write_result(struct bt_writer *w, const struct rul_args *a,
 	bt_writer_number(w, (double)res->points);
 	bt_writer_number(w, (double)res->flagged);
 	bt_writer_number(w, res->last_cycle);
-	number_or_empty(w, st == BT_OK || res->reference > 0 ? res->reference : NAN);
-	number_or_empty(w, st == BT_OK || res->reference > 0 ? res->eol_level : NAN);
-	number_or_empty(w, res->rmse);
-	number_or_empty(w, res->rul);
-	number_or_empty(w, res->rul_lo);
-	number_or_empty(w, res->rul_hi);
-	number_or_empty(w, res->eol_cycle);
+	bt_writer_number_or_empty(w, st == BT_OK || res->reference > 0 ? res->reference : NAN);
+	bt_writer_number_or_empty(w, st == BT_OK || res->reference > 0 ? res->eol_level : NAN);
+	bt_writer_number_or_empty(w, res->rmse);
+	bt_writer_number_or_empty(w, res->rul);
+	bt_writer_number_or_empty(w, res->rul_lo);
+	bt_writer_number_or_empty(w, res->rul_hi);
+	bt_writer_number_or_empty(w, res->eol_cycle);
 	bt_cli_end_row(w);
 }
 

@@ -217,10 +217,7 @@ free_sim(void *sim)
 static void
 header(struct bt_writer *w, int with_step, int truth)
 {
-	size_t i;
-
-	for (i = 0; i < N_SIM_COLUMNS + (size_t)with_step; i++)
-		bt_writer_raw(w, sim_columns[i], strlen(sim_columns[i]));
+	bt_writer_names(w, sim_columns, N_SIM_COLUMNS + (size_t)with_step);
 	if (truth) {
 		bt_writer_raw(w, "current_true_a", 14);
 		bt_writer_raw(w, "voltage_true_v", 14);

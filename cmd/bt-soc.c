@@ -260,7 +260,6 @@ report_metrics(const struct soc_args *a, const struct bt_soc_metrics *m)
 	const char *method = bt_soc_method_name(a->soc.method);
 	struct bt_cli_common c = a->common;
 	struct bt_writer *w;
-	size_t i;
 
 	if (a->metrics == NULL) {
 		bt_cli_warn("%s against '%s': n %zu, rmse %.4g, mae %.4g, max_abs %.4g, "
@@ -273,8 +272,7 @@ report_metrics(const struct soc_args *a, const struct bt_soc_metrics *m)
 	c.output = a->metrics;
 	c.delimiter = ',';
 	w = bt_cli_open_output(&c);
-	for (i = 0; i < sizeof names / sizeof names[0]; i++)
-		bt_writer_raw(w, names[i], strlen(names[i]));
+	bt_writer_names(w, names, sizeof names / sizeof names[0]);
 	bt_cli_end_row(w);
 	bt_writer_raw(w, method, strlen(method));
 	bt_writer_text(w, a->reference, strlen(a->reference));
@@ -342,8 +340,7 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 	reserved[adapt ? N_ALL_COLUMNS : N_BASE_COLUMNS] = NULL;
 	if (bt_reader_copy_header(r, w, reserved, 0) != BT_OK)
 		bt_cli_die("out of memory");
-	for (i = 0; i < (adapt ? N_ALL_COLUMNS : N_BASE_COLUMNS); i++)
-		bt_writer_raw(w, soc_columns[i], strlen(soc_columns[i]));
+	bt_writer_names(w, soc_columns, adapt ? N_ALL_COLUMNS : N_BASE_COLUMNS);
 	bt_cli_end_row(w);
 
 	while ((st = bt_reader_next(r)) == BT_OK) {

@@ -1374,6 +1374,24 @@ bt_writer_empty(struct bt_writer *w)
 	separate(w);
 }
 
+void
+bt_writer_names(struct bt_writer *w, const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		bt_writer_raw(w, names[i], strlen(names[i]));
+}
+
+void
+bt_writer_number_or_empty(struct bt_writer *w, double x)
+{
+	if (isfinite(x))
+		bt_writer_number(w, x);
+	else
+		bt_writer_empty(w);
+}
+
 enum bt_status
 bt_writer_end_row(struct bt_writer *w)
 {

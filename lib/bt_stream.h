@@ -174,6 +174,13 @@ void bt_writer_raw(struct bt_writer *writer, const char *s, size_t len);
 void bt_writer_number(struct bt_writer *writer, double x);
 void bt_writer_empty(struct bt_writer *writer);
 
+/* Append the N names in NAMES (column names: no quoting needed), and a
+ * number that is NaN or infinite as an empty field (a value the tool does
+ * not have) rather than as nan or inf. */
+void bt_writer_names(struct bt_writer *writer, const char *const *names,
+		     size_t n);
+void bt_writer_number_or_empty(struct bt_writer *writer, double x);
+
 /* End the current row.  Returns BT_OK, or BT_EIO once a write has failed
  * (the error is sticky: every later call returns it too). */
 enum bt_status bt_writer_end_row(struct bt_writer *writer);
