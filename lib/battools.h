@@ -16,5 +16,6 @@
 #include "bt_ecm.h"
 #include "bt_sim.h"
 #include "bt_wavelet.h"
+#include "bt_denoise.h"
 
 #endif /* BATTOOLS_H */
