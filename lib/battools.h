@@ -13,9 +13,12 @@
 #include "bt_stats.h"
 #include "bt_schema.h"
 #include "bt_stream.h"
+#include "bt_rowq.h"
 #include "bt_ecm.h"
 #include "bt_sim.h"
 #include "bt_wavelet.h"
 #include "bt_denoise.h"
+#include "bt_wtable.h"
+#include "bt_impedance.h"
 
 #endif /* BATTOOLS_H */
