@@ -17,7 +17,6 @@
 #include "bt_denoise.h"
 #include "bt_impedance.h"
 #include "bt_num.h"
-#include "bt_rowq.h"
 #include "bt_wavelet.h"
 #include "bt_wtable.h"
 
@@ -374,28 +373,6 @@ run_inverse(const struct wavelet_args *a, struct bt_reader *r, struct bt_writer 
 	bt_cli_release(t);
 }
 
-/* Write the held row with the denoised values V in the columns COLS. */
-static void
-emit(struct bt_writer *w, struct bt_rowq *q, size_t nf, const size_t *cols,
-     size_t k, const double *v)
-{
-	size_t f, j, len;
-	const char *s;
-
-	for (f = 0; f < nf; f++) {
-		for (j = 0; j < k && cols[j] != f; j++)
-			;
-		if (j < k) {
-			bt_writer_number(w, v[j]);
-		} else {
-			s = bt_rowq_field(q, f, &len);
-			bt_writer_text(w, s, len);
-		}
-	}
-	bt_cli_end_row(w);
-	bt_rowq_pop(q);
-}
-
 static void
 free_denoise(void *p)
 {
@@ -403,53 +380,29 @@ free_denoise(void *p)
 }
 
 static void
-free_rowq(void *p)
-{
-	bt_rowq_free(p);
-}
-
-static void
 run_denoise(const struct wavelet_args *a, struct bt_reader *r, struct bt_writer *w)
 {
-	size_t cols[MAX_COLUMNS], k, j, nf = bt_reader_ncols(r);
-	double v[MAX_COLUMNS];
+	size_t cols[MAX_COLUMNS], k;
 	struct bt_denoise *dn;
-	struct bt_rowq *q;
 	enum bt_status st;
 	char *list = strdup(a->columns);
 
 	out_of_memory_if(list == NULL);
 	k = resolve(r, list, cols);
 	free(list);
-	out_of_memory_if(bt_denoise_alloc(&dn, &a->dn, k) != BT_OK
-			 || bt_rowq_alloc(&q, nf) != BT_OK);
+	out_of_memory_if(bt_denoise_alloc(&dn, &a->dn, k) != BT_OK);
 	bt_cli_hold(dn, free_denoise);
-	bt_cli_hold(q, free_rowq);
-	for (j = 0; j < nf; j++)
-		bt_writer_text(w, bt_reader_name(r, j), strlen(bt_reader_name(r, j)));
-	bt_cli_end_row(w);
-	while ((st = bt_reader_next(r)) == BT_OK) {
-		for (j = 0; j < k; j++)
-			bt_cli_check(r, bt_reader_finite(r, cols[j], &v[j]));
-		st = bt_rowq_push(q, r, a->common.precision);
-		if (st == BT_ENOMEM || (st = bt_denoise_push(dn, v)) == BT_ENOMEM)
-			bt_cli_die("out of memory");
-		bt_cli_check(r, st);
-		while (bt_denoise_ready(dn) > 0)
-			emit(w, q, nf, cols, k, bt_denoise_take(dn));
-	}
-	if (st != BT_EOF)
-		bt_cli_check(r, st);
-	st = bt_denoise_finish(dn);
+	st = bt_denoise_stream(dn, r, w, cols, a->common.precision);
 	if (st == BT_EEMPTY)
 		no_rows(r, st);
 	if (st == BT_ERANGE)
 		bt_cli_die("%s: %zu samples are too short for level %u with %s",
 			   bt_reader_filename(r), bt_denoise_length(dn),
 			   a->dn.level ? a->dn.level : 1, bt_wavelet_name(a->dn.wavelet));
-	while (bt_denoise_ready(dn) > 0)
-		emit(w, q, nf, cols, k, bt_denoise_take(dn));
-	bt_cli_release(q);
+	if (st == BT_EIO)
+		bt_cli_die("%s", bt_writer_errmsg(w));
+	out_of_memory_if(st == BT_ENOMEM);
+	bt_cli_check(r, st);
 	bt_cli_release(dn);
 }
 

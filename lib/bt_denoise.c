@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "bt_denoise.h"
+#include "bt_rowq.h"
 
 /* Minimax thresholds for soft shrinkage, sigma (MINIMAX_A + MINIMAX_B
  * log2 n) for n > MINIMAX_MIN_N and 0 below: the fit of Donoho and
@@ -543,5 +544,69 @@ bt_denoise_signal(const struct bt_denoise_opts *opts, const double *x, size_t n,
 	for (i = 0; st == BT_OK && bt_denoise_ready(dn) > 0; i++)
 		y[i] = bt_denoise_take(dn)[0];
 	bt_denoise_free(dn);
+	return st;
+}
+
+/* Write the oldest row of Q with the denoised values V in the columns
+ * COLS[0..K-1]. */
+static enum bt_status
+emit(struct bt_writer *w, struct bt_rowq *q, size_t nf, const size_t *cols,
+     size_t k, const double *v)
+{
+	size_t f, j, len;
+	const char *s;
+
+	for (f = 0; f < nf; f++) {
+		for (j = 0; j < k && cols[j] != f; j++)
+			;
+		if (j < k) {
+			bt_writer_number(w, v[j]);
+		} else {
+			s = bt_rowq_field(q, f, &len);
+			bt_writer_text(w, s, len);
+		}
+	}
+	bt_rowq_pop(q);
+	return bt_writer_end_row(w);
+}
+
+enum bt_status
+bt_denoise_stream(struct bt_denoise *dn, struct bt_reader *r, struct bt_writer *w,
+		  const size_t *cols, int precision)
+{
+	size_t nf = bt_reader_ncols(r), k = dn->ncols, j;
+	struct bt_rowq *q;
+	double v[64], *vals = k <= 64 ? v : malloc(k * sizeof *vals);
+	enum bt_status st = BT_OK;
+	const char *name;
+
+	if (vals == NULL || bt_rowq_alloc(&q, nf) != BT_OK) {
+		if (vals != v)
+			free(vals);
+		return BT_ENOMEM;
+	}
+	for (j = 0; j < nf; j++) {
+		name = bt_reader_name(r, j);
+		bt_writer_text(w, name, strlen(name));
+	}
+	if (bt_writer_end_row(w) != BT_OK)
+		st = BT_EIO;
+	while (st == BT_OK && (st = bt_reader_next(r)) == BT_OK) {
+		for (j = 0; j < k && st == BT_OK; j++)
+			st = bt_reader_finite(r, cols[j], &vals[j]);
+		if (st == BT_OK)
+			st = bt_rowq_push(q, r, precision);
+		if (st == BT_OK)
+			st = bt_denoise_push(dn, vals);
+		while (st == BT_OK && bt_denoise_ready(dn) > 0)
+			st = emit(w, q, nf, cols, k, bt_denoise_take(dn));
+	}
+	if (st == BT_EOF)
+		st = bt_denoise_finish(dn);
+	while (st == BT_OK && bt_denoise_ready(dn) > 0)
+		st = emit(w, q, nf, cols, k, bt_denoise_take(dn));
+	bt_rowq_free(q);
+	if (vals != v)
+		free(vals);
 	return st;
 }

@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 #include "bt_status.h"
+#include "bt_stream.h"
 #include "bt_wavelet.h"
 
 /* Defaults, chosen on bt-sim HPPC voltages with 5 mV noise (bt-wavelet(1)
@@ -146,6 +147,17 @@ size_t bt_denoise_length(const struct bt_denoise *dn);
  * sigma), once a block or the whole signal has been denoised; NaN before. */
 unsigned bt_denoise_level(const struct bt_denoise *dn);
 double bt_denoise_sigma(const struct bt_denoise *dn, size_t col);
+
+/* Stream every remaining row of R to W with the columns COLS[0..NCOLS-1]
+ * (NCOLS as DN was made for) replaced by their denoised values, the other
+ * columns as bt_rowq keeps them (numbers R converts written with
+ * PRECISION digits); W gets the header first.  Rows are held until their
+ * block is denoised.  Returns BT_OK; BT_EEMPTY for no data rows; BT_ERANGE
+ * as bt_denoise_finish; BT_EIO for a write error (bt_writer_errmsg);
+ * BT_ENOMEM; or the reader's error (bt_reader_errmsg). */
+enum bt_status bt_denoise_stream(struct bt_denoise *dn, struct bt_reader *r,
+				 struct bt_writer *w, const size_t *cols,
+				 int precision);
 
 /* Denoise the N samples X of one signal into Y (which may be X) with
  * OPTS, as one block: the convenience of alloc, push, finish and take.
