@@ -94,10 +94,10 @@ static const char doc[] =
 	"writes frequency_hz, z_re_ohm, z_im_ohm, coherence, z_abs_ohm, "
 	"z_phase_deg.\n\n"
 	"Examples:\n"
-	"  bt-wavelet denoise -c voltage_v hppc.csv > smooth.csv\n"
-	"  bt-wavelet wavedec -c voltage_v -w db4 -l 5 hppc.csv > coeffs.csv\n"
+	"  bt-wavelet denoise -c voltage_v hppc.csv.gz > smooth.csv\n"
+	"  bt-wavelet wavedec -c voltage_v -w db4 -l 5 hppc.csv.gz > coeffs.csv\n"
 	"  bt-wavelet waverec -w db4 coeffs.csv | head -n 3\n"
-	"  bt-wavelet impedance drive.csv";
+	"  bt-wavelet impedance drive.csv.gz";
 
 static double
 number(struct argp_state *state, const char *arg, const char *opt, double lo)
@@ -143,7 +143,9 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case 'm':
 		if (bt_wavelet_mode_parse(arg, &d->mode) != BT_OK)
-			argp_error(state, "unknown mode '%s'", arg);
+			argp_error(state, "unknown mode '%s' (use zero, constant, symmetric, "
+				   "reflect, periodic, smooth, periodization, antisymmetric "
+				   "or antireflect)", arg);
 		break;
 	case 'l':
 		d->level = (unsigned)count(state, arg, "--level", BT_WAVELET_MAX_LEVEL - 2);
@@ -399,7 +401,7 @@ run_denoise(const struct wavelet_args *a, struct bt_reader *r, struct bt_writer 
 		bt_cli_die("%s: %zu samples are too short for level %u with %s",
 			   bt_reader_filename(r), bt_denoise_length(dn),
 			   a->dn.level ? a->dn.level : 1, bt_wavelet_name(a->dn.wavelet));
-	if (st == BT_EIO)
+	if (st == BT_EIO && bt_writer_errmsg(w)[0] != '\0')
 		bt_cli_die("%s", bt_writer_errmsg(w));
 	out_of_memory_if(st == BT_ENOMEM);
 	bt_cli_check(r, st);

@@ -126,23 +126,20 @@ uniform(const double *t, const double *v, const double *i, size_t n,
 }
 
 /* The DFT of the N samples X less their mean, zero-padded to P (a power of
- * two), into OUT (2 P doubles, packed complex).  Returns whether X varies. */
-static int
+ * two), into OUT (2 P doubles, packed complex). */
+static void
 spectrum(const double *x, size_t n, size_t p, double *out)
 {
-	double mean = 0, var = 0;
+	double mean = 0;
 	size_t k;
 
 	for (k = 0; k < n; k++)
 		mean += x[k];
 	mean /= (double)n;
 	memset(out, 0, 2 * p * sizeof *out);
-	for (k = 0; k < n; k++) {
+	for (k = 0; k < n; k++)
 		out[2 * k] = x[k] - mean;
-		var += out[2 * k] * out[2 * k];
-	}
 	gsl_fft_complex_radix2_forward(out, 1, p);
-	return var > 0;
 }
 
 /* W at scale S: OUT = inverse DFT of X^ psi^(s w), for P points of step DT. */
@@ -184,6 +181,12 @@ bt_impedance_estimate(const double *t, const double *v, const double *i,
 	if ((st = uniform(t, v, i, n, o->dt_s, &uv, &ui, &m, &dt)) != BT_OK)
 		return st;
 	*dt_out = dt;
+	for (k = 1; k < m && ui[k] == ui[0]; k++)
+		;
+	if (k == m) {
+		st = BT_ERANGE;
+		goto done;
+	}
 	/* Fourier period = 4 pi s / (w0 + sqrt(2 + w0^2)): f = cs / s. */
 	cs = (o->omega0 + sqrt(2 + o->omega0 * o->omega0)) / (4 * M_PI);
 	span = (double)m * dt;
@@ -208,10 +211,7 @@ bt_impedance_estimate(const double *t, const double *v, const double *i,
 		goto done;
 	}
 	spectrum(uv, m, p, vf);
-	if (!spectrum(ui, m, p, if_)) {
-		st = BT_ERANGE;
-		goto done;
-	}
+	spectrum(ui, m, p, if_);
 	for (k = 0; k < nf; k++) {
 		double f = fmin * pow(10, (double)k / o->per_decade), s = cs / f;
 		size_t coi = (size_t)ceil(BT_IMPEDANCE_COI_EFOLDINGS * M_SQRT2 * s / dt);
