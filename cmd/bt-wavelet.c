@@ -244,18 +244,14 @@ static const struct argp argp = {options, parse_opt, args_doc, doc, children,
 
 /* Resolve the comma-separated names of -c to column indices. */
 static size_t
-resolve(struct bt_reader *r, char *list, size_t *cols)
+resolve(struct bt_reader *r, const char *list, size_t *cols)
 {
-	size_t k = 0;
-	char *name;
+	size_t k;
+	enum bt_status st = bt_wtable_find_columns(r, list, cols, MAX_COLUMNS, &k);
 
-	for (name = strtok(list, ","); name != NULL; name = strtok(NULL, ",")) {
-		if (k == MAX_COLUMNS)
-			bt_cli_die("more than %d columns in -c", MAX_COLUMNS);
-		bt_cli_check(r, bt_reader_require(r, name, &cols[k++]));
-	}
-	if (k == 0)
-		bt_cli_die("no column named in -c");
+	if (st == BT_EINVAL)
+		bt_cli_die("-c names no column, or more than %d", MAX_COLUMNS);
+	bt_cli_check(r, st);
 	return k;
 }
 
@@ -307,11 +303,8 @@ run_forward(const struct wavelet_args *a, struct bt_reader *r, struct bt_writer 
 	struct arrays x = {{NULL}, 0};
 	unsigned max;
 	enum bt_status st;
-	char *list = strdup(a->columns);
 
-	out_of_memory_if(list == NULL);
-	k = resolve(r, list, cols);
-	free(list);
+	k = resolve(r, a->columns, cols);
 	no_rows(r, bt_wtable_read_columns(r, cols, k, x.p, &n));
 	x.n = k;
 	bt_cli_hold(&x, free_arrays);
@@ -387,11 +380,8 @@ run_denoise(const struct wavelet_args *a, struct bt_reader *r, struct bt_writer 
 	size_t cols[MAX_COLUMNS], k;
 	struct bt_denoise *dn;
 	enum bt_status st;
-	char *list = strdup(a->columns);
 
-	out_of_memory_if(list == NULL);
-	k = resolve(r, list, cols);
-	free(list);
+	k = resolve(r, a->columns, cols);
 	out_of_memory_if(bt_denoise_alloc(&dn, &a->dn, k) != BT_OK);
 	bt_cli_hold(dn, free_denoise);
 	st = bt_denoise_stream(dn, r, w, cols, a->common.precision);
@@ -411,8 +401,6 @@ run_denoise(const struct wavelet_args *a, struct bt_reader *r, struct bt_writer 
 static void
 run_impedance(const struct wavelet_args *a, struct bt_reader *r, struct bt_writer *w)
 {
-	static const char *const head[] = {"frequency_hz", "z_re_ohm", "z_im_ohm",
-					   "coherence", "z_abs_ohm", "z_phase_deg"};
 	size_t cols[3], n, np, j;
 	double *x[3], dt;
 	struct bt_impedance_point *p;
@@ -434,19 +422,10 @@ run_impedance(const struct wavelet_args *a, struct bt_reader *r, struct bt_write
 	if (st == BT_EINVAL)
 		bt_cli_die("no frequencies between --fmin and --fmax");
 	out_of_memory_if(st != BT_OK);
-	for (j = 0; j < 6; j++)
-		bt_writer_raw(w, head[j], strlen(head[j]));
-	bt_cli_end_row(w);
-	for (j = 0; j < np; j++) {
-		bt_writer_number(w, p[j].freq_hz);
-		bt_writer_number(w, p[j].z_re_ohm);
-		bt_writer_number(w, p[j].z_im_ohm);
-		bt_writer_number(w, p[j].coherence);
-		bt_writer_number(w, hypot(p[j].z_re_ohm, p[j].z_im_ohm));
-		bt_writer_number(w, atan2(p[j].z_im_ohm, p[j].z_re_ohm) * 180 / M_PI);
-		bt_cli_end_row(w);
-	}
+	st = bt_impedance_write(w, p, np);
 	free(p);
+	if (st != BT_OK)
+		bt_cli_die("%s", bt_writer_errmsg(w));
 }
 
 int

@@ -26,6 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+
 #include "bt_denoise.h"
 #include "bt_rowq.h"
 
@@ -98,27 +101,17 @@ bt_denoise_shrink_parse(const char *name, enum bt_denoise_shrink *shrink)
 	return BT_EINVAL;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 double
 bt_denoise_mad_sigma(const double *x, size_t n, double *work)
 {
 	size_t i;
-	double med;
 
 	if (n == 0)
 		return 0;
 	for (i = 0; i < n; i++)
 		work[i] = fabs(x[i]);
-	qsort(work, n, sizeof *work, cmp_double);
-	med = n % 2 ? work[n / 2] : (work[n / 2 - 1] + work[n / 2]) / 2;
-	return med / BT_DENOISE_MAD_NORMAL;
+	/* Quickselect; the mean of the two middle values for even N. */
+	return gsl_stats_median(work, 1, n) / BT_DENOISE_MAD_NORMAL;
 }
 
 /* SureShrink (Donoho & Johnstone 1995): on the standardised coefficients
@@ -143,7 +136,7 @@ sure_threshold(const double *d, size_t n, double sigma, double *work)
 	if ((ss - (double)n) / (double)n
 	    <= pow(log2((double)n), 1.5) / sqrt((double)n))
 		return sigma * tu;
-	qsort(work, n, sizeof *work, cmp_double);
+	gsl_sort(work, 1, n);
 	best = (double)n;	/* t = 0 */
 	t = 0;
 	for (i = 0; i < n; i++) {

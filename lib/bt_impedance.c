@@ -18,6 +18,7 @@
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_fft_complex.h>
+#include <gsl/gsl_sort.h>
 
 #include "bt_impedance.h"
 
@@ -30,14 +31,6 @@ bt_impedance_opts_init(struct bt_impedance_opts *o)
 	o->omega0 = BT_IMPEDANCE_DEFAULT_OMEGA0;
 	o->excitation = BT_IMPEDANCE_DEFAULT_EXCITATION;
 	o->dt_s = NAN;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 /* Put the record on a uniform grid: copy it when its steps are uniform,
@@ -82,7 +75,7 @@ uniform(const double *t, const double *v, const double *i, size_t n,
 		free(iv);
 		return BT_EEMPTY;
 	}
-	qsort(steps, ns, sizeof *steps, cmp_double);
+	gsl_sort(steps, 1, ns);
 	*dt = isfinite(dt_opt) ? dt_opt : steps[ns / 2];
 	for (k = 0; k < ns; k++)
 		if (fabs(steps[k] - *dt) > BT_IMPEDANCE_UNIFORM_TOL * *dt)
@@ -263,4 +256,30 @@ done:
 	free(wi);
 	free(pts);
 	return st;
+}
+
+enum bt_status
+bt_impedance_write(struct bt_writer *w, const struct bt_impedance_point *p,
+		   size_t np)
+{
+	static const char *const head[] = {"frequency_hz", "z_re_ohm", "z_im_ohm",
+					   "coherence", "z_abs_ohm", "z_phase_deg"};
+	enum bt_status st;
+	size_t j;
+
+	for (j = 0; j < sizeof head / sizeof head[0]; j++)
+		bt_writer_raw(w, head[j], strlen(head[j]));
+	if ((st = bt_writer_end_row(w)) != BT_OK)
+		return st;
+	for (j = 0; j < np; j++) {
+		bt_writer_number(w, p[j].freq_hz);
+		bt_writer_number(w, p[j].z_re_ohm);
+		bt_writer_number(w, p[j].z_im_ohm);
+		bt_writer_number(w, p[j].coherence);
+		bt_writer_number(w, hypot(p[j].z_re_ohm, p[j].z_im_ohm));
+		bt_writer_number(w, atan2(p[j].z_im_ohm, p[j].z_re_ohm) * 180 / M_PI);
+		if ((st = bt_writer_end_row(w)) != BT_OK)
+			return st;
+	}
+	return BT_OK;
 }

@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "bt_status.h"
+#include "bt_stream.h"
 
 /* Defaults (bt-wavelet(1)). */
 #define BT_IMPEDANCE_DEFAULT_OMEGA0 6.0		/* Morlet centre, rad */
@@ -76,5 +77,11 @@ enum bt_status bt_impedance_estimate(const double *t_s, const double *v,
 				     const struct bt_impedance_opts *opts,
 				     struct bt_impedance_point **points,
 				     size_t *npoints, double *dt_s);
+
+/* Write the NPOINTS points P to W as a table with the header
+ * frequency_hz, z_re_ohm, z_im_ohm, coherence, z_abs_ohm, z_phase_deg
+ * (degrees).  Returns BT_OK or BT_EIO. */
+enum bt_status bt_impedance_write(struct bt_writer *w,
+				  const struct bt_impedance_point *p, size_t npoints);
 
 #endif /* BT_IMPEDANCE_H */

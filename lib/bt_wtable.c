@@ -30,6 +30,31 @@ grow(double **v, size_t n, size_t *cap)
 }
 
 enum bt_status
+bt_wtable_find_columns(struct bt_reader *r, const char *list, size_t *cols,
+		       size_t max, size_t *k)
+{
+	char name[BT_ERRMSG_SIZE];
+	const char *p = list, *end;
+	size_t len;
+	enum bt_status st;
+
+	for (*k = 0; *p != '\0'; p = *end ? end + 1 : end) {
+		end = strchr(p, ',');
+		end = end ? end : p + strlen(p);
+		len = (size_t)(end - p);
+		if (len == 0)
+			continue;
+		if (*k == max || len >= sizeof name)
+			return BT_EINVAL;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if ((st = bt_reader_require(r, name, &cols[(*k)++])) != BT_OK)
+			return st;
+	}
+	return *k > 0 ? BT_OK : BT_EINVAL;
+}
+
+enum bt_status
 bt_wtable_read_columns(struct bt_reader *r, const size_t *cols, size_t k,
 		       double **out, size_t *n)
 {

@@ -46,6 +46,13 @@ struct bt_wtable {
 	size_t ncols, cap;
 };
 
+/* Find the columns named in LIST, comma-separated ("voltage_v,current_a"),
+ * and store their indices in COLS (room for MAX) and their number in *K.
+ * Returns BT_OK, BT_ENOCOL with the reader's message naming the missing
+ * column, or BT_EINVAL for an empty list or more than MAX names. */
+enum bt_status bt_wtable_find_columns(struct bt_reader *r, const char *list,
+				      size_t *cols, size_t max, size_t *k);
+
 /* Read the columns at indices COLS[0..K-1] of every remaining row of R as
  * finite numbers into OUT[0..K-1] (each a new array the caller frees) and
  * store the row count in *N.  Returns BT_OK, BT_EEMPTY for no data rows

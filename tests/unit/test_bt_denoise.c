@@ -11,24 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "bt_denoise.h"
 
 #define PYWT_RTOL 1e-12
 #define MAX_N 600
 #define LINE_BYTES 65536
-
-static int passed, failed;
-
-static void
-check(int ok, const char *what)
-{
-	if (ok) {
-		passed++;
-	} else {
-		failed++;
-		printf("FAIL: %s\n", what);
-	}
-}
 
 static double
 max_abs_diff(const double *a, const double *b, size_t n)
@@ -73,7 +61,7 @@ pywt_recipes(const char *path)
 	int perlevel, used, nsig = 0, ncases = 0;
 	size_t n, k;
 
-	check(f != NULL, "open the pywt denoising fixtures");
+	CHECK(f != NULL, "open the pywt denoising fixtures");
 	if (f == NULL)
 		return;
 	while (fgets(line, sizeof line, f) != NULL) {
@@ -92,7 +80,7 @@ pywt_recipes(const char *path)
 			   name, tr, wname, mode, &level, rule, shrink, &sigma, &perlevel,
 			   &fixed, &n, &used) != 11 || n > MAX_N
 		    || !read_values(line + used, n, ref)) {
-			check(0, "a denoising fixture parses");
+			CHECK(0, "a denoising fixture parses");
 			continue;
 		}
 		k = strcmp(name, sig_name[0]) == 0 ? 0 : 1;
@@ -110,16 +98,16 @@ pywt_recipes(const char *path)
 		} else {
 			bt_denoise_rule_parse(rule, &o.rule);
 		}
-		check(bt_denoise_signal(&o, sig[k], sig_n[k], y) == BT_OK, "denoise runs");
+		CHECK(bt_denoise_signal(&o, sig[k], sig_n[k], y) == BT_OK, "denoise runs");
 		snprintf(msg, sizeof msg, "pywt recipe %s %s %s %s level %u %s %s: "
 			 "max |diff| %.3g", name, tr, wname, mode, level, rule, shrink,
 			 max_abs_diff(y, ref, n));
 		/* The signals are about 3.7: 1e-12 relative. */
-		check(n == sig_n[k] && max_abs_diff(y, ref, n) <= 3.8 * PYWT_RTOL, msg);
+		CHECK(n == sig_n[k] && max_abs_diff(y, ref, n) <= 3.8 * PYWT_RTOL, "%s", msg);
 		ncases++;
 	}
 	fclose(f);
-	check(nsig == 2 && ncases >= 14, "every recipe was compared");
+	CHECK(nsig == 2 && ncases >= 14, "every recipe was compared");
 }
 
 /* With the thresholds fixed, a stream denoised in blocks equals the whole
@@ -152,15 +140,15 @@ stream_equals_whole(void)
 			o.rule = BT_DENOISE_FIXED;
 			o.threshold = 0.0042;
 			o.shrink = BT_DENOISE_SOFT;
-			check(bt_denoise_signal(&o, x, N, whole) == BT_OK, "whole signal");
+			CHECK(bt_denoise_signal(&o, x, N, whole) == BT_OK, "whole signal");
 			o.block = 300;
-			check(bt_denoise_alloc(&dn, &o, 1) == BT_OK, "alloc");
+			CHECK(bt_denoise_alloc(&dn, &o, 1) == BT_OK, "alloc");
 			for (i = 0, k = 0; i < N; i++) {
 				bt_denoise_push(dn, x + i);
 				while (bt_denoise_ready(dn) > 0)
 					out[k++] = bt_denoise_take(dn)[0];
 			}
-			check(bt_denoise_finish(dn) == BT_OK, "finish");
+			CHECK(bt_denoise_finish(dn) == BT_OK, "finish");
 			while (bt_denoise_ready(dn) > 0)
 				out[k++] = bt_denoise_take(dn)[0];
 			for (i = 0; i < N; i++)
@@ -170,7 +158,7 @@ stream_equals_whole(void)
 				 "the whole signal (%.3g), %zu samples",
 				 tr[t] == BT_DENOISE_DWT ? "dwt" : "swt", wn[wi],
 				 bt_denoise_block(dn), bt_denoise_margin(dn), e, k);
-			check(k == N && e < 1e-9, msg);
+			CHECK(k == N && e < 1e-9, "%s", msg);
 			bt_denoise_free(dn);
 		}
 }
@@ -196,16 +184,16 @@ columns_apart(void)
 	bt_denoise_alloc(&dn, &o, 2);
 	for (i = 0; i < N; i++)
 		bt_denoise_push(dn, x[i]);
-	check(bt_denoise_finish(dn) == BT_OK && bt_denoise_ready(dn) == N, "two columns");
-	check(bt_denoise_level(dn) == 6, "default level 6");
+	CHECK(bt_denoise_finish(dn) == BT_OK && bt_denoise_ready(dn) == N, "two columns");
+	CHECK(bt_denoise_level(dn) == 6, "default level 6");
 	while (bt_denoise_ready(dn) > 0) {
 		v = bt_denoise_take(dn);
 		if (v[0] != ya[k] || v[1] != yb[k])
 			break;
 		k++;
 	}
-	check(k == N, "each column as if alone");
-	check(fabs(bt_denoise_sigma(dn, 0) - bt_denoise_sigma(dn, 1)) > 1e-3,
+	CHECK(k == N, "each column as if alone");
+	CHECK(fabs(bt_denoise_sigma(dn, 0) - bt_denoise_sigma(dn, 1)) > 1e-3,
 	      "a noise level per column");
 	bt_denoise_free(dn);
 }
@@ -217,36 +205,36 @@ rules_by_hand(void)
 	double work[8];
 
 	/* median of |d| = (0.8 + 1.1) / 2 */
-	check(fabs(bt_denoise_mad_sigma(d, 8, work) - 0.95 / BT_DENOISE_MAD_NORMAL) < 1e-15,
+	CHECK(fabs(bt_denoise_mad_sigma(d, 8, work) - 0.95 / BT_DENOISE_MAD_NORMAL) < 1e-15,
 	      "MAD sigma, even count");
-	check(fabs(bt_denoise_mad_sigma(d, 7, work) - 0.8 / BT_DENOISE_MAD_NORMAL) < 1e-15,
+	CHECK(fabs(bt_denoise_mad_sigma(d, 7, work) - 0.8 / BT_DENOISE_MAD_NORMAL) < 1e-15,
 	      "MAD sigma, odd count");
-	check(fabs(bt_denoise_threshold(BT_DENOISE_UNIVERSAL, d, 8, 0.5, 1000, work)
+	CHECK(fabs(bt_denoise_threshold(BT_DENOISE_UNIVERSAL, d, 8, 0.5, 1000, work)
 		   - 0.5 * sqrt(2 * log(1000.0))) < 1e-15, "universal");
-	check(fabs(bt_denoise_threshold(BT_DENOISE_MINIMAX, d, 8, 0.5, 1024, work)
+	CHECK(fabs(bt_denoise_threshold(BT_DENOISE_MINIMAX, d, 8, 0.5, 1024, work)
 		   - 0.5 * (0.3936 + 0.1829 * 10)) < 1e-15, "minimax");
-	check(bt_denoise_threshold(BT_DENOISE_MINIMAX, d, 8, 0.5, 32, work) == 0,
+	CHECK(bt_denoise_threshold(BT_DENOISE_MINIMAX, d, 8, 0.5, 32, work) == 0,
 	      "minimax below 33 samples");
 	/* mean square 30.0669 / 8; sigma 1: sigma_X = sqrt(30.0669 / 8 - 1) */
-	check(fabs(bt_denoise_threshold(BT_DENOISE_BAYES, d, 8, 1, 0, work)
+	CHECK(fabs(bt_denoise_threshold(BT_DENOISE_BAYES, d, 8, 1, 0, work)
 		   - 1 / sqrt(30.0669 / 8 - 1)) < 1e-14, "bayes");
-	check(bt_denoise_threshold(BT_DENOISE_BAYES, d, 8, 10, 0, work) == 4.1,
+	CHECK(bt_denoise_threshold(BT_DENOISE_BAYES, d, 8, 10, 0, work) == 4.1,
 	      "bayes kills a level of noise only");
 	/* Dense level ((30.0669 - 8) / 8 > 3^1.5 / sqrt 8): the SURE
 	 * minimiser.  Risks 8 - 2k + cumsum_k + (8 - k) x_k^2 at the sorted
 	 * x^2 = 0.0025, 0.0144, 0.09, 0.64, 1.21, ...: 6.02, 4.1033, 2.5569,
 	 * 3.3069, 3.5869, ...: the least at k = 3, t = 0.3. */
-	check(fabs(bt_denoise_threshold(BT_DENOISE_SURE, d, 8, 1, 0, work) - 0.3) < 1e-15,
+	CHECK(fabs(bt_denoise_threshold(BT_DENOISE_SURE, d, 8, 1, 0, work) - 0.3) < 1e-15,
 	      "SURE minimiser");
 	/* Sparse level: the universal threshold of the level. */
-	check(fabs(bt_denoise_threshold(BT_DENOISE_SURE, d, 8, 3, 0, work)
+	CHECK(fabs(bt_denoise_threshold(BT_DENOISE_SURE, d, 8, 3, 0, work)
 		   - 3 * sqrt(2 * log(8.0))) < 1e-14, "SURE falls back to universal");
-	check(bt_denoise_shrink(0.5, 0.2, BT_DENOISE_SOFT) == 0.5 * (1 - 0.2 / 0.5)
+	CHECK(bt_denoise_shrink(0.5, 0.2, BT_DENOISE_SOFT) == 0.5 * (1 - 0.2 / 0.5)
 	      && bt_denoise_shrink(-0.1, 0.2, BT_DENOISE_SOFT) == 0
 	      && bt_denoise_shrink(0, 0.2, BT_DENOISE_SOFT) == 0, "soft");
-	check(bt_denoise_shrink(-0.2, 0.2, BT_DENOISE_HARD) == -0.2
+	CHECK(bt_denoise_shrink(-0.2, 0.2, BT_DENOISE_HARD) == -0.2
 	      && bt_denoise_shrink(0.19, 0.2, BT_DENOISE_HARD) == 0, "hard keeps |x| = lambda");
-	check(bt_denoise_shrink(0.5, 0.2, BT_DENOISE_GARROTE) == 0.5 * (1 - 0.04 / 0.25)
+	CHECK(bt_denoise_shrink(0.5, 0.2, BT_DENOISE_GARROTE) == 0.5 * (1 - 0.04 / 0.25)
 	      && bt_denoise_shrink(0.1, 0.2, BT_DENOISE_GARROTE) == 0, "garrote");
 }
 
@@ -263,23 +251,23 @@ errors(void)
 	for (i = 0; i < 40; i++)
 		x[i] = 3.3 + 0.001 * (double)(i % 7);
 	bt_denoise_opts_init(&o);
-	check(bt_denoise_alloc(&dn, &o, 0) == BT_EINVAL && dn == NULL, "no columns");
+	CHECK(bt_denoise_alloc(&dn, &o, 0) == BT_EINVAL && dn == NULL, "no columns");
 	o.level = 6;
-	check(bt_denoise_signal(&o, x, 40, x) == BT_ERANGE, "level 6 on 40 samples");
+	CHECK(bt_denoise_signal(&o, x, 40, x) == BT_ERANGE, "level 6 on 40 samples");
 	o.level = 0;
-	check(bt_denoise_signal(&o, x, 40, x) == BT_OK, "the default level adapts");
-	check(bt_denoise_signal(&o, x, 1, x) == BT_ERANGE, "one sample");
-	check(bt_denoise_signal(&o, x, 0, x) == BT_EEMPTY, "no samples");
+	CHECK(bt_denoise_signal(&o, x, 40, x) == BT_OK, "the default level adapts");
+	CHECK(bt_denoise_signal(&o, x, 1, x) == BT_ERANGE, "one sample");
+	CHECK(bt_denoise_signal(&o, x, 0, x) == BT_EEMPTY, "no samples");
 	bt_denoise_alloc(&dn, &o, 1);
-	check(bt_denoise_push(dn, &nan) == BT_ENONFINITE && bt_denoise_length(dn) == 0,
+	CHECK(bt_denoise_push(dn, &nan) == BT_ENONFINITE && bt_denoise_length(dn) == 0,
 	      "NaN refused");
-	check(bt_denoise_finish(dn) == BT_EEMPTY, "finish with nothing");
+	CHECK(bt_denoise_finish(dn) == BT_EEMPTY, "finish with nothing");
 	bt_denoise_free(dn);
 	bt_denoise_free(NULL);
-	check(bt_denoise_rule_parse("visu", &r) == BT_EINVAL
+	CHECK(bt_denoise_rule_parse("visu", &r) == BT_EINVAL
 	      && bt_denoise_rule_parse("bayes", &r) == BT_OK && r == BT_DENOISE_BAYES,
 	      "rule names");
-	check(bt_denoise_shrink_parse("firm", &s) == BT_EINVAL
+	CHECK(bt_denoise_shrink_parse("firm", &s) == BT_EINVAL
 	      && bt_denoise_shrink_parse("garrote", &s) == BT_OK && s == BT_DENOISE_GARROTE,
 	      "shrink names");
 }
@@ -297,6 +285,5 @@ main(void)
 	columns_apart();
 	rules_by_hand();
 	errors();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_report();
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "bt_ecm.h"
 #include "bt_impedance.h"
 #include "bt_sim.h"
@@ -18,19 +19,6 @@
 #define MAG_TOL 0.05
 #define PHASE_TOL_DEG 3.0
 #define DRIVE_S 7200.0
-
-static int passed, failed;
-
-static void
-check(int ok, const char *what)
-{
-	if (ok) {
-		passed++;
-	} else {
-		failed++;
-		printf("FAIL: %s\n", what);
-	}
-}
 
 /* Simulate the drive cycle into T, V, I; returns the number of rows. */
 static size_t
@@ -73,7 +61,7 @@ against_circuit(const struct bt_ecm *ecm, const double *t, const double *v,
 	char msg[200];
 
 	bt_impedance_opts_init(&o);
-	check(bt_impedance_estimate(t, v, i, n, &o, &p, &np, &dt) == BT_OK && np > 10,
+	CHECK(bt_impedance_estimate(t, v, i, n, &o, &p, &np, &dt) == BT_OK && np > 10,
 	      "impedance runs");
 	bt_ecm_params_at(ecm, 0.8, 25, &prm);
 	for (k = 0; k < np; k++) {
@@ -93,7 +81,7 @@ against_circuit(const struct bt_ecm *ecm, const double *t, const double *v,
 		 "magnitude %.2f %%, phase %.2f deg", what, np, np ? p[0].freq_hz : 0,
 		 np ? p[np - 1].freq_hz : 0, 100 * worst_mag, worst_ph);
 	printf("%s\n", msg);
-	check(bad == 0 && np > 10, msg);
+	CHECK(bad == 0 && np > 10, "%s", msg);
 	free(p);
 }
 
@@ -111,11 +99,10 @@ main(void)
 	double dt;
 
 	snprintf(path, sizeof path, "%s/tests/data/ecm/flat2rc.ecm", src ? src : ".");
-	check(bt_ecm_load(path, &ecm, err) == BT_OK, "load flat2rc.ecm");
+	CHECK(bt_ecm_load(path, &ecm, err) == BT_OK, "load flat2rc.ecm");
 	if (ecm == NULL) {
 		printf("%s\n", err);
-		printf("%d passed, %d failed\n", passed, failed);
-		return 1;
+		return check_report() | 1;
 	}
 	n = simulate(ecm, 1.0, 0, t, v, i, MAX);
 	against_circuit(ecm, t, v, i, n, "drive cycle, 1 s");
@@ -143,15 +130,14 @@ main(void)
 	bt_impedance_opts_init(&o);
 	for (k = 0; k < 100; k++)
 		i2[k] = -1.25;
-	check(bt_impedance_estimate(t, v, i2, 100, &o, &p, &np, &dt) == BT_ERANGE,
+	CHECK(bt_impedance_estimate(t, v, i2, 100, &o, &p, &np, &dt) == BT_ERANGE,
 	      "a constant current excites nothing");
-	check(bt_impedance_estimate(t, v, i, 10, &o, &p, &np, &dt) == BT_EEMPTY,
+	CHECK(bt_impedance_estimate(t, v, i, 10, &o, &p, &np, &dt) == BT_EEMPTY,
 	      "too few samples");
 	o.fmin_hz = 0.3;
 	o.fmax_hz = 0.1;
-	check(bt_impedance_estimate(t, v, i, n, &o, &p, &np, &dt) == BT_EINVAL,
+	CHECK(bt_impedance_estimate(t, v, i, n, &o, &p, &np, &dt) == BT_EINVAL,
 	      "fmin above fmax");
 	bt_ecm_free(ecm);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_report();
 }
