@@ -13,11 +13,16 @@
 #include "bt_stats.h"
 #include "bt_schema.h"
 #include "bt_stream.h"
+#include "bt_rowq.h"
 #include "bt_ecm.h"
 #include "bt_sim.h"
 #include "bt_kf.h"
 #include "bt_pf.h"
 #include "bt_soc.h"
 #include "bt_rul.h"
+#include "bt_wavelet.h"
+#include "bt_denoise.h"
+#include "bt_wtable.h"
+#include "bt_impedance.h"
 
 #endif /* BATTOOLS_H */

@@ -47,3 +47,7 @@ bounded() {	# bounded CMD: run CMD on the endless stream, expect the timeout
 	done
 	bounded "bt-soc -q -m $BT_SRCDIR/datasets/nmc18650.ecm --adapt --soc0 0.5"
 }
+
+@test "bt-wavelet denoise runs in constant memory" {
+	bounded "bt-wavelet denoise -c voltage_v,current_a --block 4096"
+}

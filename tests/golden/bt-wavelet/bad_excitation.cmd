@@ -1,0 +1,1 @@
+bt-wavelet impedance --excitation 1 wavelet/short.csv

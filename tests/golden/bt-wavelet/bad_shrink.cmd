@@ -1,0 +1,1 @@
+bt-wavelet denoise -c voltage_v --shrink firm wavelet/short.csv

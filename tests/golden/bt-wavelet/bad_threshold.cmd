@@ -1,0 +1,1 @@
+bt-wavelet denoise -c voltage_v --threshold visu wavelet/short.csv

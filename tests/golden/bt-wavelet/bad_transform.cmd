@@ -1,0 +1,1 @@
+bt-wavelet denoise -c voltage_v --transform cwt wavelet/short.csv

@@ -1,0 +1,1 @@
+bt-wavelet denoise -c voltage_v,temperature_c wavelet/short.csv

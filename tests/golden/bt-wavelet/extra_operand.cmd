@@ -1,0 +1,1 @@
+bt-wavelet dwt -c voltage_v wavelet/short.csv wavelet/short.csv

@@ -1,0 +1,1 @@
+bt-wavelet impedance wavelet/constant_current.csv

@@ -1,0 +1,1 @@
+bt-wavelet impedance --voltage cell_v wavelet/short.csv

@@ -1,0 +1,1 @@
+bt-wavelet wavedec -c voltage_v -w db2 -l 3 wavelet/short.csv

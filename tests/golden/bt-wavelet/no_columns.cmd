@@ -1,0 +1,1 @@
+bt-wavelet denoise wavelet/short.csv

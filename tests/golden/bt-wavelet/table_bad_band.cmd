@@ -1,0 +1,1 @@
+bt-wavelet waverec wavelet/bad_band.csv

@@ -1,0 +1,1 @@
+bt-wavelet idwt wavelet/bad_index.csv

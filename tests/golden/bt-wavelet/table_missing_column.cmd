@@ -1,0 +1,1 @@
+bt-wavelet waverec wavelet/short.csv

@@ -1,0 +1,1 @@
+bt-wavelet wavedec -c voltage_v -m mirror wavelet/short.csv

@@ -1,0 +1,1 @@
+bt-wavelet smooth -c voltage_v wavelet/short.csv

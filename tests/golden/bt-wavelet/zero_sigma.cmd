@@ -1,0 +1,1 @@
+bt-wavelet denoise -c voltage_v --sigma 0 wavelet/short.csv
