@@ -74,7 +74,7 @@ check(int ok, int line, const char *fmt, ...)
 
 static const char *const chan3[] = {"voltage_v", "current_a", "temperature_c"};
 
-static double __attribute__((unused))
+static double
 now(void)
 {
 	struct timespec ts;
@@ -624,6 +624,294 @@ test_file(void)
 	bt_net_free(net);
 }
 
+/* --- Training data ------------------------------------------------------- */
+
+static struct bt_reader *
+open_data(const char *rel)
+{
+	char path[1024];
+	struct bt_reader *r = NULL;
+
+	snprintf(path, sizeof path, "%s/%s", srcdir, rel);
+	if (bt_reader_open(&r, path, NULL) != BT_OK) {
+		CHECK(0, "cannot open %s: %s", path, r ? bt_reader_errmsg(r) : "");
+		bt_reader_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void
+test_data(void)
+{
+	static const char *const vi[] = {"voltage_v", "current_a"};
+	struct bt_net_data *d;
+	struct bt_reader *r;
+	struct bt_net *net;
+	struct bt_net_arch a;
+	struct bt_net_train_opts o;
+	struct bt_net_report rep;
+	char msg[BT_ERRMSG_SIZE];
+	double sum[4] = {0}, sq[4] = {0}, mean = NAN, scale = NAN, v = NAN;
+	size_t n = 0, col[4], i;
+	enum bt_status st;
+
+	CHECK(bt_net_data_alloc(&d, chan3, 3, "soc_true") == BT_OK, "data alloc");
+	/* The example drive cycle, read twice: once by the builder, once
+	 * here for the reference statistics. */
+	r = open_data("datasets/nmc18650_drive.csv.gz");
+	if (r == NULL)
+		return;
+	CHECK(bt_net_data_read(d, r) == BT_OK, "read: %s", bt_reader_errmsg(r));
+	bt_reader_free(r);
+	CHECK(bt_net_data_series(d) == 1 && bt_net_data_samples(d) == 7201,
+	      "series %zu, samples %zu", bt_net_data_series(d),
+	      bt_net_data_samples(d));
+	r = open_data("datasets/nmc18650_drive.csv.gz");
+	if (r == NULL)
+		return;
+	bt_reader_require(r, "voltage_v", &col[0]);
+	bt_reader_require(r, "current_a", &col[1]);
+	bt_reader_require(r, "temperature_c", &col[2]);
+	bt_reader_require(r, "soc_true", &col[3]);
+	while (bt_reader_next(r) == BT_OK) {
+		for (i = 0; i < 4; i++) {
+			bt_reader_number(r, col[i], &v);
+			sum[i] += v;
+		}
+		n++;
+	}
+	bt_reader_free(r);
+	r = open_data("datasets/nmc18650_drive.csv.gz");
+	while (r != NULL && bt_reader_next(r) == BT_OK)
+		for (i = 0; i < 4; i++) {
+			bt_reader_number(r, col[i], &v);
+			sq[i] += (v - sum[i] / (double)n) * (v - sum[i] / (double)n);
+		}
+	bt_reader_free(r);
+	/* One short epoch: the normalisation and the period are what count. */
+	bt_net_arch_init(&a, 3);
+	a.window = 8;
+	a.n_conv = 0;
+	a.hidden[0] = 2;
+	bt_net_train_opts_init(&o);
+	o.epochs = 1;
+	o.stride = 50;
+	CHECK(bt_net_train(&net, &a, d, NULL, &o, &rep, msg) == BT_OK, "train: %s", msg);
+	if (net != NULL) {
+		for (i = 0; i < 4; i++) {
+			bt_net_norm(net, (unsigned)i, &mean, &scale);
+			CHECK(fabs(mean - sum[i] / (double)n) <= 1e-12 * (1 + fabs(mean))
+			      && fabs(scale - sqrt(sq[i] / (double)n)) <= 1e-9 * scale,
+			      "normalisation of column %zu: %.17g %.17g", i, mean, scale);
+		}
+		CHECK(fabs(bt_net_sample_period(net) - 1.0) <= 1e-12, "period %.17g",
+		      bt_net_sample_period(net));
+		CHECK(rep.epochs_run == 1 && rep.train_windows > 0
+		      && rep.val_windows > 0, "report: %u epochs, %zu + %zu windows",
+		      rep.epochs_run, rep.train_windows, rep.val_windows);
+		bt_net_free(net);
+	}
+	/* The training set of a window longer than every series. */
+	a.window = 7202;
+	CHECK(bt_net_train(&net, &a, d, NULL, &o, NULL, msg) == BT_EEMPTY
+	      && strcmp(msg, "no training window: every series is shorter than the window of 7202 samples") == 0,
+	      "%s", msg);
+	a.window = 8;
+	o.epochs = 0;
+	CHECK(bt_net_train(&net, &a, d, NULL, &o, NULL, msg) == BT_EINVAL
+	      && strcmp(msg, "epochs must be >= 1") == 0, "%s", msg);
+	o.epochs = 1;
+	o.val_fraction = 1;
+	CHECK(bt_net_train(&net, &a, d, NULL, &o, NULL, msg) == BT_EINVAL
+	      && strcmp(msg, "validation fraction must be in [0, 1)") == 0, "%s", msg);
+	bt_net_data_free(d);
+
+	/* Errors while reading: the reader says where. */
+	bt_net_data_alloc(&d, vi, 2, "soc_true");
+	r = open_data("tests/data/bad/nan_current.csv");
+	CHECK(r && bt_net_data_read(d, r) == BT_ENOCOL
+	      && strstr(bt_reader_errmsg(r), "soc_true") != NULL,
+	      "missing target: %s", r ? bt_reader_errmsg(r) : "");
+	bt_reader_free(r);
+	bt_net_data_free(d);
+	bt_net_data_alloc(&d, vi, 1, "time_s");
+	r = open_data("tests/data/bad/nan_current.csv");
+	st = r ? bt_net_data_read(d, r) : BT_EIO;
+	CHECK(st == BT_OK && bt_net_data_samples(d) == 2, "voltage and time only: %s",
+	      r ? bt_reader_errmsg(r) : "");
+	bt_reader_free(r);
+	bt_net_data_free(d);
+	bt_net_data_alloc(&d, vi, 2, "time_s");
+	r = open_data("tests/data/bad/nan_current.csv");
+	st = r ? bt_net_data_read(d, r) : BT_EIO;
+	CHECK(st == BT_ENONFINITE && bt_net_data_samples(d) == 0
+	      && strstr(bt_reader_errmsg(r), "nan_current.csv:3:") != NULL,
+	      "NaN current: %d %s", (int)st, r ? bt_reader_errmsg(r) : "");
+	bt_reader_free(r);
+	r = open_data("tests/data/bad/header_only.csv");
+	CHECK(r && bt_net_data_read(d, r) == BT_EEMPTY, "header only");
+	bt_reader_free(r);
+	bt_net_data_free(d);
+	CHECK(bt_net_data_alloc(&d, vi, 0, "soc") == BT_EINVAL && d == NULL,
+	      "no channel");
+	{
+		static const char *const bad[] = {"volt\nage"};
+
+		CHECK(bt_net_data_alloc(&d, bad, 1, "soc") == BT_EINVAL,
+		      "a name with a line end");
+	}
+}
+
+/* --- The twin ------------------------------------------------------------ */
+
+/* The twin: a synthetic drive cycle of the example cell from full to the
+ * simulator's soc floor, with the sensor noise of datasets/ (2 mV, 10 mA).
+ * Rows go to D (as a series) and, when ROWS is not NULL, to a new array of
+ * (voltage, current, temperature, soc_true) rows. */
+#define TWIN_DURATION_S 9000.0
+#define TWIN_VOLTAGE_NOISE_V 0.002
+#define TWIN_CURRENT_NOISE_A 0.01
+#define TWIN_TEST_SEED 99
+
+static size_t
+twin_drive(const struct bt_ecm *ecm, unsigned long seed, struct bt_net_data *d,
+	   double **rows)
+{
+	struct bt_sim_opts o;
+	struct bt_sim *sim;
+	struct bt_sim_row r;
+	char msg[BT_ERRMSG_SIZE];
+	size_t n = 0, cap = 0;
+
+	bt_sim_opts_init(&o);
+	o.protocol = BT_SIM_DRIVE;
+	o.soc0 = 1.0;
+	o.seed = seed;
+	o.drive.duration_s = TWIN_DURATION_S;
+	o.voltage_noise_sd_v = TWIN_VOLTAGE_NOISE_V;
+	o.current_noise_sd_a = TWIN_CURRENT_NOISE_A;
+	if (rows != NULL)
+		*rows = NULL;
+	if (bt_sim_alloc(ecm, &o, &sim, msg) != BT_OK) {
+		CHECK(0, "bt_sim_alloc: %s", msg);
+		return 0;
+	}
+	while (bt_sim_next(sim, &r) == BT_OK) {
+		double x[4] = {r.voltage_v, r.current_a, r.temperature_c, r.soc_true};
+
+		if (d != NULL)
+			bt_net_data_add(d, x, r.soc_true, r.time_s);
+		if (rows != NULL) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 8192;
+				*rows = realloc(*rows, cap * 4 * sizeof **rows);
+			}
+			memcpy(*rows + n * 4, x, sizeof x);
+		}
+		n++;
+	}
+	if (d != NULL)
+		bt_net_data_end_series(d);
+	bt_sim_free(sim);
+	return n;
+}
+
+/* Train the twin's network on D; the same call twice must give the same
+ * bytes. */
+static struct bt_net *
+twin_train(const struct bt_net_data *d, unsigned epochs, unsigned stride,
+	   struct bt_net_report *rep)
+{
+	struct bt_net_arch a;
+	struct bt_net_train_opts o;
+	struct bt_net *net = NULL;
+	char msg[BT_ERRMSG_SIZE];
+
+	/* Small enough to train in seconds on one core: 32 samples, one
+	 * convolution of 16 filters of kernel 5, an LSTM of 16 units. */
+	bt_net_arch_init(&a, 3);
+	a.window = 32;
+	a.n_conv = 1;
+	a.conv[0].filters = 16;
+	a.hidden[0] = 16;
+	bt_net_train_opts_init(&o);
+	o.epochs = epochs;
+	o.stride = stride;
+	o.learning_rate = 2e-3;
+	CHECK(bt_net_train(&net, &a, d, NULL, &o, rep, msg) == BT_OK, "twin: %s", msg);
+	return net;
+}
+
+static void
+test_twin(void)
+{
+	struct bt_ecm *ecm;
+	struct bt_net_data *d;
+	struct bt_net *net, *again;
+	struct bt_net_report rep;
+	char msg[BT_ERRMSG_SIZE], path[1024];
+	double *rows = NULL, t0, t1;
+	unsigned long seed;
+	size_t n, i, mode;
+	unsigned char *b1, *b2;
+	size_t l1, l2;
+
+	snprintf(path, sizeof path, "%s/datasets/nmc18650.ecm", srcdir);
+	if (bt_ecm_load(path, &ecm, msg) != BT_OK) {
+		CHECK(0, "%s", msg);
+		return;
+	}
+	bt_net_data_alloc(&d, chan3, 3, "soc_true");
+	for (seed = 1; seed <= 3; seed++)
+		twin_drive(ecm, seed, d, NULL);
+	t0 = now();
+	net = twin_train(d, 10, 2, &rep);
+	t1 = now();
+	n = twin_drive(ecm, TWIN_TEST_SEED, NULL, &rows);
+	for (mode = 0; net != NULL && mode < 2; mode++) {
+		struct bt_net_stream *st;
+		struct bt_stats s;
+		struct bt_stats_summary r;
+
+		bt_stats_init(&s);
+		bt_net_stream_alloc(net, mode ? BT_NET_WINDOW : BT_NET_INCREMENTAL, &st);
+		for (i = 0; i < n; i++) {
+			double y;
+
+			bt_net_stream_step(st, rows + i * 4, &y);
+			if (i + 1 >= bt_net_arch(net)->window)
+				bt_stats_add(&s, y - rows[i * 4 + 3]);
+		}
+		r = bt_stats_summary(&s);
+		printf("twin, %s: SoC RMSE %.4f, MAE %.4f, max %.4f on %zu samples "
+		       "(trained in %.1f s, %u epochs, best %u, %zu windows)\n",
+		       mode ? "window" : "incremental", r.rmse, r.mae, r.max_abs,
+		       r.n, t1 - t0, rep.epochs_run, rep.best_epoch,
+		       rep.train_windows);
+		CHECK(r.n + bt_net_arch(net)->window - 1 == n && r.rmse <= TWIN_RMSE_MAX,
+		      "twin, %s: SoC RMSE %.4f > %.3f", mode ? "window" : "incremental",
+		      r.rmse, TWIN_RMSE_MAX);
+		bt_net_stream_free(st);
+	}
+	free(rows);
+
+	/* Deterministic: the same training twice gives the same file. */
+	again = twin_train(d, 10, 2, NULL);
+	if (net != NULL && again != NULL) {
+		bt_net_encode(net, &b1, &l1);
+		bt_net_encode(again, &b2, &l2);
+		CHECK(l1 == l2 && memcmp(b1, b2, l1) == 0,
+		      "training twice with the same seed gives identical files");
+		free(b1);
+		free(b2);
+	}
+	bt_net_free(again);
+	bt_net_free(net);
+	bt_net_data_free(d);
+	bt_ecm_free(ecm);
+}
+
 int
 main(void)
 {
@@ -647,6 +935,8 @@ main(void)
 	a.hidden[0] = 7;
 	test_streaming(&a, "one conv, no pooling");
 	test_file();
+	test_data();
+	test_twin();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail != 0;
 }
