@@ -763,6 +763,65 @@ test_data(void)
 	}
 }
 
+/* --- PyTorch ------------------------------------------------------------- */
+
+/* Load tests/data/net/NAME.btnet (written by scripts/make-net-fixtures from
+ * the man page, not by battools) and compare both streaming predictors
+ * with PyTorch's predictions in NAME.csv. */
+static void
+test_torch(const char *name)
+{
+	struct bt_net *net;
+	struct bt_net_stream *inc = NULL, *win = NULL;
+	struct bt_reader *r;
+	char path[1024], msg[BT_ERRMSG_SIZE];
+	size_t col[5], i, rows = 0, compared = 0;
+	double worst_w = 0, worst_i = 0, v[5], yi, yw;
+	static const char *const cols[] = {"voltage_v", "current_a",
+		"temperature_c", "y_window", "y_incremental"};
+
+	snprintf(path, sizeof path, "%s/tests/data/net/%s.btnet", srcdir, name);
+	if (bt_net_load(path, &net, msg) != BT_OK) {
+		CHECK(0, "%s", msg);
+		return;
+	}
+	snprintf(path, sizeof path, "tests/data/net/%s.csv", name);
+	r = open_data(path);
+	if (r == NULL || bt_net_stream_alloc(net, BT_NET_INCREMENTAL, &inc) != BT_OK
+	    || bt_net_stream_alloc(net, BT_NET_WINDOW, &win) != BT_OK) {
+		CHECK(0, "%s: set-up", name);
+		return;
+	}
+	for (i = 0; i < 5; i++)
+		bt_reader_require(r, cols[i], &col[i]);
+	while (bt_reader_next(r) == BT_OK) {
+		for (i = 0; i < 5; i++)
+			bt_reader_number(r, col[i], &v[i]);
+		bt_net_stream_step(inc, v, &yi);
+		bt_net_stream_step(win, v, &yw);
+		rows++;
+		CHECK(isnan(v[3]) == isnan(yw) && isnan(v[4]) == isnan(yi),
+		      "%s: row %zu: NaN where PyTorch has none, or back", name, rows);
+		if (isnan(v[3]))
+			continue;
+		worst_w = fmax(worst_w, fabs(yw - v[3]));
+		worst_i = fmax(worst_i, fabs(yi - v[4]));
+		compared++;
+	}
+	printf("PyTorch %s: %zu predictions, largest difference %.2g (window), %.2g (incremental)\n",
+	       name, compared, worst_w, worst_i);
+	CHECK(compared > 0 && compared + bt_net_arch(net)->window - 1 == rows,
+	      "%s: %zu of %zu rows compared", name, compared, rows);
+	CHECK(worst_w <= TORCH_TOL, "%s: window mode differs from PyTorch by %.3g",
+	      name, worst_w);
+	CHECK(worst_i <= TORCH_TOL,
+	      "%s: incremental mode differs from PyTorch by %.3g", name, worst_i);
+	bt_reader_free(r);
+	bt_net_stream_free(inc);
+	bt_net_stream_free(win);
+	bt_net_free(net);
+}
+
 /* --- The twin ------------------------------------------------------------ */
 
 /* The twin: a synthetic drive cycle of the example cell from full to the
@@ -936,6 +995,10 @@ main(void)
 	test_streaming(&a, "one conv, no pooling");
 	test_file();
 	test_data();
+	test_torch("torch_default");
+	test_torch("torch_pool");
+	test_torch("torch_pool3");
+	test_torch("torch_lstm");
 	test_twin();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail != 0;
