@@ -16,7 +16,10 @@
  * equations; every gradient is checked against central differences in
  * tests/unit/test_bt_net.c.
  */
-#include <config.h>
+/* dladdr and RTLD_DEFAULT name the BLAS in use. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
 
 #include <dlfcn.h>
 #include <math.h>
@@ -75,7 +78,7 @@ bt_net_layout_make(const struct bt_net_arch *a, struct bt_net_layout *lay,
 		   char *errmsg)
 {
 	unsigned l, len, feat, stride;
-	size_t n = 0;
+	size_t n = 0, work, state = 0;
 
 	memset(lay, 0, sizeof *lay);
 	if (a->window < 1 || a->window > BT_NET_MAX_WINDOW) {
@@ -101,6 +104,7 @@ bt_net_layout_make(const struct bt_net_arch *a, struct bt_net_layout *lay,
 	len = a->window;
 	feat = a->channels;
 	stride = 1;
+	work = (size_t)(len + 1) * feat;
 	lay->len[0] = len;
 	lay->feat[0] = feat;
 	lay->stride[0] = stride;
@@ -128,6 +132,9 @@ bt_net_layout_make(const struct bt_net_arch *a, struct bt_net_layout *lay,
 		n += (size_t)c->filters * c->kernel * feat;
 		lay->conv_b[l] = n;
 		n += c->filters;
+		/* The gathered inputs, the outputs and their gradients. */
+		work += 2 * (size_t)(lay->conv_len[l] + 1)
+			* ((size_t)c->kernel * feat + c->filters);
 		len /= c->pool;
 		stride *= c->pool;
 		feat = c->filters;
@@ -144,6 +151,9 @@ bt_net_layout_make(const struct bt_net_arch *a, struct bt_net_layout *lay,
 			return BT_EINVAL;
 		}
 		lay->lstm_in[l] = feat;
+		/* Gates, states, tanh of the cell state and the gradients. */
+		work += (size_t)(len + 1) * 10 * h;
+		state += 2 * (size_t)h;
 		lay->lstm_wx[l] = n;
 		n += (size_t)4 * h * feat;
 		lay->lstm_wh[l] = n;
@@ -159,6 +169,16 @@ bt_net_layout_make(const struct bt_net_arch *a, struct bt_net_layout *lay,
 	if (n > (size_t)BT_NET_MAX_PARAMS) {
 		setmsg(errmsg, "the network has %zu weights, more than the %ld allowed",
 		       n, (long)BT_NET_MAX_PARAMS);
+		return BT_EINVAL;
+	}
+	if (work > (size_t)BT_NET_MAX_WORK) {
+		setmsg(errmsg, "the network needs %zu floats of work space per window, more than the %ld allowed",
+		       work, (long)BT_NET_MAX_WORK);
+		return BT_EINVAL;
+	}
+	if (state * stride > (size_t)BT_NET_MAX_WORK) {
+		setmsg(errmsg, "the network's streaming state (%zu floats for a pooling stride of %u) is more than the %ld allowed",
+		       state * stride, stride, (long)BT_NET_MAX_WORK);
 		return BT_EINVAL;
 	}
 	lay->nparams = n;

@@ -55,6 +55,10 @@ struct bt_reader;
 #define BT_NET_MAX_UNITS 1024		/* filters of a layer, LSTM units */
 #define BT_NET_MAX_PARAMS (16L * 1024 * 1024)	/* weights in all */
 #define BT_NET_MAX_NAME 63		/* bytes of a channel or target name */
+/* Floats of work space per window (the activations a training or window
+ * evaluation keeps) and of streaming state (the incremental predictor's
+ * LSTM states, one set per phase of the pooling stride). */
+#define BT_NET_MAX_WORK (16L * 1024 * 1024)
 
 /* Largest model file bt_net_load() reads, in bytes: the weights at their
  * limit plus room for the header. */

@@ -7,8 +7,6 @@
  * every field holds a value this library could have written and the
  * length is exact, and says which field is wrong and at which byte.
  */
-#include <config.h>
-
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>

@@ -7,8 +7,6 @@
  * passes run in a fixed order, so training is deterministic for a given
  * BLAS and thread count.
  */
-#include <config.h>
-
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>

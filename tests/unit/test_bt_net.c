@@ -155,6 +155,22 @@ test_arch(void)
 	a.conv[1].kernel = 20;
 	CHECK(bt_net_arch_check(&a, msg) == BT_EINVAL
 	      && strstr(msg, "weights, more than the") != NULL, "too many weights: %s", msg);
+	/* Few weights, a huge work space: 61537 outputs of 4000 x 4 inputs. */
+	memset(&a, 0, sizeof a);
+	a.window = 65536;
+	a.channels = 4;
+	a.n_conv = 1;
+	a.conv[0] = (struct bt_net_conv){4000, 1, 1};
+	a.n_lstm = 1;
+	a.hidden[0] = 1;
+	CHECK(bt_net_arch_check(&a, msg) == BT_EINVAL
+	      && strstr(msg, "floats of work space per window, more than the 16777216 allowed") != NULL,
+	      "work space: %s", msg);
+	a.conv[0] = (struct bt_net_conv){1, 1, 65536};
+	a.hidden[0] = 200;
+	CHECK(bt_net_arch_check(&a, msg) == BT_EINVAL
+	      && strcmp(msg, "the network's streaming state (26214400 floats for a pooling stride of 65536) is more than the 16777216 allowed") == 0,
+	      "streaming state: %s", msg);
 }
 
 /* --- Gradients ----------------------------------------------------------- */
