@@ -648,7 +648,7 @@ vmax(v4sf a, v4sf b)
 	return (v4sf)(((v4si)a & m) | ((v4si)b & ~m));
 }
 
-static v4sf
+static inline v4sf
 vexp(v4sf x)
 {
 	v4sf fx, t, z, y;
@@ -677,32 +677,39 @@ vexp(v4sf x)
 	return y * (v4sf)vmax((v4sf)n, (v4sf)(v4si){0, 0, 0, 0});
 }
 
-static v4sf
+static inline v4sf
 vsigm(v4sf a)
 {
 	return 1.0f / (1.0f + vexp(-a));
 }
 
-static v4sf
+static inline v4sf
 vtanh(v4sf a)
 {
 	return 1.0f - 2.0f / (vexp(a + a) + 1.0f);
 }
 
 /* Load or store the M (1 .. 4) floats at P; missing lanes read as 0. */
-static v4sf
+static inline v4sf
 load(const float *p, size_t m)
 {
 	v4sf v = vsplat(0);
 
-	memcpy(&v, p, m * sizeof *p);
+	/* A constant size becomes one unaligned vector move. */
+	if (m == 4)
+		memcpy(&v, p, sizeof v);
+	else
+		memcpy(&v, p, m * sizeof *p);
 	return v;
 }
 
-static void
+static inline void
 store(float *p, v4sf v, size_t m)
 {
-	memcpy(p, &v, m * sizeof *p);
+	if (m == 4)
+		memcpy(p, &v, sizeof v);
+	else
+		memcpy(p, &v, m * sizeof *p);
 }
 
 /* The LSTM cell update of HN units: A holds the 4 HN pre-activations in
