@@ -34,8 +34,8 @@
 #include "bt_net.h"
 #include "bt_net_impl.h"
 
-static void
-setmsg(char *errmsg, const char *fmt, ...)
+void
+bt_net_setmsg(char *errmsg, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -82,22 +82,22 @@ bt_net_layout_make(const struct bt_net_arch *a, struct bt_net_layout *lay,
 
 	memset(lay, 0, sizeof *lay);
 	if (a->window < 1 || a->window > BT_NET_MAX_WINDOW) {
-		setmsg(errmsg, "window '%u' is out of range (1 to %u)", a->window,
+		bt_net_setmsg(errmsg, "window '%u' is out of range (1 to %u)", a->window,
 		       BT_NET_MAX_WINDOW);
 		return BT_EINVAL;
 	}
 	if (a->channels < 1 || a->channels > BT_NET_MAX_CHANNELS) {
-		setmsg(errmsg, "channels '%u' is out of range (1 to %u)",
+		bt_net_setmsg(errmsg, "channels '%u' is out of range (1 to %u)",
 		       a->channels, BT_NET_MAX_CHANNELS);
 		return BT_EINVAL;
 	}
 	if (a->n_conv > BT_NET_MAX_CONV) {
-		setmsg(errmsg, "convolution layers '%u' is out of range (0 to %u)",
+		bt_net_setmsg(errmsg, "convolution layers '%u' is out of range (0 to %u)",
 		       a->n_conv, BT_NET_MAX_CONV);
 		return BT_EINVAL;
 	}
 	if (a->n_lstm < 1 || a->n_lstm > BT_NET_MAX_LSTM) {
-		setmsg(errmsg, "LSTM layers '%u' is out of range (1 to %u)",
+		bt_net_setmsg(errmsg, "LSTM layers '%u' is out of range (1 to %u)",
 		       a->n_lstm, BT_NET_MAX_LSTM);
 		return BT_EINVAL;
 	}
@@ -112,19 +112,19 @@ bt_net_layout_make(const struct bt_net_arch *a, struct bt_net_layout *lay,
 		const struct bt_net_conv *c = &a->conv[l];
 
 		if (!units_ok(c->filters)) {
-			setmsg(errmsg, "conv%u: filters '%u' is out of range (1 to %u)",
+			bt_net_setmsg(errmsg, "conv%u: filters '%u' is out of range (1 to %u)",
 			       l + 1, c->filters, BT_NET_MAX_UNITS);
 			return BT_EINVAL;
 		}
 		if (c->kernel < 1 || c->kernel > len) {
-			setmsg(errmsg, "conv%u: kernel '%u' is out of range (1 to its input length %u)",
+			bt_net_setmsg(errmsg, "conv%u: kernel '%u' is out of range (1 to its input length %u)",
 			       l + 1, c->kernel, len);
 			return BT_EINVAL;
 		}
 		len = len - c->kernel + 1;
 		lay->conv_len[l] = len;
 		if (c->pool < 1 || c->pool > len) {
-			setmsg(errmsg, "conv%u: pool '%u' is out of range (1 to its output length %u)",
+			bt_net_setmsg(errmsg, "conv%u: pool '%u' is out of range (1 to its output length %u)",
 			       l + 1, c->pool, len);
 			return BT_EINVAL;
 		}
@@ -146,7 +146,7 @@ bt_net_layout_make(const struct bt_net_arch *a, struct bt_net_layout *lay,
 		unsigned h = a->hidden[l];
 
 		if (!units_ok(h)) {
-			setmsg(errmsg, "lstm%u: units '%u' is out of range (1 to %u)",
+			bt_net_setmsg(errmsg, "lstm%u: units '%u' is out of range (1 to %u)",
 			       l + 1, h, BT_NET_MAX_UNITS);
 			return BT_EINVAL;
 		}
@@ -167,17 +167,17 @@ bt_net_layout_make(const struct bt_net_arch *a, struct bt_net_layout *lay,
 	lay->dense_b = n;
 	n += 1;
 	if (n > (size_t)BT_NET_MAX_PARAMS) {
-		setmsg(errmsg, "the network has %zu weights, more than the %ld allowed",
+		bt_net_setmsg(errmsg, "the network has %zu weights, more than the %ld allowed",
 		       n, (long)BT_NET_MAX_PARAMS);
 		return BT_EINVAL;
 	}
 	if (work > (size_t)BT_NET_MAX_WORK) {
-		setmsg(errmsg, "the network needs %zu floats of work space per window, more than the %ld allowed",
+		bt_net_setmsg(errmsg, "the network needs %zu floats of work space per window, more than the %ld allowed",
 		       work, (long)BT_NET_MAX_WORK);
 		return BT_EINVAL;
 	}
 	if (state * stride > (size_t)BT_NET_MAX_WORK) {
-		setmsg(errmsg, "the network's streaming state (%zu floats for a pooling stride of %u) is more than the %ld allowed",
+		bt_net_setmsg(errmsg, "the network's streaming state (%zu floats for a pooling stride of %u) is more than the %ld allowed",
 		       state * stride, stride, (long)BT_NET_MAX_WORK);
 		return BT_EINVAL;
 	}
@@ -316,21 +316,21 @@ bt_net_alloc(struct bt_net **netp, const struct bt_net_arch *arch,
 		const char *s = i < arch->channels ? channels[i] : target;
 
 		if (s == NULL || !bt_net_name_ok(s, strlen(s))) {
-			setmsg(errmsg, "invalid column name '%s' (1 to %d printable characters)",
+			bt_net_setmsg(errmsg, "invalid column name '%s' (1 to %d printable characters)",
 			       s ? s : "", BT_NET_MAX_NAME);
 			return BT_EINVAL;
 		}
 	}
 	net = bt_net_new(arch);
 	if (net == NULL) {
-		setmsg(errmsg, "out of memory");
+		bt_net_setmsg(errmsg, "out of memory");
 		return BT_ENOMEM;
 	}
 	for (i = 0; i <= arch->channels; i++)
 		strcpy(net->names[i], i < arch->channels ? channels[i] : target);
 	if (init_weights(net, seed) != BT_OK) {
 		bt_net_free(net);
-		setmsg(errmsg, "out of memory");
+		bt_net_setmsg(errmsg, "out of memory");
 		return BT_ENOMEM;
 	}
 	*netp = net;

@@ -47,6 +47,11 @@ struct bt_net {
 enum bt_status bt_net_layout_make(const struct bt_net_arch *arch,
 				  struct bt_net_layout *lay, char *errmsg);
 
+/* Format a description into ERRMSG (BT_ERRMSG_SIZE bytes) unless it is
+ * NULL. */
+void bt_net_setmsg(char *errmsg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Check a channel or target name: 1 .. BT_NET_MAX_NAME printable ASCII
  * bytes.  Returns 1 when it is valid. */
 int bt_net_name_ok(const char *s, size_t len);

@@ -8,7 +8,6 @@
  * BLAS and thread count.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,18 +18,6 @@
 #include "bt_net.h"
 #include "bt_net_impl.h"
 #include "bt_stream.h"
-
-static void
-setmsg(char *errmsg, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errmsg == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errmsg, BT_ERRMSG_SIZE, fmt, ap);
-	va_end(ap);
-}
 
 /* --- Training data ------------------------------------------------------- */
 
@@ -254,7 +241,7 @@ check_opts(const struct bt_net_train_opts *o, char *errmsg)
 		bad = "stride must be >= 1";
 	if (bad == NULL)
 		return BT_OK;
-	setmsg(errmsg, "%s", bad);
+	bt_net_setmsg(errmsg, "%s", bad);
 	return BT_EINVAL;
 }
 
@@ -508,7 +495,7 @@ prepare(struct trainer *tr, const struct bt_net_data *train,
 	if (st != BT_OK)
 		goto nomem;
 	if (tr->ntw == 0) {
-		setmsg(errmsg, "no training window: every series is shorter than the window of %u samples",
+		bt_net_setmsg(errmsg, "no training window: every series is shorter than the window of %u samples",
 		       a->window);
 		return BT_EEMPTY;
 	}
@@ -530,7 +517,7 @@ prepare(struct trainer *tr, const struct bt_net_data *train,
 		tr->order[i] = i;
 	return BT_OK;
 nomem:
-	setmsg(errmsg, "out of memory");
+	bt_net_setmsg(errmsg, "out of memory");
 	return BT_ENOMEM;
 }
 
@@ -558,7 +545,7 @@ bt_net_train(struct bt_net **netp, const struct bt_net_arch *arch,
 	if (st != BT_OK)
 		return st;
 	if (val != NULL && !same_columns(train, val)) {
-		setmsg(errmsg, "the validation data's columns differ from the training data's");
+		bt_net_setmsg(errmsg, "the validation data's columns differ from the training data's");
 		return BT_EINVAL;
 	}
 	a.channels = train->c;
