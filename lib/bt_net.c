@@ -460,6 +460,111 @@ bt_net_l2(const struct bt_net *net, double l2, double *loss, float *grad)
 	*loss += l2 * sum;
 }
 
+/* --- Element-wise kernels ------------------------------------------------
+ *
+ * bt_net_simd.h holds them, written once for a vector width: here it is
+ * built for 4 floats (SSE2 on any x86-64, NEON on arm64) and, on x86-64,
+ * again for 8 floats with AVX2 and FMA, which the batches and predictors
+ * use when the processor has them (bt-net(5) says so: results then differ
+ * from a processor without them in the last bits, as OpenBLAS's kernels
+ * already do). */
+
+#define EXP_HI 88.3762626647949f	/* e^x overflows a float beyond */
+#define EXP_LO (-88.3762626647949f)
+#define LOG2E 1.44269504088896341f
+#define LN2_HI 0.693359375f		/* ln 2 = LN2_HI - LN2_LO */
+#define LN2_LO (-2.12194440e-4f)
+
+typedef float v4sf __attribute__((vector_size(16)));
+typedef int v4si __attribute__((vector_size(16)));
+#define VF v4sf
+#define VI v4si
+#define VW 4
+#define SIMD(name) name##_v4
+#include "bt_net_simd.h"
+#undef VF
+#undef VI
+#undef VW
+#undef SIMD
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_WIDE 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+typedef float v8sf __attribute__((vector_size(32)));
+typedef int v8si __attribute__((vector_size(32)));
+#define VF v8sf
+#define VI v8si
+#define VW 8
+#define SIMD(name) name##_v8
+#include "bt_net_simd.h"
+#undef VF
+#undef VI
+#undef VW
+#undef SIMD
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+
+/* Whether this processor runs the 8-float kernels.  Returns 1 or 0. */
+static int
+simd_wide(void)
+{
+#ifdef HAVE_WIDE
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+	return 0;
+#endif
+}
+
+static void
+cell_forward(int wide, float *a, const float *bias, const float *cp, float *c,
+	     float *th, float *h, size_t hn)
+{
+#ifdef HAVE_WIDE
+	if (wide) {
+		cell_forward_v8(a, bias, cp, c, th, h, hn);
+		return;
+	}
+#endif
+	(void)wide;
+	cell_forward_v4(a, bias, cp, c, th, h, hn);
+}
+
+static void
+cell_backward(int wide, const float *ga, const float *cp, const float *th,
+	      const float *dh, float *dc, float *da, size_t hn)
+{
+#ifdef HAVE_WIDE
+	if (wide) {
+		cell_backward_v8(ga, cp, th, dh, dc, da, hn);
+		return;
+	}
+#endif
+	(void)wide;
+	cell_backward_v4(ga, cp, th, dh, dc, da, hn);
+}
+
+static void
+bias_relu(int wide, float *y, const float *b, size_t rows, size_t f)
+{
+#ifdef HAVE_WIDE
+	if (wide) {
+		bias_relu_v8(y, b, rows, f);
+		return;
+	}
+#endif
+	(void)wide;
+	bias_relu_v4(y, b, rows, f);
+}
+
 /* --- Batched passes ------------------------------------------------------ */
 
 struct bt_net_batch {
@@ -479,6 +584,7 @@ struct bt_net_batch {
 	float *out;		/* n normalised predictions */
 	float *dout;
 	double *xin;		/* one window, physical units (stream) */
+	int wide;		/* use the 8-float kernels */
 };
 
 static float *
@@ -539,6 +645,7 @@ bt_net_batch_alloc(const struct bt_net *net, size_t max, struct bt_net_batch **b
 		return BT_ENOMEM;
 	b->net = net;
 	b->max = max;
+	b->wide = simd_wide();
 	p = lay->len[0] + 1;
 	b->x[0] = fzalloc(max * p * lay->feat[0]);
 	b->own_x[0] = 1;
@@ -604,198 +711,6 @@ bt_net_batch_input(struct bt_net_batch *b)
 	return b->x[0];
 }
 
-/* --- Activations --------------------------------------------------------
- *
- * The LSTM's sigmoids and tanhs dominate a pass when libm computes them one
- * at a time, so they work on 8 floats at once (GCC vector extensions, which
- * compile to whatever SIMD the target has).  exp is Cephes' expf (S. L.
- * Moshier, Cephes Math Library 2.2, expf.c): x = n ln 2 + r with ln 2 split
- * in two for exactness, a degree-5 minimax polynomial for e^r on |r| <=
- * ln(2)/2, and 2^n put into the exponent bits; relative error about 1e-7
- * over the clamped range.  Then sigmoid(a) = 1 / (1 + e^-a) and tanh(a) =
- * 1 - 2 / (e^(2a) + 1), whose absolute error near 0 is of the same size. */
-
-typedef float v4sf __attribute__((vector_size(16)));
-typedef int v4si __attribute__((vector_size(16)));
-
-#define EXP_HI 88.3762626647949f	/* e^x overflows a float beyond */
-#define EXP_LO (-88.3762626647949f)
-#define LOG2E 1.44269504088896341f
-#define LN2_HI 0.693359375f		/* ln 2 = LN2_HI - LN2_LO */
-#define LN2_LO (-2.12194440e-4f)
-
-static v4sf
-vsplat(float x)
-{
-	return (v4sf){x, x, x, x};
-}
-
-/* Element-wise A < B ? A : B and A > B ? A : B through bit masks (C has no
- * vector ?:). */
-static v4sf
-vmin(v4sf a, v4sf b)
-{
-	v4si m = a < b;
-
-	return (v4sf)(((v4si)a & m) | ((v4si)b & ~m));
-}
-
-static v4sf
-vmax(v4sf a, v4sf b)
-{
-	v4si m = a > b;
-
-	return (v4sf)(((v4si)a & m) | ((v4si)b & ~m));
-}
-
-static inline v4sf
-vexp(v4sf x)
-{
-	v4sf fx, t, z, y;
-	v4si n;
-
-	x = vmax(vmin(x, vsplat(EXP_HI)), vsplat(EXP_LO));
-	/* n = floor(x log2 e + 1/2): truncate, then step down where that
-	 * rounded up (negative arguments). */
-	t = x * LOG2E + 0.5f;
-	n = __builtin_convertvector(t, v4si);
-	fx = __builtin_convertvector(n, v4sf);
-	n += (v4si)(fx > t);		/* the mask is -1 where fx > t */
-	fx = __builtin_convertvector(n, v4sf);
-	x = x - fx * LN2_HI - fx * LN2_LO;
-	z = x * x;
-	y = vsplat(1.9875691500e-4f);
-	y = y * x + 1.3981999507e-3f;
-	y = y * x + 8.3334519073e-3f;
-	y = y * x + 4.1665795894e-2f;
-	y = y * x + 1.6666665459e-1f;
-	y = y * x + 5.0000001201e-1f;
-	y = y * z + x + 1.0f;
-	/* Scale by 2^n, building the float 2^n from its exponent bits; the
-	 * clamp keeps n + 127 in 1 .. 254 but at the very ends. */
-	n = (n + 127) << 23;
-	return y * (v4sf)vmax((v4sf)n, (v4sf)(v4si){0, 0, 0, 0});
-}
-
-static inline v4sf
-vsigm(v4sf a)
-{
-	return 1.0f / (1.0f + vexp(-a));
-}
-
-static inline v4sf
-vtanh(v4sf a)
-{
-	return 1.0f - 2.0f / (vexp(a + a) + 1.0f);
-}
-
-/* Load or store the M (1 .. 4) floats at P; missing lanes read as 0. */
-static inline v4sf
-load(const float *p, size_t m)
-{
-	v4sf v = vsplat(0);
-
-	/* A constant size becomes one unaligned vector move. */
-	if (m == 4)
-		memcpy(&v, p, sizeof v);
-	else
-		memcpy(&v, p, m * sizeof *p);
-	return v;
-}
-
-static inline void
-store(float *p, v4sf v, size_t m)
-{
-	if (m == 4)
-		memcpy(p, &v, sizeof v);
-	else
-		memcpy(p, &v, m * sizeof *p);
-}
-
-/* The LSTM cell update of HN units: A holds the 4 HN pre-activations in
- * gate order i, f, g, o (plus BIAS when it is not NULL), CP the previous
- * cell state.  A receives the gate values, C the new cell state (C may be
- * CP), TH its tanh (when not NULL) and H the new hidden state. */
-static void
-cell_forward(float *a, const float *bias, const float *cp, float *c, float *th,
-	     float *h, size_t hn)
-{
-	size_t j, m;
-
-	for (j = 0; j < hn; j += m) {
-		v4sf i, f, g, o, cv, t;
-
-		m = hn - j < 4 ? hn - j : 4;
-		i = load(a + j, m);
-		f = load(a + hn + j, m);
-		g = load(a + 2 * hn + j, m);
-		o = load(a + 3 * hn + j, m);
-		if (bias != NULL) {
-			i += load(bias + j, m);
-			f += load(bias + hn + j, m);
-			g += load(bias + 2 * hn + j, m);
-			o += load(bias + 3 * hn + j, m);
-		}
-		i = vsigm(i);
-		f = vsigm(f);
-		g = vtanh(g);
-		o = vsigm(o);
-		cv = f * load(cp + j, m) + i * g;
-		t = vtanh(cv);
-		store(a + j, i, m);
-		store(a + hn + j, f, m);
-		store(a + 2 * hn + j, g, m);
-		store(a + 3 * hn + j, o, m);
-		store(c + j, cv, m);
-		if (th != NULL)
-			store(th + j, t, m);
-		store(h + j, o * t, m);
-	}
-}
-
-/* The cell's backward step for HN units: from the gate values GA, the
- * previous cell state CP, tanh of the cell state TH, the gradient DH with
- * respect to h_t and DC with respect to c_t from the step after (updated
- * in place to the gradient with respect to c_(t-1)), store the gradient
- * with respect to the pre-activations in DA. */
-static void
-cell_backward(const float *ga, const float *cp, const float *th,
-	      const float *dh, float *dc, float *da, size_t hn)
-{
-	size_t j, m;
-
-	for (j = 0; j < hn; j += m) {
-		v4sf i, f, g, o, t, d, dct;
-
-		m = hn - j < 4 ? hn - j : 4;
-		i = load(ga + j, m);
-		f = load(ga + hn + j, m);
-		g = load(ga + 2 * hn + j, m);
-		o = load(ga + 3 * hn + j, m);
-		t = load(th + j, m);
-		d = load(dh + j, m);
-		dct = load(dc + j, m) + d * o * (1.0f - t * t);
-		store(da + j, dct * g * i * (1.0f - i), m);
-		store(da + hn + j, dct * load(cp + j, m) * f * (1.0f - f), m);
-		store(da + 2 * hn + j, dct * i * (1.0f - g * g), m);
-		store(da + 3 * hn + j, d * t * o * (1.0f - o), m);
-		store(dc + j, dct * f, m);
-	}
-}
-
-/* Y (ROWS by F) = max(0, Y + B) row by row. */
-static void
-bias_relu(float *y, const float *b, size_t rows, size_t f)
-{
-	size_t r, j, m;
-
-	for (r = 0; r < rows; r++, y += f)
-		for (j = 0; j < f; j += m) {
-			m = f - j < 4 ? f - j : 4;
-			store(y + j, vmax(load(y + j, m) + load(b + j, m), vsplat(0)), m);
-		}
-}
-
 static void
 conv_forward(struct bt_net_batch *b, unsigned l, size_t n)
 {
@@ -819,7 +734,7 @@ conv_forward(struct bt_net_batch *b, unsigned l, size_t n)
 			       b->x[l] + (i * pin + 1 + j) * fin, k * sizeof *col);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n * pc),
 		    (int)fout, (int)k, 1, col, (int)k, w, (int)k, 0, y, (int)fout);
-	bias_relu(y, bias, n * pc, fout);
+	bias_relu(b->wide, y, bias, n * pc, fout);
 	if (cv->pool > 1) {
 		size_t p = cv->pool, to = lay->len[l + 1], po = to + 1;
 		size_t r = tc - to * p;
@@ -870,7 +785,7 @@ lstm_forward(struct bt_net_batch *b, unsigned l, size_t n)
 			float *hr = h + row * hn, *cr = c + row * hn;
 			const float *cp = c + (row - 1) * hn;
 
-			cell_forward(ga, bias, cp, cr, tc + row * hn, hr, hn);
+			cell_forward(b->wide, ga, bias, cp, cr, tc + row * hn, hr, hn);
 		}
 	}
 }
@@ -939,7 +854,7 @@ lstm_backward(struct bt_net_batch *b, unsigned l, size_t n, float *grad,
 			const float *th = tc + row * hn;
 			const float *dhr = dh + row * hn;
 
-			cell_backward(ga, cp, th, dhr, dc + i * hn,
+			cell_backward(b->wide, ga, cp, th, dhr, dc + i * hn,
 				      dg + row * 4 * hn, hn);
 		}
 		/* dh_{t-1} += W_h^T da_t; for t = 0 this lands in the pad
@@ -1181,6 +1096,7 @@ struct bt_net_stream {
 	struct bt_net_batch *batch;
 	float *ring;			/* W samples, normalised */
 	unsigned ring_pos;
+	int wide;			/* use the 8-float kernels */
 };
 
 void
@@ -1243,6 +1159,7 @@ bt_net_stream_alloc(const struct bt_net *net, enum bt_net_stream_mode mode,
 		return BT_ENOMEM;
 	s->net = net;
 	s->mode = mode;
+	s->wide = simd_wide();
 	s->xn = fzalloc(a->channels);
 	ok &= s->xn != NULL;
 	if (mode == BT_NET_WINDOW) {
@@ -1296,7 +1213,7 @@ bt_net_stream_count(const struct bt_net_stream *s)
 /* Feed the newest value X of level L's input; return the level's newest
  * output, or NULL while it has none yet. */
 static const float *
-level_step(const struct bt_net *net, struct slevel *v, unsigned l,
+level_step(const struct bt_net *net, int wide, struct slevel *v, unsigned l,
 	   const float *x)
 {
 	const float *w = net->params + net->lay.conv_w[l];
@@ -1319,7 +1236,7 @@ level_step(const struct bt_net *net, struct slevel *v, unsigned l,
 	cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)v->fout,
 		    (int)(v->k * v->fin), 1, w, (int)(v->k * v->fin), v->col, 1,
 		    0, yr, 1);
-	bias_relu(yr, bias, 1, v->fout);
+	bias_relu(wide, yr, bias, 1, v->fout);
 	if (++v->y_n < v->y_cap)
 		return NULL;
 	if (v->pool == 1)
@@ -1339,8 +1256,8 @@ level_step(const struct bt_net *net, struct slevel *v, unsigned l,
 
 /* One LSTM step of layer L from state (H, C) with input X. */
 static void
-lstm_step(const struct bt_net *net, unsigned l, const float *x, float *h,
-	  float *c, float *ga)
+lstm_step(const struct bt_net *net, int wide, unsigned l, const float *x,
+	  float *h, float *c, float *ga)
 {
 	const struct bt_net_layout *lay = &net->lay;
 	unsigned hn = net->arch.hidden[l], in = lay->lstm_in[l];
@@ -1351,7 +1268,7 @@ lstm_step(const struct bt_net *net, unsigned l, const float *x, float *h,
 		    net->params + lay->lstm_wx[l], (int)in, x, 1, 1, ga, 1);
 	cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(4 * hn), (int)hn, 1,
 		    net->params + lay->lstm_wh[l], (int)hn, h, 1, 1, ga, 1);
-	cell_forward(ga, NULL, c, c, NULL, h, hn);
+	cell_forward(wide, ga, NULL, c, c, NULL, h, hn);
 }
 
 static double
@@ -1367,7 +1284,7 @@ incremental_step(struct bt_net_stream *s)
 	float out;
 
 	for (l = 0; l < a->n_conv; l++) {
-		x = level_step(net, &s->lev[l], l, x);
+		x = level_step(net, s->wide, &s->lev[l], l, x);
 		if (x == NULL)
 			return NAN;
 	}
@@ -1375,7 +1292,7 @@ incremental_step(struct bt_net_stream *s)
 	c = s->c + (s->top_n % s->phases) * s->state_len;
 	s->top_n++;
 	for (l = 0; l < a->n_lstm; l++) {
-		lstm_step(net, l, x, h + off, c + off, s->gates);
+		lstm_step(net, s->wide, l, x, h + off, c + off, s->gates);
 		x = h + off;
 		off += a->hidden[l];
 	}
