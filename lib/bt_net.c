@@ -585,6 +585,7 @@ struct bt_net_batch {
 	float *dout;
 	double *xin;		/* one window, physical units (stream) */
 	int wide;		/* use the 8-float kernels */
+	float *wht;		/* W_h transposed, 4 H_max by H_max */
 };
 
 static float *
@@ -621,6 +622,7 @@ bt_net_batch_free(struct bt_net_batch *b)
 		free(b->dh[l]);
 	}
 	free(b->dc);
+	free(b->wht);
 	free(b->out);
 	free(b->dout);
 	free(b->xin);
@@ -692,10 +694,11 @@ bt_net_batch_alloc(const struct bt_net *net, size_t max, struct bt_net_batch **b
 	}
 	if (ok) {
 		b->dc = fzalloc(max * hmax);
+		b->wht = fzalloc((size_t)4 * hmax * hmax);
 		b->out = fzalloc(max);
 		b->dout = fzalloc(max);
 		b->xin = calloc((size_t)a->window * a->channels, sizeof *b->xin);
-		ok = b->dc && b->out && b->dout && b->xin;
+		ok = b->dc && b->wht && b->out && b->dout && b->xin;
 	}
 	if (!ok) {
 		bt_net_batch_free(b);
@@ -762,7 +765,7 @@ lstm_forward(struct bt_net_batch *b, unsigned l, size_t n)
 	const struct bt_net *net = b->net;
 	const struct bt_net_layout *lay = &net->lay;
 	size_t hn = net->arch.hidden[l], in = lay->lstm_in[l];
-	size_t t, T = lay->len[net->arch.n_conv], p = T + 1, i;
+	size_t t, T = lay->len[net->arch.n_conv], p = T + 1, i, j;
 	const float *x = l == 0 ? b->x[net->arch.n_conv] : b->h[l - 1];
 	const float *wx = net->params + lay->lstm_wx[l];
 	const float *wh = net->params + lay->lstm_wh[l];
@@ -773,11 +776,17 @@ lstm_forward(struct bt_net_batch *b, unsigned l, size_t n)
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n * p),
 		    (int)(4 * hn), (int)in, 1, x, (int)in, wx, (int)in, 0, g,
 		    (int)(4 * hn));
+	/* W_h^T, so that the small products of the recurrence are plain
+	 * (no transpose): OpenBLAS then takes its small-matrix kernels
+	 * instead of packing W_h again at every step. */
+	for (i = 0; i < 4 * hn; i++)
+		for (j = 0; j < hn; j++)
+			b->wht[j * 4 * hn + i] = wh[i * hn + j];
 	for (t = 0; t < T; t++) {
 		/* a_t += W_h h_{t-1}: row t of each block holds h_{t-1}. */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n,
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n,
 			    (int)(4 * hn), (int)hn, 1, h + t * hn, (int)(p * hn),
-			    wh, (int)hn, 1, g + (t + 1) * 4 * hn,
+			    b->wht, (int)(4 * hn), 1, g + (t + 1) * 4 * hn,
 			    (int)(p * 4 * hn));
 		for (i = 0; i < n; i++) {
 			size_t row = i * p + 1 + t;
