@@ -513,12 +513,21 @@ typedef int v8si __attribute__((vector_size(32)));
 #endif
 #endif
 
+static int simd_narrow_only;	/* bt_net_simd_narrow() */
+
+void
+bt_net_simd_narrow(int narrow)
+{
+	simd_narrow_only = narrow;
+}
+
 /* Whether this processor runs the 8-float kernels.  Returns 1 or 0. */
 static int
 simd_wide(void)
 {
 #ifdef HAVE_WIDE
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	return !simd_narrow_only && __builtin_cpu_supports("avx2")
+	       && __builtin_cpu_supports("fma");
 #else
 	return 0;
 #endif

@@ -76,6 +76,11 @@ const float *bt_net_batch_run(struct bt_net_batch *batch, size_t n);
 void bt_net_batch_back(struct bt_net_batch *batch, size_t n, const float *dout,
 		       float *grad, float *dx);
 
+/* For the tests: with NARROW set, batches and predictors created from now
+ * on use the 4-float kernels even where the 8-float ones would run, so
+ * that both are tested on one machine. */
+void bt_net_simd_narrow(int narrow);
+
 /* Add L2 * sum of squared weights to *LOSS and its gradient to GRAD (may
  * be NULL); biases are not penalised. */
 void bt_net_l2(const struct bt_net *net, double l2, double *loss, float *grad);

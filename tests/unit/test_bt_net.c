@@ -10,6 +10,8 @@
  * - training sets read from a canonical stream;
  * - the forward pass, windowed and incremental, against PyTorch: fixtures
  *   made by scripts/make-net-fixtures with Debian's python3-torch;
+ * - the 4-float element-wise kernels as well as the 8-float ones where
+ *   the processor runs those;
  * - the twin: trained on bt-sim drive cycles of three seeds, tested on a
  *   fourth, SoC RMSE at most 1.5 %; training twice gives identical files.
  *
@@ -32,6 +34,7 @@
 
 #include "bt_ecm.h"
 #include "bt_net.h"
+#include "bt_net_impl.h"
 #include "bt_sim.h"
 #include "bt_stats.h"
 #include "bt_stream.h"
@@ -999,6 +1002,12 @@ main(void)
 	test_blas();
 	test_arch();
 	test_gradients();
+	/* The 4-float kernels too, wherever the 8-float ones run. */
+	bt_net_simd_narrow(1);
+	test_gradients();
+	test_torch("torch_default");
+	test_torch("torch_pool");
+	bt_net_simd_narrow(0);
 	small_arch(&a);
 	test_streaming(&a, "pooled, two LSTMs");
 	memset(&a, 0, sizeof a);
