@@ -533,46 +533,13 @@ simd_wide(void)
 #endif
 }
 
-static void
-cell_forward(int wide, float *a, const float *bias, const float *cp, float *c,
-	     float *th, float *h, size_t hn)
-{
+/* Call kernel NAME in the width WIDE asks for. */
 #ifdef HAVE_WIDE
-	if (wide) {
-		cell_forward_v8(a, bias, cp, c, th, h, hn);
-		return;
-	}
+#define KERNEL(wide, name, ...) \
+	((wide) ? name##_v8(__VA_ARGS__) : name##_v4(__VA_ARGS__))
+#else
+#define KERNEL(wide, name, ...) ((void)(wide), name##_v4(__VA_ARGS__))
 #endif
-	(void)wide;
-	cell_forward_v4(a, bias, cp, c, th, h, hn);
-}
-
-static void
-cell_backward(int wide, const float *ga, const float *cp, const float *th,
-	      const float *dh, float *dc, float *da, size_t hn)
-{
-#ifdef HAVE_WIDE
-	if (wide) {
-		cell_backward_v8(ga, cp, th, dh, dc, da, hn);
-		return;
-	}
-#endif
-	(void)wide;
-	cell_backward_v4(ga, cp, th, dh, dc, da, hn);
-}
-
-static void
-bias_relu(int wide, float *y, const float *b, size_t rows, size_t f)
-{
-#ifdef HAVE_WIDE
-	if (wide) {
-		bias_relu_v8(y, b, rows, f);
-		return;
-	}
-#endif
-	(void)wide;
-	bias_relu_v4(y, b, rows, f);
-}
 
 /* --- Batched passes ------------------------------------------------------ */
 
@@ -746,7 +713,7 @@ conv_forward(struct bt_net_batch *b, unsigned l, size_t n)
 			       b->x[l] + (i * pin + 1 + j) * fin, k * sizeof *col);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n * pc),
 		    (int)fout, (int)k, 1, col, (int)k, w, (int)k, 0, y, (int)fout);
-	bias_relu(b->wide, y, bias, n * pc, fout);
+	KERNEL(b->wide, bias_relu, y, bias, n * pc, fout);
 	if (cv->pool > 1) {
 		size_t p = cv->pool, to = lay->len[l + 1], po = to + 1;
 		size_t r = tc - to * p;
@@ -803,7 +770,8 @@ lstm_forward(struct bt_net_batch *b, unsigned l, size_t n)
 			float *hr = h + row * hn, *cr = c + row * hn;
 			const float *cp = c + (row - 1) * hn;
 
-			cell_forward(b->wide, ga, bias, cp, cr, tc + row * hn, hr, hn);
+			KERNEL(b->wide, cell_forward, ga, bias, cp, cr, tc + row * hn,
+			       hr, hn);
 		}
 	}
 }
@@ -872,8 +840,8 @@ lstm_backward(struct bt_net_batch *b, unsigned l, size_t n, float *grad,
 			const float *th = tc + row * hn;
 			const float *dhr = dh + row * hn;
 
-			cell_backward(b->wide, ga, cp, th, dhr, dc + i * hn,
-				      dg + row * 4 * hn, hn);
+			KERNEL(b->wide, cell_backward, ga, cp, th, dhr, dc + i * hn,
+			       dg + row * 4 * hn, hn);
 		}
 		/* dh_{t-1} += W_h^T da_t; for t = 0 this lands in the pad
 		 * rows, which nobody reads. */
@@ -1254,7 +1222,7 @@ level_step(const struct bt_net *net, int wide, struct slevel *v, unsigned l,
 	cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)v->fout,
 		    (int)(v->k * v->fin), 1, w, (int)(v->k * v->fin), v->col, 1,
 		    0, yr, 1);
-	bias_relu(wide, yr, bias, 1, v->fout);
+	KERNEL(wide, bias_relu, yr, bias, 1, v->fout);
 	if (++v->y_n < v->y_cap)
 		return NULL;
 	if (v->pool == 1)
@@ -1286,7 +1254,7 @@ lstm_step(const struct bt_net *net, int wide, unsigned l, const float *x,
 		    net->params + lay->lstm_wx[l], (int)in, x, 1, 1, ga, 1);
 	cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(4 * hn), (int)hn, 1,
 		    net->params + lay->lstm_wh[l], (int)hn, h, 1, 1, ga, 1);
-	cell_forward(wide, ga, NULL, c, c, NULL, h, hn);
+	KERNEL(wide, cell_forward, ga, NULL, c, c, NULL, h, hn);
 }
 
 static double
