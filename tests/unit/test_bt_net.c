@@ -782,6 +782,95 @@ test_data(void)
 	}
 }
 
+/* Training with a validation set: the reported validation RMSE is that of
+ * the weights kept, recomputed here window by window. */
+static void
+test_validation(void)
+{
+	enum { NT = 400, NV = 230, W = 8 };
+	static const char *const vi[] = {"voltage_v", "current_a"};
+	static const char *const other[] = {"voltage_v", "temperature_c"};
+	struct bt_net_data *tr, *va, *wrong;
+	struct bt_net *net = NULL, *copy;
+	struct bt_net_batch *b;
+	struct bt_net_arch a;
+	struct bt_net_train_opts o;
+	struct bt_net_report rep;
+	char msg[BT_ERRMSG_SIZE];
+	static double rows[NV][3];
+	double x[2], y, sse = 0, win[W * 2];
+	unsigned long seed = 0x7f4a7c159e3779b9UL;
+	unsigned char *b1, *b2;
+	size_t l1, l2, k, e;
+
+	bt_net_data_alloc(&tr, vi, 2, "soc");
+	bt_net_data_alloc(&va, vi, 2, "soc");
+	bt_net_data_alloc(&wrong, other, 2, "soc");
+	for (k = 0; k < NT + NV; k++) {
+		x[1] = -1.1 + 0.9 * pseudo(&seed);
+		y = 0.93 - 0.8 * (double)(k % NT) / NT;
+		x[0] = 3.4 + 0.7 * y + 0.03 * x[1] + 0.002 * pseudo(&seed);
+		if (k < NT) {
+			bt_net_data_add(tr, x, y, (double)k);
+		} else {
+			bt_net_data_add(va, x, y, (double)k);
+			rows[k - NT][0] = x[0];
+			rows[k - NT][1] = x[1];
+			rows[k - NT][2] = y;
+		}
+		bt_net_data_add(wrong, x, y, NAN);
+	}
+	bt_net_arch_init(&a, 2);
+	a.window = W;
+	a.n_conv = 1;
+	a.conv[0].kernel = 3;
+	a.conv[0].filters = 4;
+	a.hidden[0] = 5;
+	bt_net_train_opts_init(&o);
+	o.epochs = 12;
+	o.patience = 2;
+	o.batch = 16;
+	CHECK(bt_net_train(&net, &a, tr, wrong, &o, NULL, msg) == BT_EINVAL
+	      && strcmp(msg, "the validation data's columns differ from the training data's") == 0,
+	      "validation columns: %s", msg);
+	CHECK(bt_net_train(&net, &a, tr, va, &o, &rep, msg) == BT_OK, "train: %s", msg);
+	if (net == NULL)
+		return;
+	CHECK(rep.train_windows == NT - W + 1 && rep.val_windows == NV - W + 1
+	      && rep.best_epoch >= 1 && rep.best_epoch <= rep.epochs_run
+	      && (rep.stopped_early ? rep.epochs_run == rep.best_epoch + o.patience
+				    : rep.epochs_run == o.epochs),
+	      "report: %zu + %zu windows, best %u of %u, stopped %d",
+	      rep.train_windows, rep.val_windows, rep.best_epoch,
+	      rep.epochs_run, rep.stopped_early);
+	bt_net_batch_alloc(net, 1, &b);
+	for (e = W - 1; e < NV; e++) {
+		for (k = 0; k < W; k++) {
+			win[2 * k] = rows[e + 1 - W + k][0];
+			win[2 * k + 1] = rows[e + 1 - W + k][1];
+		}
+		bt_net_batch_forward(b, win, 1, &y);
+		sse += (y - rows[e][2]) * (y - rows[e][2]);
+	}
+	CHECK(fabs(sqrt(sse / (NV - W + 1)) - rep.val_rmse) <= 1e-6 * rep.val_rmse,
+	      "validation RMSE %.9g, recomputed %.9g", rep.val_rmse,
+	      sqrt(sse / (NV - W + 1)));
+	copy = bt_net_dup(net);
+	CHECK(copy != NULL && bt_net_encode(net, &b1, &l1) == BT_OK
+	      && bt_net_encode(copy, &b2, &l2) == BT_OK && l1 == l2
+	      && memcmp(b1, b2, l1) == 0, "a copy encodes alike");
+	if (copy != NULL) {
+		free(b1);
+		free(b2);
+	}
+	bt_net_free(copy);
+	bt_net_batch_free(b);
+	bt_net_free(net);
+	bt_net_data_free(tr);
+	bt_net_data_free(va);
+	bt_net_data_free(wrong);
+}
+
 /* --- PyTorch ------------------------------------------------------------- */
 
 /* Load tests/data/net/NAME.btnet (written by scripts/make-net-fixtures from
@@ -1020,6 +1109,7 @@ main(void)
 	test_streaming(&a, "one conv, no pooling");
 	test_file();
 	test_data();
+	test_validation();
 	test_torch("torch_default");
 	test_torch("torch_pool");
 	test_torch("torch_pool3");
