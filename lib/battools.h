@@ -24,5 +24,6 @@
 #include "bt_denoise.h"
 #include "bt_wtable.h"
 #include "bt_impedance.h"
+#include "bt_net.h"
 
 #endif /* BATTOOLS_H */

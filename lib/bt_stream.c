@@ -1225,10 +1225,8 @@ ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Create a new file beside PATH with a unique name and the permissions a
- * plain open would give it; store its name in w->tmppath. */
-static int
-open_temporary(struct bt_writer *w, const char *path)
+int
+bt_stream_temporary(const char *path, char **tmppath)
 {
 	const char *slash = strrchr(path, '/');
 	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
@@ -1236,16 +1234,16 @@ open_temporary(struct bt_writer *w, const char *path)
 	unsigned long seed = (unsigned long)getpid() ^ (unsigned long)time(NULL);
 	int fd, attempt;
 
-	w->tmppath = malloc(size);
-	if (w->tmppath == NULL) {
+	*tmppath = malloc(size);
+	if (*tmppath == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
 	for (attempt = 0; attempt < 100; attempt++) {
 		seed = seed * 6364136223846793005UL + 1442695040888963407UL;
-		snprintf(w->tmppath, size, "%.*s.%s.%06lx.tmp", (int)dirlen,
+		snprintf(*tmppath, size, "%.*s.%s.%06lx.tmp", (int)dirlen,
 			 path, path + dirlen, (seed >> 40) & 0xffffff);
-		fd = open(w->tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		fd = open(*tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 			  0666);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
@@ -1284,7 +1282,7 @@ bt_writer_open(struct bt_writer **writer, const char *path, char delimiter,
 		snprintf(w->errmsg, sizeof w->errmsg, "out of memory");
 		return BT_ENOMEM;
 	}
-	w->fd = open_temporary(w, path);
+	w->fd = bt_stream_temporary(path, &w->tmppath);
 	if (w->fd < 0) {
 		writer_error(w, errno);
 		return BT_EIO;
