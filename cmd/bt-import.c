@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bt_cli.h"
+#include "bt_copy.h"
 #include "bt_num.h"
 
 /* The columns without which an export is no time series. */
@@ -136,79 +137,32 @@ unrecognised(const struct bt_reader *r)
 		   bt_reader_filename(r), list);
 }
 
-/* What run_import does with each column of a row. */
-enum col_kind {
-	COPY_TEXT,	/* text: copied (quoted when the output needs it) */
-	CHECK_COPY,	/* a number already canonical: checked, then copied */
-	CONVERT		/* a number to convert: parsed and formatted */
-};
-
-struct col_plan {
-	enum col_kind kind;
-	int finite;	/* a required column: must hold a finite number */
-};
+static void
+free_copy(void *copy)
+{
+	bt_copy_free(copy);
+}
 
 static void
 run_import(struct bt_reader *r, struct bt_writer *w,
 	   const struct bt_cli_common *common)
 {
-	const struct bt_schema *schema = bt_reader_schema(r);
-	size_t ncols = bt_reader_ncols(r), i, len, col;
-	char out_delim = common->delimiter ? common->delimiter : ',';
-	struct col_plan *plan;
-	const char *s;
+	struct bt_copy *copy;
 	enum bt_status st;
 	unsigned long rows = 0;
-	double x;
-	int whole_line;
+	size_t i, col;
 
-	plan = calloc(ncols + 1, sizeof *plan);
-	if (plan == NULL)
+	if (bt_copy_alloc(&copy, r, common->delimiter, common->precision) != BT_OK)
 		bt_cli_die("out of memory");
-	bt_cli_hold(plan, free);
+	bt_cli_hold(copy, free_copy);
 	for (i = 0; i < NREQUIRED; i++) {
 		bt_cli_check(r, bt_reader_require(r, required[i], &col));
-		plan[col].finite = 1;
+		bt_copy_require(copy, col);
 	}
-	/* A row whose every field is copied as it stands, in input order and
-	 * with the same delimiter, is its own output line: the canonical
-	 * pass-through then writes each line with one copy. */
-	whole_line = ncols == schema->nfields && !schema->drop_trailing
-		     && out_delim == bt_reader_delimiter(r);
-	for (i = 0; i < ncols; i++) {
-		if (schema->cols[i].conv == BT_CONV_TEXT)
-			plan[i].kind = COPY_TEXT;
-		else if (common->precision == 0 && bt_reader_verbatim(r, i))
-			plan[i].kind = CHECK_COPY;
-		else
-			plan[i].kind = CONVERT;
-		if (plan[i].kind == CONVERT || schema->cols[i].source != i)
-			whole_line = 0;
-		s = bt_reader_name(r, i);
-		bt_writer_text(w, s, strlen(s));
-	}
+	bt_copy_header(r, w);
 	bt_cli_end_row(w);
-
 	while ((st = bt_reader_next(r)) == BT_OK) {
-		for (i = 0; i < ncols; i++)
-			if (plan[i].kind != COPY_TEXT)
-				bt_cli_check(r, bt_reader_check(r, i, plan[i].finite));
-		s = whole_line ? bt_reader_row_text(r, &len) : NULL;
-		if (s != NULL) {
-			bt_writer_raw(w, s, len);
-		} else {
-			for (i = 0; i < ncols; i++) {
-				s = bt_reader_text(r, i, &len);
-				if (plan[i].kind == COPY_TEXT)
-					bt_writer_text(w, s, len);
-				else if (len == 0)
-					bt_writer_empty(w);
-				else if (plan[i].kind == CHECK_COPY)
-					bt_writer_raw(w, s, len);
-				else if (bt_reader_number(r, i, &x) == BT_OK)
-					bt_writer_number(w, x);
-			}
-		}
+		bt_cli_check(r, bt_copy_row(copy, r, w));
 		bt_cli_end_row(w);
 		rows++;
 	}
@@ -216,7 +170,7 @@ run_import(struct bt_reader *r, struct bt_writer *w,
 		bt_cli_check(r, st);
 	if (rows == 0)
 		bt_cli_die("%s: no data rows after the header", bt_reader_filename(r));
-	bt_cli_release(plan);
+	bt_cli_release(copy);
 }
 
 int

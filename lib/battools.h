@@ -13,6 +13,7 @@
 #include "bt_stats.h"
 #include "bt_schema.h"
 #include "bt_stream.h"
+#include "bt_copy.h"
 #include "bt_ecm.h"
 #include "bt_sim.h"
 
