@@ -16,5 +16,6 @@
 #include "bt_copy.h"
 #include "bt_ecm.h"
 #include "bt_sim.h"
+#include "bt_batch.h"
 
 #endif /* BATTOOLS_H */

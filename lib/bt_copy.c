@@ -1,6 +1,8 @@
 /* bt_copy.c - the checked pass-through of a stream (see bt_copy.h). */
 #include <config.h>
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,4 +113,144 @@ bt_copy_row(const struct bt_copy *c, struct bt_reader *r, struct bt_writer *w)
 			bt_writer_number(w, x);
 	}
 	return BT_OK;
+}
+
+struct bt_copy_gather {
+	struct bt_writer *writer;
+	struct bt_reader_opts opts;
+	char delimiter;
+	int precision;
+	char *column;
+	char *first;		/* the first stream's path */
+	char **names;		/* and its column names */
+	size_t ncols;
+	char errmsg[BT_ERRMSG_SIZE];
+};
+
+enum bt_status
+bt_copy_gather_alloc(struct bt_copy_gather **gather, struct bt_writer *w,
+		     const struct bt_reader_opts *opts, char delimiter,
+		     int precision, const char *column)
+{
+	struct bt_copy_gather *g = calloc(1, sizeof *g);
+
+	*gather = g;
+	if (g == NULL)
+		return BT_ENOMEM;
+	g->writer = w;
+	if (opts != NULL)
+		g->opts = *opts;
+	g->delimiter = delimiter;
+	g->precision = precision;
+	g->column = strdup(column);
+	return g->column ? BT_OK : BT_ENOMEM;
+}
+
+void
+bt_copy_gather_free(struct bt_copy_gather *g)
+{
+	size_t i;
+
+	if (g == NULL)
+		return;
+	for (i = 0; i < g->ncols; i++)
+		free(g->names[i]);
+	free(g->names);
+	free(g->first);
+	free(g->column);
+	free(g);
+}
+
+__attribute__((format(printf, 3, 4))) static enum bt_status
+gather_fail(struct bt_copy_gather *g, enum bt_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(g->errmsg, sizeof g->errmsg, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* Keep the first stream's header, or check another's against it. */
+static enum bt_status
+gather_header(struct bt_copy_gather *g, const struct bt_reader *r)
+{
+	const char *path = bt_reader_filename(r);
+	size_t i, n = bt_reader_ncols(r);
+
+	if (g->first == NULL) {
+		for (i = 0; i < n; i++)
+			if (strcmp(bt_reader_name(r, i), g->column) == 0)
+				return gather_fail(g, BT_EHEADER, "%s: already has a "
+						   "column '%s' (gather under another "
+						   "name)", path, g->column);
+		g->names = calloc(n + 1, sizeof *g->names);
+		if (g->names == NULL || (g->first = strdup(path)) == NULL)
+			return BT_ENOMEM;
+		for (; g->ncols < n; g->ncols++)
+			if ((g->names[g->ncols] = strdup(bt_reader_name(r, g->ncols)))
+			    == NULL)
+				return BT_ENOMEM;
+		bt_writer_text(g->writer, g->column, strlen(g->column));
+		bt_copy_header(r, g->writer);
+		if (bt_writer_end_row(g->writer) != BT_OK)
+			return gather_fail(g, BT_EIO, "%s",
+					   bt_writer_errmsg(g->writer));
+		return BT_OK;
+	}
+	if (n != g->ncols)
+		return gather_fail(g, BT_EHEADER, "%s: its header has %zu columns, "
+				   "%s's has %zu", path, n, g->first, g->ncols);
+	for (i = 0; i < n; i++)
+		if (strcmp(bt_reader_name(r, i), g->names[i]) != 0)
+			return gather_fail(g, BT_EHEADER, "%s: its header differs "
+					   "from %s's: column %zu is '%s', not '%s'",
+					   path, g->first, i + 1,
+					   bt_reader_name(r, i), g->names[i]);
+	return BT_OK;
+}
+
+enum bt_status
+bt_copy_gather_file(struct bt_copy_gather *g, const char *path,
+		    const char *name)
+{
+	struct bt_reader *r;
+	struct bt_copy *c = NULL;
+	unsigned long rows = 0;
+	size_t len = strlen(name);
+	enum bt_status st;
+
+	g->errmsg[0] = '\0';
+	st = bt_reader_open(&r, path, &g->opts);
+	if (st == BT_OK)
+		st = gather_header(g, r);
+	if (st == BT_OK)
+		st = bt_copy_alloc(&c, r, g->delimiter, g->precision);
+	while (st == BT_OK && (st = bt_reader_next(r)) == BT_OK) {
+		bt_writer_text(g->writer, name, len);
+		if ((st = bt_copy_row(c, r, g->writer)) != BT_OK)
+			break;
+		if ((st = bt_writer_end_row(g->writer)) != BT_OK) {
+			gather_fail(g, st, "%s", bt_writer_errmsg(g->writer));
+			break;
+		}
+		rows++;
+	}
+	if (st == BT_EOF)
+		st = rows ? BT_OK : gather_fail(g, BT_EEMPTY, "%s: no data rows "
+						"after the header", path);
+	if (st != BT_OK && g->errmsg[0] == '\0')
+		snprintf(g->errmsg, sizeof g->errmsg, "%s",
+			 r != NULL && st != BT_ENOMEM ? bt_reader_errmsg(r)
+						      : bt_strerror(st));
+	bt_copy_free(c);
+	bt_reader_free(r);
+	return st;
+}
+
+const char *
+bt_copy_gather_errmsg(const struct bt_copy_gather *g)
+{
+	return g->errmsg;
 }
