@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ struct bt_batch {
 	enum bt_batch_engine engine;
 	int wait;
 	char *runner;		/* the run's runner, until bt_batch_finish */
+	char *rundir;		/* the run's directory for unfinished outputs */
 	char job_id[64];
 	char errmsg[BT_ERRMSG_SIZE];
 };
@@ -286,6 +288,16 @@ bt_batch_alloc(struct bt_batch **batch, const struct bt_batch_opts *o)
 	return BT_OK;
 }
 
+static int
+remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
 static void
 remove_run_files(struct bt_batch *b, int keep_runner)
 {
@@ -300,10 +312,15 @@ remove_run_files(struct bt_batch *b, int keep_runner)
 			unlink(p);
 			free(p);
 		}
-	if (!keep_runner)
+	if (!keep_runner) {
 		unlink(b->runner);
+		if (b->rundir != NULL)
+			nftw(b->rundir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	}
 	free(b->runner);
+	free(b->rundir);
 	b->runner = NULL;
+	b->rundir = NULL;
 }
 
 void
@@ -497,7 +514,8 @@ bt_batch_task(const struct bt_batch *b, size_t i)
 	return &b->tasks[i];
 }
 
-/* Write the template for task T, its placeholders replaced. */
+/* Write the template for task T, its placeholders replaced; {out} is the
+ * task's file in the run's directory (the runner's $part). */
 static void
 expand(FILE *f, const struct bt_batch *b, const struct bt_task *t)
 {
@@ -512,9 +530,7 @@ expand(FILE *f, const struct bt_batch *b, const struct bt_task *t)
 			quote(f, t->name);
 			s += 6;
 		} else if (strncmp(s, "{out}", 5) == 0) {
-			/* The runner's $part: see the tail below. */
-			part = format("%s/%s.tmp/%s%s", b->logdir, t->name,
-				      t->name, b->suffix);
+			part = format("%s/%s%s", b->rundir, t->name, b->suffix);
 			quote(f, part ? part : "");
 			free(part);
 			s += 5;
@@ -524,22 +540,16 @@ expand(FILE *f, const struct bt_batch *b, const struct bt_task *t)
 	}
 }
 
-/* What every task does once its arm has set name, out and job. */
+/* What every task does once its arm has set name, out and job.  The job
+ * writes $part in the run's directory (on the file system of the outputs,
+ * so that mv renames); an empty exit-status file, until the job ends, reads
+ * as no status.  Programs run per task: mv, and rm for empty logs. */
 static const char runner_tail[] =
-	"tmp=$logs/$name.tmp\n"
-	"part=$tmp/${out##*/}\n"
-	"tidy() {\n"
-	"\trm -rf -- \"$tmp\"\n"
-	"\tfor f in \"$logs/$name.out\" \"$logs/$name.err\"; do\n"
-	"\t\t[ -s \"$f\" ] || rm -f -- \"$f\"\n"
-	"\tdone\n"
-	"}\n"
-	"trap 'tidy; exit 129' HUP\n"
-	"trap 'tidy; exit 130' INT\n"
-	"trap 'tidy; exit 143' TERM\n"
-	"rm -rf -- \"$tmp\" \"$logs/$name.exit\" \"$logs/$name.out\" "
-	"\"$logs/$name.err\" &&\n"
-	"\tmkdir -- \"$tmp\" || exit 1\n"
+	"part=$run/${out##*/}\n"
+	"trap 'rm -f -- \"$part\"; exit 129' HUP\n"
+	"trap 'rm -f -- \"$part\"; exit 130' INT\n"
+	"trap 'rm -f -- \"$part\"; exit 143' TERM\n"
+	": >\"$logs/$name.exit\" || exit 1\n"
 	"%s\n"
 	"st=$?\n"
 	"if [ \"$st\" -eq 0 ] && [ ! -f \"$part\" ]; then\n"
@@ -550,9 +560,13 @@ static const char runner_tail[] =
 	"if [ \"$st\" -eq 0 ]; then\n"
 	"\tmv -f -- \"$part\" \"$out\" 2>>\"$logs/$name.err\" || st=1\n"
 	"fi\n"
-	"tidy\n"
-	"echo \"$st\" >\"$logs/$name.exit.tmp\" &&\n"
-	"\tmv -f -- \"$logs/$name.exit.tmp\" \"$logs/$name.exit\"\n"
+	"set --\n"
+	"[ -e \"$part\" ] && set -- \"$part\"\n"
+	"for f in \"$logs/$name.out\" \"$logs/$name.err\"; do\n"
+	"\t[ -e \"$f\" ] && [ ! -s \"$f\" ] && set -- \"$@\" \"$f\"\n"
+	"done\n"
+	"[ $# -eq 0 ] || rm -f -- \"$@\"\n"
+	"echo \"$st\" >\"$logs/$name.exit\"\n"
 	"exit \"$st\"\n";
 
 static void
@@ -567,6 +581,8 @@ write_runner(FILE *f, const struct bt_batch *b, const char *cwd, size_t nrun)
 	quote(f, cwd);
 	fputs(" || exit 1\nlogs=", f);
 	quote(f, b->logdir);
+	fputs("\nrun=", f);
+	quote(f, b->rundir);
 	fputs("\nk=${1-${SLURM_ARRAY_TASK_ID-}}\ncase $k in\n", f);
 	for (i = 0; i < b->ntasks; i++) {
 		const struct bt_task *t = &b->tasks[i];
@@ -669,6 +685,16 @@ bt_batch_start(struct bt_batch *b, const struct bt_batch_engine_opts *o,
 			close(fd);
 		free(b->runner);
 		b->runner = NULL;
+		goto out;
+	}
+	if ((b->rundir = format("%s.d", b->runner)) == NULL) {
+		fclose(f);
+		goto out;
+	}
+	if (mkdir(b->rundir, 0777) != 0) {
+		st = fail(b, BT_EIO, "cannot create the directory '%s': %s",
+			  b->rundir, strerror(errno));
+		fclose(f);
 		goto out;
 	}
 	write_runner(f, b, cwd, nrun);
