@@ -40,7 +40,7 @@ struct batch_args {
 enum {
 	OPT_OUTDIR = 0x200, OPT_SUFFIX, OPT_MANIFEST, OPT_RETRY_FAILED,
 	OPT_ARRAY_MAX, OPT_PARTITION, OPT_TIME, OPT_MEM, OPT_SBATCH_ARG,
-	OPT_WAIT, OPT_GATHER, OPT_GATHER_ONLY, OPT_COLUMN
+	OPT_WAIT, OPT_GATHER, OPT_GATHER_ONLY, OPT_COLUMN, OPT_PER_JOB
 };
 
 static const struct argp_option options[] = {
@@ -54,6 +54,9 @@ static const struct argp_option options[] = {
 	{"jobs", 'j', "N", 0,
 	 "run at most N jobs at once (default: one per CPU core with "
 	 "parallel, no limit with slurm)", 1},
+	{"per-job", OPT_PER_JOB, "N", 0,
+	 "run N inputs one after another in each job or array task (default "
+	 "1): for jobs of a second or less", 1},
 	{"manifest", OPT_MANIFEST, "LIST", 0,
 	 "read the inputs from LIST, one per line (- for standard input)", 1},
 	{"suffix", OPT_SUFFIX, "EXT", 0, "the outputs' suffix (default .csv)", 1},
@@ -170,6 +173,9 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case 'j':
 		a->engine.jobs = positive(state, arg, "number of jobs");
+		break;
+	case OPT_PER_JOB:
+		a->engine.per_job = positive(state, arg, "--per-job");
 		break;
 	case OPT_OUTDIR:
 		if (*arg == '\0')

@@ -540,56 +540,81 @@ expand(FILE *f, const struct bt_batch *b, const struct bt_task *t)
 	}
 }
 
-/* What every task does once its arm has set name, out and job.  The job
- * writes $part in the run's directory (on the file system of the outputs,
- * so that mv renames); an empty exit-status file, until the job ends, reads
- * as no status.  Programs run per task: mv, and rm for empty logs. */
+/* The runner's function `one K` runs task K: its `case` arm sets name and
+ * out and defines job; then the job writes $part in the run's directory (on
+ * the file system of the outputs, so that mv renames), and an empty
+ * exit-status file, until the job ends, reads as no status.  Programs run
+ * per task besides the job: mv, and rm for empty logs. */
+static const char runner_head[] =
+	"one() {\n"
+	"\tlocal st f\n"
+	"\tcase $1 in\n";
+
 static const char runner_tail[] =
-	"part=$run/${out##*/}\n"
+	"\t*) echo \"bt-batch: $0: no task '$1'\" >&2; return 2 ;;\n"
+	"\tesac\n"
+	"\tpart=$run/${out##*/}\n"
+	"\t: >\"$logs/$name.exit\" || return 1\n"
+	"\t%s\n"
+	"\tst=$?\n"
+	"\tif [ \"$st\" -eq 0 ] && [ ! -f \"$part\" ]; then\n"
+	"\t\techo \"bt-batch: the job succeeded but wrote nothing to {out}\" "
+	">>\"$logs/$name.err\"\n"
+	"\t\tst=1\n"
+	"\tfi\n"
+	"\tif [ \"$st\" -eq 0 ]; then\n"
+	"\t\tmv -f -- \"$part\" \"$out\" 2>>\"$logs/$name.err\" || st=1\n"
+	"\tfi\n"
+	"\tset --\n"
+	"\t[ -e \"$part\" ] && set -- \"$part\"\n"
+	"\tfor f in \"$logs/$name.out\" \"$logs/$name.err\"; do\n"
+	"\t\t[ -e \"$f\" ] && [ ! -s \"$f\" ] && set -- \"$@\" \"$f\"\n"
+	"\tdone\n"
+	"\t[ $# -eq 0 ] || rm -f -- \"$@\"\n"
+	"\techo \"$st\" >\"$logs/$name.exit\"\n"
+	"\treturn \"$st\"\n"
+	"}\n"
 	"trap 'rm -f -- \"$part\"; exit 129' HUP\n"
 	"trap 'rm -f -- \"$part\"; exit 130' INT\n"
 	"trap 'rm -f -- \"$part\"; exit 143' TERM\n"
-	": >\"$logs/$name.exit\" || exit 1\n"
-	"%s\n"
-	"st=$?\n"
-	"if [ \"$st\" -eq 0 ] && [ ! -f \"$part\" ]; then\n"
-	"\techo \"bt-batch: the job succeeded but wrote nothing to {out}\" "
-	">>\"$logs/$name.err\"\n"
-	"\tst=1\n"
+	"part=\n"
+	"if [ \"${1-}\" = --array ]; then\n"
+	"\tfirst=$(( (SLURM_ARRAY_TASK_ID - 1) * per_job + 1 ))\n"
+	"\tlast=$(( first + per_job - 1 ))\n"
+	"\t[ \"$last\" -le \"$ntasks\" ] || last=$ntasks\n"
+	"\tset --\n"
+	"\tfor ((k = first; k <= last; k++)); do set -- \"$@\" \"$k\"; done\n"
 	"fi\n"
-	"if [ \"$st\" -eq 0 ]; then\n"
-	"\tmv -f -- \"$part\" \"$out\" 2>>\"$logs/$name.err\" || st=1\n"
-	"fi\n"
-	"set --\n"
-	"[ -e \"$part\" ] && set -- \"$part\"\n"
-	"for f in \"$logs/$name.out\" \"$logs/$name.err\"; do\n"
-	"\t[ -e \"$f\" ] && [ ! -s \"$f\" ] && set -- \"$@\" \"$f\"\n"
+	"status=0\n"
+	"for k; do\n"
+	"\tone \"$k\" || status=1\n"
 	"done\n"
-	"[ $# -eq 0 ] || rm -f -- \"$@\"\n"
-	"echo \"$st\" >\"$logs/$name.exit\"\n"
-	"exit \"$st\"\n";
+	"exit \"$status\"\n";
 
 static void
-write_runner(FILE *f, const struct bt_batch *b, const char *cwd, size_t nrun)
+write_runner(FILE *f, const struct bt_batch *b, const char *cwd, size_t nrun,
+	     size_t per_job)
 {
 	size_t i, k = 0;
 
 	fprintf(f, "#!/bin/bash\n"
-		"# Written by bt-batch (%s %s): runs task K of these %zu, K being "
-		"the first\n# argument or SLURM_ARRAY_TASK_ID.  See bt-batch(1).\n"
+		"# Written by bt-batch (%s %s): runs the tasks whose numbers (1 to "
+		"%zu) are\n# its arguments, or with --array those of Slurm array "
+		"task SLURM_ARRAY_TASK_ID.\n# See bt-batch(1).\n"
 		"set -o pipefail\ncd -- ", PACKAGE_NAME, PACKAGE_VERSION, nrun);
 	quote(f, cwd);
 	fputs(" || exit 1\nlogs=", f);
 	quote(f, b->logdir);
 	fputs("\nrun=", f);
 	quote(f, b->rundir);
-	fputs("\nk=${1-${SLURM_ARRAY_TASK_ID-}}\ncase $k in\n", f);
+	fprintf(f, "\nntasks=%zu\nper_job=%zu\n", nrun, per_job);
+	fputs(runner_head, f);
 	for (i = 0; i < b->ntasks; i++) {
 		const struct bt_task *t = &b->tasks[i];
 
 		if (!t->run)
 			continue;
-		fprintf(f, "%zu) name=", ++k);
+		fprintf(f, "\t%zu) name=", ++k);
 		quote(f, t->name);
 		fputs(" out=", f);
 		quote(f, t->output);
@@ -597,7 +622,6 @@ write_runner(FILE *f, const struct bt_batch *b, const char *cwd, size_t nrun)
 		expand(f, b, t);
 		fputs("\n}\n;;\n", f);
 	}
-	fputs("*) echo \"bt-batch: $0: no task '$k'\" >&2; exit 2 ;;\nesac\n", f);
 	fprintf(f, runner_tail, b->writes_out
 		? "(job) </dev/null >\"$logs/$name.out\" 2>\"$logs/$name.err\""
 		: "(job) </dev/null >\"$part\" 2>\"$logs/$name.err\"");
@@ -620,7 +644,7 @@ write_file(struct bt_batch *b, const char *path, const char *abs_runner,
 	} else {
 		fputs("#!/bin/sh\nexec bash ", f);
 		quote(f, abs_runner);
-		fputs(" \"$SLURM_ARRAY_TASK_ID\"\n", f);
+		fputs(" --array\n", f);
 	}
 	if (ferror(f) | fclose(f))
 		return fail(b, BT_EIO, "%s: %s", path, strerror(errno));
@@ -660,7 +684,7 @@ bt_batch_start(struct bt_batch *b, const struct bt_batch_engine_opts *o,
 {
 	char *argv[MAX_ARGV + 1], *owned[MAX_ARGV], *cwd, *abs = NULL,
 	     *tasks = NULL, *stub = NULL, *jobid = NULL;
-	size_t nrun = 0, i, n = 0, nowned = 0;
+	size_t nrun = 0, i, n = 0, nowned = 0, per_job;
 	enum bt_status st = BT_ENOMEM;
 	FILE *f;
 	int fd;
@@ -697,7 +721,8 @@ bt_batch_start(struct bt_batch *b, const struct bt_batch_engine_opts *o,
 		fclose(f);
 		goto out;
 	}
-	write_runner(f, b, cwd, nrun);
+	per_job = o->per_job > 0 ? (size_t)o->per_job : 1;
+	write_runner(f, b, cwd, nrun, per_job);
 	if (ferror(f) | fclose(f)) {
 		st = fail(b, BT_EIO, "%s: %s", b->runner, strerror(errno));
 		goto out;
@@ -722,6 +747,9 @@ bt_batch_start(struct bt_batch *b, const struct bt_batch_engine_opts *o,
 			if (!OWNED(format("%ld", o->jobs)))
 				goto out;
 		}
+		ARG("-n");
+		if (!OWNED(format("%zu", per_job)))
+			goto out;
 		ARG("-q");
 		ARG("bash");
 		ARG(b->runner);
@@ -737,8 +765,9 @@ bt_batch_start(struct bt_batch *b, const struct bt_batch_engine_opts *o,
 		ARG("--parsable");
 		ARG("--job-name=bt-batch");
 		if (!OWNED(o->array_max > 0
-			   ? format("--array=1-%zu%%%ld", nrun, o->array_max)
-			   : format("--array=1-%zu", nrun)))
+			   ? format("--array=1-%zu%%%ld", (nrun + per_job - 1) / per_job,
+				    o->array_max)
+			   : format("--array=1-%zu", (nrun + per_job - 1) / per_job)))
 			goto out;
 		if (!OWNED(b->logdir[0] == '/'
 			   ? format("--output=%s/slurm-%%A_%%a.out", b->logdir)

@@ -8,9 +8,10 @@
  * OUTDIR/NAME.SUFFIX, and its logs are OUTDIR/logs/NAME.err (standard
  * error), NAME.out (standard output, when the template writes {out}
  * itself) and NAME.exit (the exit status).  In the template, {in}, {name}
- * and {out} become shell-quoted words; {out} names a file in a private
- * temporary directory that is renamed to the output when the whole
- * pipeline succeeds (bash's pipefail), so an output exists only complete.
+ * and {out} become shell-quoted words; {out} names a file in the run's
+ * directory (OUTDIR/logs/run.XXXXXX.d) that is renamed to the output when
+ * the whole pipeline succeeds (bash's pipefail), so an output exists only
+ * complete.
  * A template without {out} has its standard output written there.
  *
  * The state of a task is read from the file system, so that a batch is
@@ -18,10 +19,11 @@
  * an exit status and no output failed; any other (never started, or
  * interrupted, which records no status) is still to do.
  *
- * bt_batch_start writes a bash script (the runner) that runs task K of the
- * tasks to do, and starts the engine over it: GNU parallel, or sbatch with
- * a job array whose task K runs the runner with K.  The caller waits for the
- * process (forwarding signals as it likes) and hands its status to
+ * bt_batch_start writes a bash script (the runner) that runs the tasks to
+ * do whose numbers it is given, and starts the engine over it: GNU
+ * parallel, handing each job per_job numbers, or sbatch with a job array
+ * whose task I runs the I-th group of per_job tasks.  The caller waits for
+ * the process (forwarding signals as it likes) and hands its status to
  * bt_batch_finish, which reads the tasks' states again.
  *
  * Memory: a few hundred bytes per input; nothing grows with the data.
@@ -67,6 +69,7 @@ enum bt_batch_engine { BT_ENGINE_PARALLEL, BT_ENGINE_SLURM };
 struct bt_batch_engine_opts {
 	enum bt_batch_engine engine;
 	long jobs;		/* parallel: jobs at once; 0 for one per core */
+	long per_job;		/* tasks run one after another in one job (1) */
 	long array_max;		/* slurm: array tasks at once; 0 for no limit */
 	const char *partition;	/* slurm: NULL for the cluster's defaults */
 	const char *time;
