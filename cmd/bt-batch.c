@@ -264,6 +264,7 @@ gather(const char *const *paths, const char *const *names, size_t n,
 	struct bt_reader_opts opts = bt_cli_reader_opts(&a->common);
 	struct bt_writer *w = bt_cli_open_output(&a->common);
 	struct bt_copy_gather *g;
+	enum bt_status st;
 	char *name = NULL;
 	size_t i;
 
@@ -279,8 +280,11 @@ gather(const char *const *paths, const char *const *names, size_t n,
 					   paths[i]);
 			bt_cli_hold(name, free);
 		}
-		if (bt_copy_gather_file(g, paths[i], names ? names[i] : name)
-		    != BT_OK)
+		st = bt_copy_gather_file(g, paths[i], names ? names[i] : name);
+		if (st == BT_EINVAL)
+			bt_cli_die("%s (name the gathered column otherwise with "
+				   "--column)", bt_copy_gather_errmsg(g));
+		if (st != BT_OK)
 			bt_cli_die("%s", bt_copy_gather_errmsg(g));
 		bt_cli_release(name);
 		name = NULL;

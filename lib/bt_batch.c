@@ -165,16 +165,21 @@ bt_batch_check_template(const char *template, const char *suffix, char *why,
 			 "standard output is kept as it is written)");
 		return BT_EINVAL;
 	}
-	/* The template becomes the body of a function in the runner. */
+	/* The template becomes the body of a function in the runner: check
+	 * it alone first, for messages about its own text. */
 	script = format("job() {\n%s\n}\n", template);
 	if (script == NULL)
 		return BT_ENOMEM;
 	argv[0] = (char *)"bash";
 	argv[1] = (char *)"-n";
 	argv[2] = (char *)"-c";
-	argv[3] = script;
+	argv[3] = (char *)template;
 	argv[4] = NULL;
 	st = run_capture(argv, why, size, &ws);
+	if (st == BT_OK && WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
+		argv[3] = script;
+		st = run_capture(argv, why, size, &ws);
+	}
 	free(script);
 	if (st != BT_OK) {
 		snprintf(why, size, "cannot run bash: %s", strerror(errno));
@@ -388,6 +393,8 @@ bt_batch_add_list(struct bt_batch *b, const char *path)
 
 	if (f == NULL)
 		return fail(b, BT_EIO, "%s: %s", path, strerror(errno));
+	if (std)
+		path = "(standard input)";
 	while (st == BT_OK && (n = getline(&s, &cap, f)) >= 0) {
 		line++;
 		if (n > 0 && s[n - 1] == '\n')

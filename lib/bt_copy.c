@@ -182,9 +182,8 @@ gather_header(struct bt_copy_gather *g, const struct bt_reader *r)
 	if (g->first == NULL) {
 		for (i = 0; i < n; i++)
 			if (strcmp(bt_reader_name(r, i), g->column) == 0)
-				return gather_fail(g, BT_EHEADER, "%s: already has a "
-						   "column '%s' (gather under another "
-						   "name)", path, g->column);
+				return gather_fail(g, BT_EINVAL, "%s: already has a "
+						   "column '%s'", path, g->column);
 		g->names = calloc(n + 1, sizeof *g->names);
 		if (g->names == NULL || (g->first = strdup(path)) == NULL)
 			return BT_ENOMEM;

@@ -70,9 +70,9 @@ void bt_copy_gather_free(struct bt_copy_gather *gather);
 /* Copy the stream at PATH, each row led by NAME; the first stream also
  * writes the header.  Returns BT_OK; the reader's errors (BT_EIO, BT_EEMPTY,
  * BT_EPARSE, ...), BT_EEMPTY for a stream with no data rows, BT_EHEADER
- * for a header that differs from the first stream's or already has a
- * column COLUMN, each with bt_copy_gather_errmsg; BT_EIO for a write error
- * (the writer's message); or BT_ENOMEM. */
+ * for a header that differs from the first stream's, BT_EINVAL for a first
+ * stream that already has a column COLUMN, each with bt_copy_gather_errmsg;
+ * BT_EIO for a write error (the writer's message); or BT_ENOMEM. */
 enum bt_status bt_copy_gather_file(struct bt_copy_gather *gather,
 				   const char *path, const char *name);
 

@@ -23,7 +23,9 @@ setup() {
 		man="$BT_SRCDIR/man/$t.1"
 		[ -f "$man" ] || { echo "$t: no man page"; return 1; }
 		"$t" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u >help.opts
+		# EXAMPLES may show other tools' options (bt-batch runs them).
 		"${MANDOC:-mandoc}" -T ascii "$man" | col -b |
+			awk '/^[A-Z]/ { ex = ($0 == "EXAMPLES") } !ex' |
 			grep -o -- '--[a-z][a-z0-9-]*' | sort -u >man.opts
 		[ -s help.opts ]
 		for o in $(cat help.opts); do

@@ -40,3 +40,7 @@ bounded() {	# bounded CMD: run CMD on the endless stream, expect the timeout
 	run bash -c "(ulimit -v $LIMIT_KB; exec timeout $SECONDS_RUN bt-sim -m $BT_SRCDIR/datasets/nmc18650.ecm --protocol cc --current 0 --duration 1e12) >/dev/null"
 	[ "$status" -eq 124 ] || { echo "status $status: $output"; return 1; }
 }
+
+@test "bt-batch gathers in constant memory" {
+	bounded "bt-batch --gather-only -"
+}
