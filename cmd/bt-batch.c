@@ -147,7 +147,7 @@ check_args(struct argp_state *state, struct batch_args *a)
 		argp_error(state, "invalid TEMPLATE: %s", why);
 		break;
 	default:
-		bt_cli_die("%s", why);
+		bt_cli_die("%s", why[0] ? why : "out of memory");
 	}
 }
 
