@@ -1,14 +1,14 @@
 /* bt_batch.c - the tasks of a batch, their runner and their state (see
  * bt_batch.h).
  *
- * The runner is a bash script with one `case` arm per task to run: the arm
- * sets the task's name and output and defines `job` as the template with
- * its placeholders replaced by shell-quoted words; the common tail runs the
- * job with pipefail, renames the finished output into place and records the
- * exit status.  A signal (an interrupted GNU parallel, a Slurm time limit)
- * removes the task's temporary directory and records nothing, so the task
- * stays to do.  Both engines call the runner with the task's number: GNU
- * parallel with the numbers of a file, a Slurm array task with its index.
+ * The runner is a bash script whose function `one K` runs task K: a `case`
+ * arm sets the task's name and output and defines `job` as the template
+ * with its placeholders replaced by shell-quoted words; the common part runs
+ * the job with pipefail, renames the finished output into place and records
+ * the exit status.  A signal (an interrupted GNU parallel, a Slurm time
+ * limit) records nothing, so the task stays to do.  GNU parallel calls the
+ * runner with task numbers read from a file, per_job at a time; a Slurm
+ * array task calls it with --array and runs its group of per_job tasks.
  */
 #include <config.h>
 
@@ -682,8 +682,8 @@ spawn(struct bt_batch *b, char *const argv[], const char *out, pid_t *pid)
 	return BT_OK;
 }
 
-/* Most arguments of sbatch. */
-#define MAX_ARGV 16
+/* Most arguments of sbatch (--sbatch-arg options included). */
+#define MAX_ARGV 64
 
 enum bt_status
 bt_batch_start(struct bt_batch *b, const struct bt_batch_engine_opts *o,
