@@ -25,5 +25,7 @@
 #include "bt_wtable.h"
 #include "bt_impedance.h"
 #include "bt_net.h"
+#include "bt_gather.h"
+#include "bt_batch.h"
 
 #endif /* BATTOOLS_H */

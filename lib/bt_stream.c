@@ -1082,12 +1082,10 @@ is_reserved(const char *name, const char *const *reserved)
 }
 
 enum bt_status
-bt_reader_copy_header(struct bt_reader *r, struct bt_writer *w,
-		      const char *const *reserved, int reformat)
+bt_reader_copy_plan(struct bt_reader *r, const struct bt_writer *w,
+		    int reformat)
 {
 	const struct bt_schema *schema = &r->schema;
-	const char *name;
-	char renamed[BT_ERRMSG_SIZE];
 	size_t i;
 
 	free(r->copy_convert);
@@ -1097,11 +1095,26 @@ bt_reader_copy_header(struct bt_reader *r, struct bt_writer *w,
 	r->copy_whole = schema->ncols == schema->nfields && !schema->drop_trailing
 			&& bt_writer_delimiter(w) == r->delim;
 	for (i = 0; i < schema->ncols; i++) {
-		name = schema->cols[i].name;
 		r->copy_convert[i] = schema->cols[i].conv != BT_CONV_TEXT
 				     && (reformat || !r->verbatim[i]);
 		if (r->copy_convert[i] || schema->cols[i].source != i)
 			r->copy_whole = 0;
+	}
+	return BT_OK;
+}
+
+enum bt_status
+bt_reader_copy_header(struct bt_reader *r, struct bt_writer *w,
+		      const char *const *reserved, int reformat)
+{
+	const char *name;
+	char renamed[BT_ERRMSG_SIZE];
+	size_t i;
+
+	if (bt_reader_copy_plan(r, w, reformat) != BT_OK)
+		return BT_ENOMEM;
+	for (i = 0; i < r->schema.ncols; i++) {
+		name = r->schema.cols[i].name;
 		if (is_reserved(name, reserved)) {
 			snprintf(renamed, sizeof renamed, "input_%s", name);
 			name = renamed;

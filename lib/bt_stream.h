@@ -135,6 +135,12 @@ int bt_reader_verbatim(const struct bt_reader *reader, size_t col);
 enum bt_status bt_reader_copy_header(struct bt_reader *reader,
 				     struct bt_writer *writer,
 				     const char *const *reserved, int reformat);
+
+/* Plan the copy as bt_reader_copy_header does, writing no names: for a
+ * stream whose header another stream already wrote.  Returns BT_OK or
+ * BT_ENOMEM. */
+enum bt_status bt_reader_copy_plan(struct bt_reader *reader,
+				   const struct bt_writer *writer, int reformat);
 void bt_reader_copy_row(struct bt_reader *reader, struct bt_writer *writer);
 
 /* The 1-based line number of the current row (or of the error). */

@@ -51,3 +51,7 @@ bounded() {	# bounded CMD: run CMD on the endless stream, expect the timeout
 @test "bt-wavelet denoise runs in constant memory" {
 	bounded "bt-wavelet denoise -c voltage_v,current_a --block 4096"
 }
+
+@test "bt-batch gathers in constant memory" {
+	bounded "bt-batch --gather-only -"
+}

@@ -649,6 +649,121 @@ test_writer(void)
 	bt_writer_free(w);
 }
 
+/* Copy IN to out.csv as bt-import does (check every mapped number, the
+ * column REQUIRED, when not NULL, finite; then bt_reader_copy_row), with
+ * DELIMITER and PRECISION.  Returns the status of the first row that
+ * failed, with the reader's message in ERRMSG, or BT_OK. */
+static enum bt_status
+copy_file(const char *in, char delimiter, int precision, const char *required,
+	  char *errmsg, size_t size)
+{
+	struct bt_reader *r;
+	struct bt_writer *w;
+	enum bt_status st = BT_OK;
+	long col = -1;
+	size_t i;
+
+	errmsg[0] = '\0';
+	if (bt_reader_open(&r, path_of(in), NULL) != BT_OK) {
+		bt_reader_free(r);
+		return BT_EIO;
+	}
+	if (bt_writer_open(&w, path_of("out.csv"), delimiter, precision) != BT_OK)
+		exit(2);
+	if (required != NULL) {
+		col = bt_reader_find(r, required);
+		CHECK(col >= 0, "column %s", required);
+	}
+	CHECK(bt_reader_copy_header(r, w, NULL, precision > 0) == BT_OK,
+	      "copy header %s", in);
+	bt_writer_end_row(w);
+	while (st == BT_OK && (st = bt_reader_next(r)) == BT_OK) {
+		for (i = 0; i < bt_reader_ncols(r) && st == BT_OK; i++)
+			if (bt_reader_schema(r)->cols[i].conv != BT_CONV_TEXT)
+				st = bt_reader_check(r, i, (long)i == col);
+		if (st != BT_OK)
+			break;
+		bt_reader_copy_row(r, w);
+		bt_writer_end_row(w);
+	}
+	if (st == BT_EOF) {
+		st = BT_OK;
+		CHECK(bt_writer_close(w) == BT_OK, "close");
+	} else {
+		snprintf(errmsg, size, "%s", bt_reader_errmsg(r));
+	}
+	bt_writer_free(w);
+	bt_reader_free(r);
+	return st;
+}
+
+static const char *
+read_out(void)
+{
+	static char buf[4096];
+	FILE *f = fopen(path_of("out.csv"), "rb");
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (f != NULL) {
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The pass-through of bt_reader_copy_header/copy_row: which columns are
+ * copied, checked or converted, the whole-line path, and the errors. */
+static void
+test_copy(void)
+{
+	char msg[512];
+
+	/* A canonical stream passes through byte for byte, extra text columns
+	 * and a missing value included. */
+	write_text("canon.csv", "time_s,current_a,voltage_v,note\n"
+		   "0,-1.2507,3.7182,rest\n"
+		   "0.5,-1.2507,,\"a, b\"\n");
+	CHECK(copy_file("canon.csv", 0, 0, NULL, msg, sizeof msg) == BT_OK, "%s", msg);
+	CHECK_STR(read_out(), "time_s,current_a,voltage_v,note\n"
+		  "0,-1.2507,3.7182,rest\n0.5,-1.2507,,\"a, b\"\n", "canonical");
+
+	/* A precision converts every mapped number; text is kept. */
+	CHECK(copy_file("canon.csv", 0, 3, NULL, msg, sizeof msg) == BT_OK, "%s", msg);
+	CHECK_STR(read_out(), "time_s,current_a,voltage_v,note\n"
+		  "0,-1.25,3.72,rest\n0.5,-1.25,,\"a, b\"\n", "-p 3");
+
+	/* Another delimiter rewrites the line, field by field. */
+	CHECK(copy_file("canon.csv", ';', 0, NULL, msg, sizeof msg) == BT_OK, "%s", msg);
+	CHECK_STR(read_out(), "time_s;current_a;voltage_v;note\n"
+		  "0;-1.2507;3.7182;rest\n0.5;-1.2507;;a, b\n", "-d ';'");
+
+	/* Units of a cycler export are converted to canonical ones. */
+	write_text("ma.csv", "Test_Time(s),Current(mA),Voltage(V)\n"
+		   "12.5,-1250.7,3.7182\n");
+	CHECK(copy_file("ma.csv", 0, 0, NULL, msg, sizeof msg) == BT_OK, "%s", msg);
+	CHECK_STR(read_out(), "time_s,current_a,voltage_v\n"
+		  "12.5,-1.2507,3.7182\n", "mA to A");
+
+	/* A bad number fails its row, naming the line and the column. */
+	write_text("bad.csv", "time_s,current_a,voltage_v\n0,-1.2507,3.7182\n"
+		   "1,oops,3.7011\n");
+	CHECK(copy_file("bad.csv", 0, 0, NULL, msg, sizeof msg) == BT_EPARSE,
+	      "bad number");
+	CHECK(strstr(msg, ":3: ") != NULL && strstr(msg, "'oops'") != NULL
+	      && strstr(msg, "current_a") != NULL, "message: %s", msg);
+
+	/* A missing value is a value unless the column is required. */
+	write_text("gap.csv", "time_s,current_a,voltage_v\n0,-1.2507,3.7182\n"
+		   "1,-1.2507,\n");
+	CHECK(copy_file("gap.csv", 0, 0, NULL, msg, sizeof msg) == BT_OK, "%s", msg);
+	CHECK(copy_file("gap.csv", 0, 0, "voltage_v", msg, sizeof msg)
+	      == BT_ENONFINITE, "required voltage");
+	CHECK(strstr(msg, ":3: ") != NULL, "message: %s", msg);
+
+}
+
 int
 main(void)
 {
@@ -667,6 +782,7 @@ main(void)
 	test_quoted();
 	test_maps();
 	test_writer();
+	test_copy();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		printf("could not remove %s\n", dir);

@@ -1,0 +1,1 @@
+bt-batch -e pbs --outdir /nonexistent/o 'bt-import {in}' import/arbin.csv

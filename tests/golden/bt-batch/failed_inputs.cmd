@@ -1,0 +1,1 @@
+t=$(mktemp -d) && cp import/nasa.csv bad/truncated.csv.gz bad/non_numeric.csv "$t" && cd "$t" && bt-batch -e parallel --outdir out 'bt-import {in} -p 6 -o {out}' nasa.csv truncated.csv.gz non_numeric.csv; s=$?; LC_ALL=C ls out out/logs; cd / && rm -rf "$t"; exit $s

@@ -1,0 +1,1 @@
+bt-batch --gather-only bad/non_numeric.csv

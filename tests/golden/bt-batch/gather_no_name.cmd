@@ -1,0 +1,1 @@
+bt-batch --gather-only import/

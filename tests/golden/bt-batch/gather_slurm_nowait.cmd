@@ -1,0 +1,1 @@
+bt-batch -e slurm --gather --outdir /nonexistent/o 'bt-import {in}' import/arbin.csv

@@ -1,0 +1,1 @@
+bt-batch --suffix .csv.gz --outdir /nonexistent/o 'bt-import {in}' import/arbin.csv

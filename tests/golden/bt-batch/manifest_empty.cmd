@@ -1,0 +1,1 @@
+bt-batch --outdir /nonexistent/o --manifest /dev/null 'bt-import {in}'

@@ -1,0 +1,1 @@
+bt-batch --outdir /nonexistent/o --manifest no-such-list 'bt-import {in}'

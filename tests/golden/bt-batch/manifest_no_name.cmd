@@ -1,0 +1,1 @@
+printf 'import/arbin.csv\n..\n' | bt-batch --outdir /nonexistent/o --manifest - 'bt-import {in}'

@@ -1,0 +1,1 @@
+bt-batch --outdir /nonexistent/o 'bt-import {in}'

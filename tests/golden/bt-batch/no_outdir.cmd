@@ -1,0 +1,1 @@
+bt-batch 'bt-import {in}' import/arbin.csv

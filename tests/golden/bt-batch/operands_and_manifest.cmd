@@ -1,0 +1,1 @@
+bt-batch --outdir /nonexistent/o --manifest - 'bt-import {in}' import/arbin.csv
