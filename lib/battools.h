@@ -15,5 +15,6 @@
 #include "bt_stream.h"
 #include "bt_ecm.h"
 #include "bt_sim.h"
+#include "bt_fit.h"
 
 #endif /* BATTOOLS_H */
