@@ -363,6 +363,8 @@ summary(const struct fit_args *a, const struct bt_fit_result *res)
 	size_t k, nboth = 0;
 	char b[BT_NUM_BUFSIZE];
 
+	if (a->common.quiet)
+		return;
 	for (k = 0; k < res->nseg; k++) {
 		const struct bt_fit_segment *g = &res->seg[k];
 
@@ -377,8 +379,6 @@ summary(const struct fit_args *a, const struct bt_fit_result *res)
 	if (res->n_replaced)
 		bt_cli_warn("%zu grid points without a converged fit took their "
 			    "nearest neighbour's values", res->n_replaced);
-	if (a->common.quiet)
-		return;
 	if (a->fit.mode == BT_FIT_PROFILE)
 		fprintf(stderr, "bt-fit: profile fitted on %zu soc points, ",
 			res->nseg);
@@ -407,6 +407,9 @@ run_ocv(struct fit_args *a, struct held *h, struct bt_reader *table)
 	if (st != BT_OK)
 		bt_cli_die("%s", errmsg[0] ? errmsg : bt_strerror(st));
 	bt_cli_release(table);
+	if (h->ocv.dropped && !a->common.quiet)
+		bt_cli_warn("the %s branch has a single point: left out",
+			    h->ocv.dropped & 1 ? "discharge" : "charge");
 	w = bt_cli_open_output(&a->common);
 	if (bt_fit_ocv_write(&h->ocv, w) != BT_OK)
 		bt_cli_end_row(w);	/* dies with the write error */

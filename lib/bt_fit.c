@@ -84,6 +84,9 @@ static const double tau_starts[BT_ECM_MAX_RC][N_STARTS][BT_ECM_MAX_RC] = {
  * range is left out of a stepped grid. */
 #define GRID_END_FRACTION 0.5
 
+/* Stepped grid points are rounded to multiples of 1 / GRID_ROUND. */
+#define GRID_ROUND 1e12
+
 /* The rows a fit needs beyond its number of parameters. */
 #define MIN_EXTRA_ROWS 2
 
@@ -781,7 +784,8 @@ stepped_grid(double lo, double hi, double step, double *g)
 
 	g[n++] = lo;
 	for (m = (long)floor(lo / step) + 1; n + 1 < BT_FIT_MAX_GRID; m++) {
-		x = m * step;
+		/* Rounded to 12 digits, so that 3 * 0.05 is 0.15. */
+		x = round(m * step * GRID_ROUND) / GRID_ROUND;
 		if (x > hi - GRID_END_FRACTION * step)
 			break;
 		if (x - lo >= GRID_END_FRACTION * step)
@@ -1718,10 +1722,10 @@ ocv_combine(struct branch *b, const struct bt_fit_opts *o,
 	for (k = 0; k < 2; k++) {
 		if ((st = branch_prepare(&b[k])) != BT_OK)
 			return st;
+		/* A single point makes no curve: it is left out, and said. */
 		if (b[k].n == 1) {
-			setmsg(errmsg, "the %s branch has a single point: need "
-			       "two or more", k ? "charge" : "discharge");
-			return BT_EEMPTY;
+			t->dropped |= 1 << k;
+			b[k].n = 0;
 		}
 		nb += b[k].n >= 2;
 	}
@@ -1766,8 +1770,10 @@ ocv_combine(struct branch *b, const struct bt_fit_opts *o,
 			}
 			bt_ecm_pchip_slopes(b[k].x, b[k].y, b[k].n, d[k]);
 		}
+	k = (size_t)t->dropped;
 	if ((st = ocv_alloc(t, ng)) != BT_OK)
 		goto done;
+	t->dropped = (int)k;
 	t->branches = (b[0].n >= 2) | (b[1].n >= 2) << 1;
 	if (nb == 2) {
 		hlo = 0.5 * (bt_ecm_pchip_eval(b[1].x, b[1].y, d[1], b[1].n, olo, NULL)

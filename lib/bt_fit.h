@@ -139,6 +139,8 @@ struct bt_fit_ocv {
 	double *hysteresis_v;		/* half the branch difference; NaN unknown */
 	double *ocv_discharge_v, *ocv_charge_v;	/* NaN where absent */
 	int branches;			/* bit 1: discharge, bit 2: charge */
+	int dropped;			/* branches of a single point, left
+					   out (same bits) */
 };
 
 /* Fill OPTS with the defaults above: mode hppc, 2 RC pairs, soc0,
