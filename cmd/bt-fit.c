@@ -197,6 +197,9 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		a->lut = arg;
 		break;
 	case OPT_LUT_PREFIX:
+		if (!bt_ecm_c_prefix_ok(arg))
+			argp_error(state, "invalid --lut-prefix '%s' (use a C identifier)",
+				   arg);
 		a->lut_prefix = arg;
 		break;
 	case ARGP_KEY_ARG:
@@ -309,9 +312,6 @@ write_text(const struct fit_args *a, const char *path, int main_output,
 	st = as_c ? bt_ecm_write_c(ecm, f, a->lut_prefix) : bt_ecm_write(ecm, f);
 	if (fclose(f) != 0 || st != BT_OK) {
 		free(buf);
-		if (st == BT_EINVAL)
-			bt_cli_die("invalid --lut-prefix '%s' (use a C identifier)",
-				   a->lut_prefix);
 		bt_cli_die("cannot format the model: %s", bt_strerror(st));
 	}
 	w = open_writer(a, path, main_output);

@@ -1296,8 +1296,8 @@ bt_ecm_write(const struct bt_ecm *ecm, FILE *f)
 /* The longest PREFIX bt_ecm_write_c accepts. */
 #define C_PREFIX_MAX 64
 
-static int
-is_c_identifier(const char *s)
+int
+bt_ecm_c_prefix_ok(const char *s)
 {
 	size_t n;
 
@@ -1311,21 +1311,22 @@ is_c_identifier(const char *s)
 }
 
 /* Write the NT by NS values A (level-major) as a C initialiser of
- * [NT][NS] elements; returns non-zero on a write error. */
+ * [NT][NS] elements, or of [NS] elements when NT is 0; returns non-zero on
+ * a write error. */
 static int
 put_c_table(FILE *f, const double *a, size_t nt, size_t ns)
 {
 	char b[NUM_BUFSIZE];
-	size_t it, is;
+	size_t it, is, rows = nt ? nt : 1;
 	int bad = 0;
 
-	for (it = 0; it < nt; it++) {
-		bad |= fputs("\t{", f) == EOF;
+	for (it = 0; it < rows; it++) {
+		bad |= fputs(nt ? "\t{" : "\t", f) == EOF;
 		for (is = 0; is < ns; is++) {
 			fmt_num(a[it * ns + is], b);
 			bad |= fprintf(f, "%s%s", is ? ", " : "", b) < 0;
 		}
-		bad |= fprintf(f, "}%s\n", it + 1 < nt ? "," : "") < 0;
+		bad |= fprintf(f, "%s%s\n", nt ? "}" : "", it + 1 < rows ? "," : "") < 0;
 	}
 	return bad;
 }
@@ -1337,7 +1338,7 @@ bt_ecm_write_c(const struct bt_ecm *ecm, FILE *f, const char *prefix)
 	size_t i, k, nt = ecm->nt, ns = ecm->ns, n = ecm->info.rc_pairs;
 	int bad = 0;
 
-	if (!is_c_identifier(prefix))
+	if (!bt_ecm_c_prefix_ok(prefix))
 		return BT_EINVAL;
 	for (i = 0; prefix[i]; i++)
 		up[i] = (prefix[i] >= 'a' && prefix[i] <= 'z')
@@ -1352,32 +1353,35 @@ bt_ecm_write_c(const struct bt_ecm *ecm, FILE *f, const char *prefix)
 		       " * Current is positive on charge. */\n",
 		       prefix, BT_ECM_FORMAT_VERSION) < 0;
 	bad |= fprintf(f, "#ifndef %s_LUT_H\n#define %s_LUT_H\n\n", up, up) < 0;
-	bad |= fprintf(f, "#ifndef %s_REAL\n#define %s_REAL double\n#endif\n\n",
+	bad |= fprintf(f, "#ifndef %s_REAL\n#define %s_REAL double\n#endif\n",
 		       up, up) < 0;
+	/* A file that includes the header need not use every table. */
+	bad |= fprintf(f, "#if defined(__GNUC__)\n#define %s_UNUSED __attribute__((unused))\n"
+		       "#else\n#define %s_UNUSED\n#endif\n\n", up, up) < 0;
 	fmt_num(ecm->info.capacity_ah, b);
 	bad |= fprintf(f, "#define %s_CAPACITY_AH %s\n", up, b) < 0;
 	fmt_num(ecm->info.coulombic_efficiency, b);
 	bad |= fprintf(f, "#define %s_COULOMBIC_EFFICIENCY %s\n", up, b) < 0;
 	bad |= fprintf(f, "#define %s_RC_PAIRS %zu\n#define %s_N_TEMPERATURE %zu\n"
 		       "#define %s_N_SOC %zu\n\n", up, n, up, nt, up, ns) < 0;
-	bad |= fprintf(f, "static const %s_REAL %s_temperature_c[%zu] = {\n",
-		       up, prefix, nt) < 0;
-	bad |= put_c_table(f, ecm->temp, 1, nt);
-	bad |= fprintf(f, "};\nstatic const %s_REAL %s_soc[%zu] = {\n", up,
-		       prefix, ns) < 0;
-	bad |= put_c_table(f, ecm->soc, 1, ns);
+	bad |= fprintf(f, "static const %s_REAL %s_temperature_c[%zu] %s_UNUSED = {\n",
+		       up, prefix, nt, up) < 0;
+	bad |= put_c_table(f, ecm->temp, 0, nt);
+	bad |= fprintf(f, "};\nstatic const %s_REAL %s_soc[%zu] %s_UNUSED = {\n", up,
+		       prefix, ns, up) < 0;
+	bad |= put_c_table(f, ecm->soc, 0, ns);
 	bad |= fputs("};\n", f) == EOF;
 	for (i = V_OCV; i <= V_R0; i++) {
-		bad |= fprintf(f, "static const %s_REAL %s_%s[%zu][%zu] = {\n",
-			       up, prefix, var_names[i], nt, ns) < 0;
+		bad |= fprintf(f, "static const %s_REAL %s_%s[%zu][%zu] %s_UNUSED = {\n",
+			       up, prefix, var_names[i], nt, ns, up) < 0;
 		bad |= put_c_table(f, ecm->val[i], nt, ns);
 		bad |= fputs("};\n", f) == EOF;
 	}
 	for (i = 0; i < 2; i++) {
 		const char *name = i ? "tau_s" : "r_ohm";
 
-		bad |= fprintf(f, "static const %s_REAL %s_%s[%zu][%zu][%zu] = {\n",
-			       up, prefix, name, n, nt, ns) < 0;
+		bad |= fprintf(f, "static const %s_REAL %s_%s[%zu][%zu][%zu] %s_UNUSED = {\n",
+			       up, prefix, name, n, nt, ns, up) < 0;
 		for (k = 0; k < n; k++) {
 			bad |= fputs("{\n", f) == EOF;
 			bad |= put_c_table(f, ecm->val[(i ? V_TAU1 : V_R1) + k],

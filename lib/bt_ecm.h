@@ -131,13 +131,18 @@ enum bt_status bt_ecm_write(const struct bt_ecm *ecm, FILE *f);
  * points and ocv_v, r0_ohm, r<k>_ohm, tau<k>_s indexed [level][soc]
  * (the RC arrays [k][level][soc]), every number written as the shortest
  * decimal that reads back to the same double.  The element type is the
- * macro PREFIX_REAL, double unless the includer defines it.  PREFIX, a C
+ * macro PREFIX_REAL, double unless the includer defines it; the arrays are
+ * marked unused for GCC and Clang, so that a file may use some of them.  PREFIX, a C
  * identifier, names everything (upper case for the macros).
  *
  * Returns BT_OK, BT_EINVAL when PREFIX is not an identifier of at most 64
  * characters, or BT_EIO when writing fails. */
 enum bt_status bt_ecm_write_c(const struct bt_ecm *ecm, FILE *f,
 			      const char *prefix);
+
+/* Returns non-zero when PREFIX is a name bt_ecm_write_c() accepts: a C
+ * identifier of at most 64 characters. */
+int bt_ecm_c_prefix_ok(const char *prefix);
 
 /* --- Building a model (bt-fit) ------------------------------------------ */
 

@@ -1730,8 +1730,8 @@ ocv_combine(struct branch *b, const struct bt_fit_opts *o,
 		nb += b[k].n >= 2;
 	}
 	if (nb == 0) {
-		setmsg(errmsg, "no OCV points: no rest and no current of at "
-		       "most C/%g", 1 / o->ocv_max_c_rate);
+		setmsg(errmsg, "no OCV branch of two or more points (rest "
+		       "points, or rows of at most C/%g)", 1 / o->ocv_max_c_rate);
 		return BT_EEMPTY;
 	}
 	lo = INFINITY;
