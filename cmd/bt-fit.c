@@ -100,9 +100,9 @@ static const char doc[] =
 	"with soc_discharge, ocv_discharge_v, soc_charge, ocv_charge_v (or "
 	"soc, ocv_v).  The whole test is kept in memory.\n\n"
 	"Examples:\n"
-	"  bt-fit --soc0 1 --capacity 2.5 hppc.csv -o cell.ecm --report fit.csv\n"
+	"  bt-fit --soc0 1 --capacity 2.5 hppc.csv.gz -o cell.ecm --report fit.csv\n"
 	"  bt-fit --mode ocv ocv_points.csv -o ocv.csv\n"
-	"  bt-fit --mode profile --ocv ocv.csv --soc0 0.9 drive.csv -o d.ecm";
+	"  bt-fit --mode profile --ocv ocv.csv --soc0 0.9 --capacity 2.5 drive.csv.gz";
 
 static double
 number(struct argp_state *state, const char *arg, const char *opt, double lo,
@@ -369,7 +369,13 @@ summary(const struct fit_args *a, const struct bt_fit_result *res)
 		const struct bt_fit_segment *g = &res->seg[k];
 
 		nboth += g->dir == BT_FIT_DIR_BOTH;
-		if (!g->converged && (g->dir != BT_FIT_DIR_PROFILE || k == 0))
+		if (g->converged || (g->dir == BT_FIT_DIR_PROFILE && k > 0))
+			continue;
+		if (g->dir == BT_FIT_DIR_PROFILE)
+			bt_cli_warn("the profile fit did not converge in %zu "
+				    "iterations: its model is not reliable",
+				    g->iterations);
+		else
 			bt_cli_warn("%s fit at soc %s, %g degC did not converge in "
 				    "%zu iterations%s", bt_fit_dir_name(g->dir),
 				    (bt_num_format(g->soc, 4, b), b), g->temperature_c,
@@ -431,7 +437,13 @@ run_model(struct fit_args *a, struct held *h)
 	enum bt_status st;
 
 	if (a->fit.mode == BT_FIT_PROFILE) {
-		struct bt_reader *r = bt_cli_open_input(a->ocv, &ro);
+		struct bt_reader *r;
+
+		/* The table has its own names (soc, ocv_v): --map is for
+		 * the test. */
+		ro.maps = NULL;
+		ro.nmaps = 0;
+		r = bt_cli_open_input(a->ocv, &ro);
 
 		if ((st = bt_fit_ocv_read(r, &h->ocv, errmsg)) != BT_OK && !errmsg[0])
 			bt_cli_check(r, st);
