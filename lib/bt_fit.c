@@ -452,6 +452,9 @@ struct problem {
 					   difference; 0 for none */
 	size_t npen;
 	double *scratch;		/* nres + npen residuals (run_fit) */
+	/* The fast path of constant-parameter problems (gp 1): the state's
+	 * soc and the fixed OCV of every row, from first. */
+	const double *zstate, *ocvrow;
 };
 
 /* Values of a residual mask. */
@@ -589,6 +592,148 @@ gsl_f(const gsl_vector *x, void *params, gsl_vector *f)
 	return GSL_SUCCESS;
 }
 
+/* The residuals F (when not NULL) and their Jacobian J (row-major, p
+ * columns, when not NULL) of a constant-parameter problem, in one pass.
+ * The model is bt_ecm's, evaluated directly: with constant parameters the
+ * ZOH update is v_k <- a v_k + R_k (1 - a) i, a = exp(-dt/tau_k), and its
+ * sensitivity to tau_k, w_k = dv_k/dtau_k, follows
+ *     w_k <- a w_k + (a dt / tau_k^2) (v_k - R_k i)
+ * ([Plett15] eq. 2.13 differentiated).  v_k is linear in R_k, so
+ * dV/dlog R_k = v_k; dV/dlog R0 = R0 i; tau_k = sum_{m<=k} e^theta_m gives
+ * dV/dtheta_m = sum_{k>=m} w_k e^theta_m; the local OCV line gives
+ * dV/dslope = z - z0.  The unit tests hold this against bt_ecm_step() and
+ * against central differences. */
+static void
+fast_eval(const struct problem *pb, const double *th, double *f, double *J,
+	  size_t tda)
+{
+	const struct bt_fit_data *d = pb->ts->d;
+	size_t nrc = pb->nrc, p = problem_p(pb), k, q, m = 0, n = pb->last - pb->first;
+	double r0 = clamped_exp(th[0]), r[BT_ECM_MAX_RC], tau[BT_ECM_MAX_RC];
+	double v[BT_ECM_MAX_RC] = { 0 }, w[BT_ECM_MAX_RC] = { 0 };
+	double a[BT_ECM_MAX_RC], om[BT_ECM_MAX_RC], da[BT_ECM_MAX_RC];
+	double e[BT_ECM_MAX_RC];
+	double slope = slope_of(pb, th), dt_cached = -1;
+
+	taus_of(pb, th, tau);
+	for (q = 0; q < nrc; q++) {
+		r[q] = clamped_exp(th[1 + q]);
+		e[q] = pb->tau_free ? clamped_exp(th[1 + nrc + q]) : 0;
+	}
+	for (k = 0; k <= n; k++) {
+		size_t row = pb->first + k;
+		double i = d->i[row];
+		unsigned char use = pb->mask[k];
+
+		if (use) {
+			double vs = 0, ocv = use == ROW_LOCAL
+				? pb->v0 + slope * (pb->zstate[k] - pb->z0) : pb->ocvrow[k];
+
+			for (q = 0; q < nrc; q++)
+				vs += v[q];
+			if (f)
+				f[m] = ocv + r0 * i + vs - d->v[row];
+			if (J) {
+				double *jr = J + m * tda, acc = 0;
+
+				jr[0] = r0 * i;
+				for (q = 0; q < nrc; q++)
+					jr[1 + q] = v[q];
+				if (pb->tau_free)
+					for (q = nrc; q-- > 0;) {
+						acc += w[q];
+						jr[1 + nrc + q] = acc * e[q];
+					}
+				if (pb->slope_free)
+					jr[p - 1] = use == ROW_LOCAL ? pb->zstate[k] - pb->z0 : 0;
+			}
+			m++;
+		}
+		if (k == n)
+			break;
+		{
+			double dt = d->t[row + 1] - d->t[row];
+
+			if (dt != dt_cached) {
+				for (q = 0; q < nrc; q++) {
+					om[q] = -expm1(-dt / tau[q]);
+					a[q] = 1 - om[q];
+					da[q] = a[q] * dt / (tau[q] * tau[q]);
+				}
+				dt_cached = dt;
+			}
+			for (q = 0; q < nrc; q++) {
+				w[q] = a[q] * w[q] + da[q] * (v[q] - r[q] * i);
+				v[q] = a[q] * v[q] + r[q] * om[q] * i;
+			}
+		}
+	}
+}
+
+static int
+gsl_fast_f(const gsl_vector *x, void *params, gsl_vector *f)
+{
+	const struct problem *pb = params;
+	double *out = f->stride == 1 ? f->data : pb->scratch;
+	size_t k;
+
+	fast_eval(pb, x->data, out, NULL, 0);
+	if (out != f->data)
+		for (k = 0; k < f->size; k++)
+			gsl_vector_set(f, k, out[k]);
+	return GSL_SUCCESS;
+}
+
+static int
+gsl_fast_df(const gsl_vector *x, void *params, gsl_matrix *J)
+{
+	fast_eval(params, x->data, NULL, J->data, J->tda);
+	return GSL_SUCCESS;
+}
+
+/* The step of the central differences of check_fast(). */
+#define CHECK_FD_STEP 1e-6
+
+/* Compare fast_eval() at TH with simulate() and with central differences
+ * of itself; raise RES->check_residual_v and RES->check_jacobian. */
+static enum bt_status
+check_fast(struct problem *pb, const double *th, struct bt_fit_result *res)
+{
+	size_t n = pb->nres, p = problem_p(pb), k, j;
+	double *f1 = malloc(n * sizeof *f1), *f2 = malloc(n * sizeof *f2);
+	double *J = malloc(n * p * sizeof *J), *t = malloc(p * sizeof *t);
+	double jmax = 0, jerr = 0;
+	enum bt_status st = BT_ENOMEM;
+
+	if (!f1 || !f2 || !J || !t)
+		goto done;
+	fast_eval(pb, th, f1, J, p);
+	if ((st = simulate(pb, th, f2, NULL)) != BT_OK)
+		goto done;
+	for (k = 0; k < n; k++)
+		res->check_residual_v = fmax(res->check_residual_v, fabs(f1[k] - f2[k]));
+	for (j = 0; j < p; j++) {
+		memcpy(t, th, p * sizeof *t);
+		t[j] = th[j] + CHECK_FD_STEP;
+		fast_eval(pb, t, f1, NULL, 0);
+		t[j] = th[j] - CHECK_FD_STEP;
+		fast_eval(pb, t, f2, NULL, 0);
+		for (k = 0; k < n; k++) {
+			double fd = (f1[k] - f2[k]) / (2 * CHECK_FD_STEP);
+			jerr = fmax(jerr, fabs(fd - J[k * p + j]));
+			jmax = fmax(jmax, fabs(J[k * p + j]));
+		}
+	}
+	if (jmax > 0)
+		res->check_jacobian = fmax(res->check_jacobian, jerr / jmax);
+done:
+	free(f1);
+	free(f2);
+	free(J);
+	free(t);
+	return st;
+}
+
 /* The outcome of one fit. */
 struct fit_out {
 	double *theta;		/* p values (caller's) */
@@ -644,6 +789,16 @@ run_fit(struct problem *pb, const struct bt_fit_opts *o, struct fit_out *out)
 	size_t p = problem_p(pb), n = pb->nres + pb->npen, j, k;
 	gsl_multifit_nlinear_fdf fdf;
 	gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
+
+	/* The normal equations by a modified Cholesky factorisation: p is at
+	 * most a few dozen and n thousands, so QR of J costs far more, and
+	 * the modified factorisation stays usable when J^T J is nearly
+	 * singular ([GSL], "Solving the Trust Region Subproblem"). */
+	par.solver = gsl_multifit_nlinear_solver_mcholesky;
+	/* The parameters are logarithms (and one OCV slope), all of order
+	 * one: Levenberg's identity scaling serves, and spares the column
+	 * norms of J that More's scaling takes at every iteration. */
+	par.scale = gsl_multifit_nlinear_scale_levenberg;
 	gsl_multifit_nlinear_workspace *w;
 	gsl_vector_view x0 = gsl_vector_view_array(out->theta, p);
 	gsl_matrix *covar;
@@ -652,8 +807,8 @@ run_fit(struct problem *pb, const struct bt_fit_opts *o, struct fit_out *out)
 
 	if (n < p + MIN_EXTRA_ROWS)
 		return BT_EEMPTY;
-	fdf.f = gsl_f;
-	fdf.df = NULL;
+	fdf.f = pb->zstate ? gsl_fast_f : gsl_f;
+	fdf.df = pb->zstate ? gsl_fast_df : NULL;
 	fdf.fvv = NULL;
 	fdf.n = n;
 	fdf.p = p;
@@ -881,18 +1036,30 @@ segment_values(const struct problem *pb, const struct fit_out *out, size_t j,
 	s->converged = out->converged;
 }
 
-/* The residual statistics of S's fit: simulate once more at the optimum. */
+/* The residual statistics of S's fit: simulate once more at the optimum
+ * (by the fast path when the problem has one). */
 static enum bt_status
-segment_stats(const struct problem *pb, const double *th,
+segment_stats(struct problem *pb, const double *th,
 	      struct bt_fit_segment *s, struct bt_stats *acc)
 {
 	struct bt_stats st;
 	struct bt_stats_summary sum;
 	enum bt_status e;
+	size_t k;
 
 	bt_stats_init(&st);
-	if ((e = simulate(pb, th, NULL, &st)) != BT_OK)
+	if (pb->zstate) {
+		double *f = malloc(pb->nres * sizeof *f);
+
+		if (!f)
+			return BT_ENOMEM;
+		fast_eval(pb, th, f, NULL, 0);
+		for (k = 0; k < pb->nres; k++)
+			bt_stats_add(&st, f[k]);
+		free(f);
+	} else if ((e = simulate(pb, th, NULL, &st)) != BT_OK) {
 		return e;
+	}
 	sum = bt_stats_summary(&st);
 	s->rows = sum.n;
 	s->rmse_v = sum.rmse;
@@ -994,14 +1161,19 @@ fit_segment(const struct test *ts, const struct seg *sg, struct level *lv,
 	double dpts[BT_FIT_MAX_GRID], slope0;
 	unsigned char *mask;
 	size_t k, s, j, w0, w1, n = sg->last - sg->first + 1, p, rest_from;
+	double *zst;
 	enum bt_status st = BT_OK;
 	enum bt_fit_dir dir;
 	int have = 0;
 	double r0;
 
 	mask = malloc(n);
-	if (!mask)
+	zst = malloc(2 * n * sizeof *zst);
+	if (!mask || !zst) {
+		free(mask);
+		free(zst);
 		return BT_ENOMEM;
+	}
 	memset(&pb, 0, sizeof pb);
 	pb.ts = ts;
 	pb.first = sg->first;
@@ -1026,6 +1198,20 @@ fit_segment(const struct test *ts, const struct seg *sg, struct level *lv,
 		pb.nres += mask[k] != ROW_SKIP;
 	}
 	r0 = r0_estimate(ts->d, sg->first, sg->last);
+	/* The fast path: the state's soc (coulomb counting of every current,
+	 * as bt_ecm_step does) and the model's OCV there, for every row. */
+	theta_start(&pb, r0, 0, 0, th);
+	if ((st = load_theta(&pb, th)) != BT_OK)
+		goto done;
+	zst[0] = ts->soc[sg->first];
+	for (k = 1; k < n; k++)
+		zst[k] = zst[k - 1] + ts->d->i[sg->first + k - 1]
+			 * (ts->d->t[sg->first + k] - ts->d->t[sg->first + k - 1])
+			 / (SECONDS_PER_HOUR * ts->q_ah);
+	for (k = 0; k < n; k++)
+		zst[n + k] = bt_ecm_ocv(work, zst[k], lv->temp_c, NULL);
+	pb.zstate = zst;
+	pb.ocvrow = zst + n;
 	bt_ecm_pchip_slopes(lv->soc, lv->ocv, lv->n, dpts);
 	bt_ecm_pchip_eval(lv->soc, lv->ocv, dpts, lv->n, pb.z0, &slope0);
 	memset(&row, 0, sizeof row);
@@ -1037,6 +1223,12 @@ fit_segment(const struct test *ts, const struct seg *sg, struct level *lv,
 	row.point.soc = row.soc;
 	row.point.ocv_v = rested_voltage(ts, sg->first);
 	row.point.ocv_v_sd = NAN;
+
+	if (o->selfcheck && pb.nres > 0) {
+		theta_start(&pb, r0, 1, slope0, th);
+		if ((st = check_fast(&pb, th, res)) != BT_OK)
+			goto done;
+	}
 
 	/* The whole segment, from each start in turn: keep the converged
 	 * fit with the smallest residual (or the smallest of all). */
@@ -1112,6 +1304,7 @@ fit_segment(const struct test *ts, const struct seg *sg, struct level *lv,
 	st = BT_OK;
 done:
 	free(mask);
+	free(zst);
 	return st == BT_EEMPTY ? BT_OK : st;
 }
 

@@ -46,9 +46,9 @@
 /* Trust-region iteration limit and tolerances (gsl_multifit_nlinear_test:
  * step, gradient and residual tests). */
 #define BT_FIT_DEFAULT_MAX_ITER 200
-#define BT_FIT_DEFAULT_XTOL 1e-10
-#define BT_FIT_DEFAULT_GTOL 1e-10
-#define BT_FIT_DEFAULT_FTOL 1e-12
+#define BT_FIT_DEFAULT_XTOL 1e-8
+#define BT_FIT_DEFAULT_GTOL 1e-8
+#define BT_FIT_DEFAULT_FTOL 1e-10
 /* Profile mode: weight (V) of the smoothness penalty on the second
  * differences of the log-parameters along the soc grid. */
 #define BT_FIT_DEFAULT_SMOOTH_V 1e-3
@@ -96,6 +96,8 @@ struct bt_fit_opts {
 	size_t n_grid;
 	double grid_step;		/* > 0: a grid of this step over the
 					   data's range (when soc_grid is NULL) */
+	int selfcheck;			/* hppc: check the fast residuals and
+					   Jacobian of every segment (below) */
 };
 
 /* Direction of a fitted segment. */
@@ -129,6 +131,12 @@ struct bt_fit_result {
 	size_t n_unconverged;		/* fits flagged not converged */
 	size_t n_replaced;		/* grid points that took a neighbour's
 					   values (no converged fit of their own) */
+	/* With opts->selfcheck: at each segment's starting values, the
+	 * largest difference (V) between the residuals of the fast path of
+	 * the pulse fits and those of a bt_ecm_step() simulation, and the
+	 * largest difference between its analytic Jacobian and central
+	 * differences, relative to the largest Jacobian entry. */
+	double check_residual_v, check_jacobian;
 };
 
 /* An open-circuit-voltage table: the OCV mode's result, the profile

@@ -159,11 +159,22 @@ test_hppc(unsigned nrc)
 	      "hppc: measured capacity within 0.1 %");
 	bt_fit_result_free(&res);
 	o.capacity_ah = CAPACITY_AH;
+	o.selfcheck = 1;
 	check(bt_fit_hppc(&d, 1, &o, &res, err) == BT_OK, "hppc fit succeeds");
 	if (!res.ecm) {
 		printf("%s\n", err);
 		return;
 	}
+	/* The fits' fast path is bt_ecm_step()'s model, and its analytic
+	 * Jacobian matches central differences. */
+	snprintf(what, sizeof what, "hppc %uRC: fast residuals equal bt_ecm_step's (%.3g V)",
+		 nrc, res.check_residual_v);
+	printf("%s\n", what);
+	check(res.check_residual_v < 1e-12, what);
+	snprintf(what, sizeof what, "hppc %uRC: analytic Jacobian equals central "
+		 "differences (%.3g)", nrc, res.check_jacobian);
+	printf("%s\n", what);
+	check(res.check_jacobian > 0 && res.check_jacobian < 1e-6, what);
 	check(bt_ecm_n_soc(res.ecm) >= 10, "hppc: ten or more soc points");
 	for (z = 0.1; z < 0.95; z += 0.1) {
 		struct bt_ecm_point p = point_near(res.ecm, z);
@@ -200,6 +211,7 @@ test_hppc(unsigned nrc)
 
 	/* One iteration converges nowhere: an error, not a silent model. */
 	o.max_iter = 1;
+	o.selfcheck = 0;
 	check(bt_fit_hppc(&d, 1, &o, &res, err) == BT_ENOCONV
 	      && strstr(err, "no segment fit converged") != NULL,
 	      "hppc: no converged fit is an error");
