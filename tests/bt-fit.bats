@@ -109,18 +109,26 @@ hppc_round_trip() {
 @test "a fit that does not converge is flagged in the report, warned about, and not used" {
 	bt-sim -m "$ECM/truth1rc.ecm" --protocol hppc --soc-step 0.3 --soc-floor 0.3 \
 		--rest 600 --dt 2 >small.csv
-	# 2RC on 1RC data converges slowly: 25 iterations are too few for
-	# the segments at soc 0.7 and 0.4.
-	run bt-fit --rc 2 --soc0 1 --capacity 2.3417 --max-iter 25 small.csv \
+	# 2RC on 1RC data converges slowly: 12 iterations are too few for
+	# some whole-segment fits, not for all.
+	run bt-fit --rc 2 --soc0 1 --capacity 2.3417 --max-iter 12 small.csv \
 		--report report.csv -o fit.ecm
 	[ "$status" -eq 0 ]
 	echo "$output"
-	[[ "$output" == *"bt-fit: both fit at soc 0.6999, 25 degC did not converge in 25 iterations: not used in the model"* ]]
+	awk -F, '$3 == "both" { n[$8]++ } END { exit !(n[0] >= 1 && n[1] >= 1) }' report.csv
+	# Every flagged fit is warned about by its soc, and its grid point
+	# carries a converged fit's values, without standard deviations.
+	awk -F, '$3 == "both" && $8 == 0 { printf "%.4g\n", $1 }' report.csv >flagged
+	while read -r z; do
+		[[ "$output" == *"bt-fit: both fit at soc $z, 25 degC did not converge in 12 iterations: not used in the model"* ]]
+	done <flagged
 	[[ "$output" == *"grid points without a converged fit took their nearest neighbour's values"* ]]
-	awk -F, '$3 == "both" && $1 < 0.9 && $8 != 0 { bad++ } END { exit bad > 0 }' report.csv
-	# Those points carry the converged neighbour's values, without sd.
-	ecm_table fit.ecm | awk -F, 'NR == 2 { r = $4 } NR > 2 && $2 < 0.9 { if ($4 != r || $5 != "nan") bad++ } END { exit bad > 0 }'
-	run bt-fit -q --rc 2 --soc0 1 --capacity 2.3417 --max-iter 25 small.csv -o fit.ecm
+	ecm_table fit.ecm | awk -F, 'NR == FNR { if ($3 == "both") ok[sprintf("%.4g", $1)] = $8; next }
+		FNR > 1 { z = sprintf("%.4g", $2); v[z] = $4 }
+		FNR > 1 && ok[z] == 0 { if ($5 != "nan") bad++; flagged[z] = $4 }
+		END { for (z in flagged) { found = 0; for (y in v) if (ok[y] == 1 && v[y] == flagged[z]) found = 1; if (!found) bad++ }
+		      exit bad > 0 }' report.csv -
+	run bt-fit -q --rc 2 --soc0 1 --capacity 2.3417 --max-iter 12 small.csv -o fit.ecm
 	[ "$status" -eq 0 ] && [ -z "$output" ]
 }
 
