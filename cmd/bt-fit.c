@@ -294,37 +294,18 @@ close_writer(struct bt_writer *w, int main_output)
 	bt_cli_release(w);
 }
 
-/* Write text made by WRITE_FN (a model file or a C header) through a
- * stream writer, line by line, so that it is written atomically like every
- * other output. */
+/* Write ECM (as a C header when AS_C) to PATH, or to the -o output. */
 static void
-write_text(const struct fit_args *a, const char *path, int main_output,
-	   const struct bt_ecm *ecm, int as_c)
+write_model(const struct fit_args *a, const char *path, int main_output,
+	    const struct bt_ecm *ecm, int as_c)
 {
-	struct bt_writer *w;
-	char *buf = NULL, *s, *e;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	enum bt_status st;
+	struct bt_writer *w = open_writer(a, path, main_output);
+	enum bt_status st = bt_fit_write_model(ecm, as_c ? a->lut_prefix : NULL, w);
 
-	if (!f)
+	if (st == BT_ENOMEM)
 		bt_cli_die("out of memory");
-	st = as_c ? bt_ecm_write_c(ecm, f, a->lut_prefix) : bt_ecm_write(ecm, f);
-	if (fclose(f) != 0 || st != BT_OK) {
-		free(buf);
-		bt_cli_die("cannot format the model: %s", bt_strerror(st));
-	}
-	w = open_writer(a, path, main_output);
-	for (s = buf; *s; s = e + 1) {
-		e = strchr(s, '\n');
-		if (!e)
-			e = s + strlen(s);
-		bt_writer_raw(w, s, (size_t)(e - s));
-		bt_cli_end_row(w);
-		if (!*e)
-			break;
-	}
-	free(buf);
+	if (st != BT_OK)
+		bt_cli_end_row(w);	/* dies with the write error */
 	close_writer(w, main_output);
 }
 
@@ -460,7 +441,7 @@ run_model(struct fit_args *a, struct held *h)
 	}
 	if (st != BT_OK)
 		bt_cli_die("%s", errmsg[0] ? errmsg : bt_strerror(st));
-	write_text(a, NULL, 1, h->res.ecm, 0);
+	write_model(a, NULL, 1, h->res.ecm, 0);
 	if (a->report) {
 		w = open_writer(a, a->report, 0);
 		if (bt_fit_report_write(&h->res, a->fit.rc_pairs, w) != BT_OK)
@@ -468,7 +449,7 @@ run_model(struct fit_args *a, struct held *h)
 		close_writer(w, 0);
 	}
 	if (a->lut)
-		write_text(a, a->lut, 0, h->res.ecm, 1);
+		write_model(a, a->lut, 0, h->res.ecm, 1);
 	summary(a, &h->res);
 }
 

@@ -19,6 +19,10 @@
  *              Brunk, Statistical Inference under Order Restrictions, Wiley,
  *              1972 (pool-adjacent-violators for a monotone fit).
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L	/* open_memstream */
+#endif
+
 #include "bt_fit.h"
 #include "bt_num.h"
 
@@ -61,10 +65,6 @@ static const double tau_starts[BT_ECM_MAX_RC][N_STARTS][BT_ECM_MAX_RC] = {
 
 /* A fallback R0 (ohm) when the data hold no usable current step. */
 #define R0_FALLBACK 0.01
-
-/* Rows this far (in soc) outside the OCV points are simulated but left
- * out of a pulse segment's residual: the OCV there is extrapolated. */
-#define HPPC_OCV_MARGIN 0.02
 
 /* The rested voltage of an OCV point is averaged over the last this many
  * seconds of its rest. */
@@ -751,7 +751,7 @@ static void
 sd_from_covar(const struct problem *pb, const gsl_matrix *c, double scale,
 	      struct fit_out *out)
 {
-	size_t j, k, m, m2, base = pb->gp * (1 + pb->nrc), p = problem_p(pb);
+	size_t j, k, m, m2, base = pb->gp * (1 + pb->nrc);
 	const double *th = out->theta;
 
 	for (j = 0; j < pb->gp; j++) {
@@ -777,7 +777,6 @@ sd_from_covar(const struct problem *pb, const gsl_matrix *c, double scale,
 				     * gsl_matrix_get(c, base + m, base + m2);
 		out->sd_tau[k] = sqrt(scale * var);
 	}
-	(void)p;
 }
 
 /* Minimise the problem from OUT->theta with GSL's trust region; store the
@@ -2225,6 +2224,33 @@ bt_fit_ocv_write(const struct bt_fit_ocv *t, struct bt_writer *w)
 			return st;
 	}
 	return BT_OK;
+}
+
+enum bt_status
+bt_fit_write_model(const struct bt_ecm *ecm, const char *c_prefix,
+		   struct bt_writer *w)
+{
+	char *buf = NULL, *s, *e;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	enum bt_status st;
+
+	if (!f)
+		return BT_ENOMEM;
+	st = c_prefix ? bt_ecm_write_c(ecm, f, c_prefix) : bt_ecm_write(ecm, f);
+	if (fclose(f) != 0 && st == BT_OK)
+		st = BT_ENOMEM;
+	for (s = buf; st == BT_OK && *s; s = e + 1) {
+		e = strchr(s, '\n');
+		if (!e)
+			e = s + strlen(s);
+		bt_writer_raw(w, s, (size_t)(e - s));
+		st = bt_writer_end_row(w);
+		if (!*e)
+			break;
+	}
+	free(buf);
+	return st;
 }
 
 /* --- The report --------------------------------------------------------------- */

@@ -251,6 +251,14 @@ void bt_fit_ocv_free(struct bt_fit_ocv *ocv);
 enum bt_status bt_fit_report_write(const struct bt_fit_result *result,
 				   unsigned rc_pairs, struct bt_writer *w);
 
+/* Write ECM through W, line by line (so that a file is written atomically
+ * and gzip-compressed like every other output): the bt-ecm(5) file when
+ * C_PREFIX is NULL, else the C lookup tables of bt_ecm_write_c() named
+ * C_PREFIX.  Returns BT_OK, BT_EINVAL (a bad prefix), BT_ENOMEM or BT_EIO
+ * (the writer's error). */
+enum bt_status bt_fit_write_model(const struct bt_ecm *ecm,
+				  const char *c_prefix, struct bt_writer *w);
+
 /* Returns the name of DIR: "both", "discharge", "charge" or "profile". */
 const char *bt_fit_dir_name(enum bt_fit_dir dir);
 
