@@ -936,7 +936,7 @@ stepped_grid(double lo, double hi, double step, double *g)
 	double x;
 	long m;
 
-	g[n++] = lo;
+	g[n++] = round(lo * GRID_ROUND) / GRID_ROUND;
 	for (m = (long)floor(lo / step) + 1; n + 1 < BT_FIT_MAX_GRID; m++) {
 		/* Rounded to 12 digits, so that 3 * 0.05 is 0.15. */
 		x = round(m * step * GRID_ROUND) / GRID_ROUND;
@@ -946,7 +946,7 @@ stepped_grid(double lo, double hi, double step, double *g)
 			g[n++] = x;
 	}
 	if (hi > lo)
-		g[n++] = hi;
+		g[n++] = round(hi * GRID_ROUND) / GRID_ROUND;
 	return n;
 }
 

@@ -166,6 +166,28 @@ hppc_round_trip() {
 		END { printf "worst %.3f mV\n", m; exit !(m < 3 && bad == 0) }'
 }
 
+@test "ocv mode: the rest points of an incremental test give the OCV and the hysteresis" {
+	# 10 % steps at 1C down and up through the example cell, an hour's rest
+	# after each.  Its hysteresis (M 10 mV, M0 2 mV) puts the rested
+	# voltages 12 mV below the OCV after a discharge and above it after a
+	# charge: the mean is the OCV, half the difference M + M0.
+	awk 'BEGIN { print "time_s,current_a"; t = 0
+		for (d = -1; d <= 1; d += 2) for (s = 0; s < 9; s++) {
+			for (k = 0; k < 36; k++) { print t "," d * 2.5; t += 10 }
+			for (k = 0; k < 360; k++) { print t ",0"; t += 10 } }
+		print t ",0" }' >steps.csv
+	bt-sim -q -m "$BT_SRCDIR/datasets/nmc18650.ecm" --soc0 1 steps.csv >incremental.csv
+	bt-fit -q --mode ocv --soc0 1 --capacity 2.5 --soc-grid 0.1 incremental.csv -o ocv.csv
+	awk -F, 'NR > 1 && $1 >= 0.15 && $1 <= 0.95 { print $1, $2, $3 }' ocv.csv >points
+	[ "$(wc -l <points)" -eq 8 ]
+	while read -r z ocv h; do
+		echo "$z $ocv $h $(truth_ocv "$BT_SRCDIR/datasets/nmc18650.ecm" "$z")"
+	done <points | awk '{ e = ($2 - $4) * 1000; if (e < 0) e = -e; if (e > m) m = e
+		printf "soc %s ocv %s truth %s hysteresis %.2f mV\n", $1, $2, $4, $3 * 1000
+		if ($3 < 0.0115 || $3 > 0.0122) bad++ }
+		END { printf "worst %.3f mV\n", m; exit !(m < 1 && bad == 0) }'
+}
+
 @test "profile mode: a drive cycle with 1 mV noise gives a model that predicts another" {
 	bt-sim -m "$ECM/truth2rc.ecm" --protocol drive --duration 7200 --soc0 0.95 \
 		--soc-floor 0.15 --voltage-noise 0.001 --seed 21 -q >drive.csv
