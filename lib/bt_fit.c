@@ -452,9 +452,12 @@ struct problem {
 					   difference; 0 for none */
 	size_t npen;
 	double *scratch;		/* nres + npen residuals (run_fit) */
-	/* The fast path of constant-parameter problems (gp 1): the state's
-	 * soc and the fixed OCV of every row, from first. */
+	/* The fast path: the state's soc and the model's OCV at every row
+	 * (from first), and with gp > 1 the grid cell of each row (the
+	 * point below, and the weight of the point above). */
 	const double *zstate, *ocvrow;
+	const size_t *cell;
+	const double *cellw;
 };
 
 /* Values of a residual mask. */
@@ -592,57 +595,108 @@ gsl_f(const gsl_vector *x, void *params, gsl_vector *f)
 	return GSL_SUCCESS;
 }
 
-/* The residuals F (when not NULL) and their Jacobian J (row-major, p
- * columns, when not NULL) of a constant-parameter problem, in one pass.
- * The model is bt_ecm's, evaluated directly: with constant parameters the
- * ZOH update is v_k <- a v_k + R_k (1 - a) i, a = exp(-dt/tau_k), and its
- * sensitivity to tau_k, w_k = dv_k/dtau_k, follows
- *     w_k <- a w_k + (a dt / tau_k^2) (v_k - R_k i)
- * ([Plett15] eq. 2.13 differentiated).  v_k is linear in R_k, so
- * dV/dlog R_k = v_k; dV/dlog R0 = R0 i; tau_k = sum_{m<=k} e^theta_m gives
- * dV/dtheta_m = sum_{k>=m} w_k e^theta_m; the local OCV line gives
- * dV/dslope = z - z0.  The unit tests hold this against bt_ecm_step() and
- * against central differences. */
+/* The cell of soc Z on the grid G of N >= 2 points, as bt_ecm
+ * interpolates: the point J0 below and the weight W of the point above,
+ * clamped outside the grid. */
+static void
+grid_cell(const double *g, size_t n, double z, size_t *j0, double *w)
+{
+	size_t lo = 0, hi = n - 1;
+
+	if (!(z > g[0])) {
+		*j0 = 0;
+		*w = 0;
+		return;
+	}
+	if (z >= g[n - 1]) {
+		*j0 = n - 2;
+		*w = 1;
+		return;
+	}
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (g[mid] <= z)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	*j0 = lo;
+	*w = (z - g[lo]) / (g[hi] - g[lo]);
+}
+
+/* The residuals F (when not NULL) and their Jacobian J (row-major, row
+ * stride TDA, when not NULL) of a problem with a fast path, in one pass.
+ * The model is bt_ecm's, evaluated directly: the state's soc is fixed by
+ * the data, so each row's grid cell (J0, W) and OCV are known beforehand;
+ * R0 and R_k are linear in soc between grid points (constant when gp is
+ * 1), R_k(z) = (1 - W) R_k,J0 + W R_k,J0+1, and the ZOH update is
+ * v_k <- a v_k + R_k(z) (1 - a) i, a = exp(-dt/tau_k).  Its sensitivities,
+ *     s_k,j = dv_k/dR_k,j:  s_k,j <- a s_k,j + (1 - a) i W_j(z)
+ *     w_k = dv_k/dtau_k:    w_k <- a w_k + (a dt / tau_k^2) (v_k - R_k(z) i)
+ * ([Plett15] eq. 2.13 differentiated), give dV/dlog R_k,j = R_k,j s_k,j,
+ * dV/dlog R0_j = R0_j W_j(z) i, dV/dtheta_m = sum_{k>=m} w_k e^theta_m for
+ * tau_k = sum_{m<=k} e^theta_m, and dV/dslope = z - z0 on the rows of the
+ * local OCV line.  The smoothness rows follow the residuals.  The unit
+ * tests hold this against bt_ecm_step() and against central differences. */
 static void
 fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 	  size_t tda)
 {
 	const struct bt_fit_data *d = pb->ts->d;
-	size_t nrc = pb->nrc, p = problem_p(pb), k, q, m = 0, n = pb->last - pb->first;
-	double r0 = clamped_exp(th[0]), r[BT_ECM_MAX_RC], tau[BT_ECM_MAX_RC];
-	double v[BT_ECM_MAX_RC] = { 0 }, w[BT_ECM_MAX_RC] = { 0 };
+	size_t nrc = pb->nrc, gp = pb->gp, p = problem_p(pb), base = gp * (1 + nrc);
+	size_t k, q, j, m = 0, n = pb->last - pb->first;
+	double r0[BT_FIT_MAX_GRID], r[BT_ECM_MAX_RC][BT_FIT_MAX_GRID];
+	double sens[BT_ECM_MAX_RC][BT_FIT_MAX_GRID];
+	double tau[BT_ECM_MAX_RC], v[BT_ECM_MAX_RC] = { 0 }, w[BT_ECM_MAX_RC] = { 0 };
 	double a[BT_ECM_MAX_RC], om[BT_ECM_MAX_RC], da[BT_ECM_MAX_RC];
 	double e[BT_ECM_MAX_RC];
 	double slope = slope_of(pb, th), dt_cached = -1;
 
 	taus_of(pb, th, tau);
-	for (q = 0; q < nrc; q++) {
-		r[q] = clamped_exp(th[1 + q]);
-		e[q] = pb->tau_free ? clamped_exp(th[1 + nrc + q]) : 0;
+	for (j = 0; j < gp; j++) {
+		r0[j] = clamped_exp(th[j]);
+		for (q = 0; q < nrc; q++) {
+			r[q][j] = clamped_exp(th[(q + 1) * gp + j]);
+			sens[q][j] = 0;
+		}
 	}
+	for (q = 0; q < nrc; q++)
+		e[q] = pb->tau_free ? clamped_exp(th[base + q]) : 0;
 	for (k = 0; k <= n; k++) {
-		size_t row = pb->first + k;
-		double i = d->i[row];
+		size_t row = pb->first + k, j0 = gp > 1 ? pb->cell[k] : 0;
+		double i = d->i[row], cw = gp > 1 ? pb->cellw[k] : 0;
+		double rz[BT_ECM_MAX_RC];
 		unsigned char use = pb->mask[k];
 
+		for (q = 0; q < nrc; q++)
+			rz[q] = gp > 1 ? (1 - cw) * r[q][j0] + cw * r[q][j0 + 1] : r[q][0];
 		if (use) {
 			double vs = 0, ocv = use == ROW_LOCAL
 				? pb->v0 + slope * (pb->zstate[k] - pb->z0) : pb->ocvrow[k];
+			double r0z = gp > 1 ? (1 - cw) * r0[j0] + cw * r0[j0 + 1] : r0[0];
 
 			for (q = 0; q < nrc; q++)
 				vs += v[q];
 			if (f)
-				f[m] = ocv + r0 * i + vs - d->v[row];
+				f[m] = ocv + r0z * i + vs - d->v[row];
 			if (J) {
 				double *jr = J + m * tda, acc = 0;
 
-				jr[0] = r0 * i;
+				memset(jr, 0, p * sizeof *jr);
+				if (gp > 1) {
+					jr[j0] = r0[j0] * (1 - cw) * i;
+					jr[j0 + 1] = r0[j0 + 1] * cw * i;
+				} else {
+					jr[0] = r0[0] * i;
+				}
 				for (q = 0; q < nrc; q++)
-					jr[1 + q] = v[q];
+					for (j = 0; j < gp; j++)
+						jr[(q + 1) * gp + j] = r[q][j] * sens[q][j];
 				if (pb->tau_free)
 					for (q = nrc; q-- > 0;) {
 						acc += w[q];
-						jr[1 + nrc + q] = acc * e[q];
+						jr[base + q] = acc * e[q];
 					}
 				if (pb->slope_free)
 					jr[p - 1] = use == ROW_LOCAL ? pb->zstate[k] - pb->z0 : 0;
@@ -663,10 +717,41 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 				dt_cached = dt;
 			}
 			for (q = 0; q < nrc; q++) {
-				w[q] = a[q] * w[q] + da[q] * (v[q] - r[q] * i);
-				v[q] = a[q] * v[q] + r[q] * om[q] * i;
+				w[q] = a[q] * w[q] + da[q] * (v[q] - rz[q] * i);
+				v[q] = a[q] * v[q] + rz[q] * om[q] * i;
+				if (!J)
+					continue;
+				for (j = 0; j < gp; j++)
+					sens[q][j] *= a[q];
+				if (gp > 1) {
+					sens[q][j0] += om[q] * i * (1 - cw);
+					sens[q][j0 + 1] += om[q] * i * cw;
+				} else {
+					sens[q][0] += om[q] * i;
+				}
 			}
 		}
+	}
+	/* Smoothness rows: weight times the second differences. */
+	if (pb->npen) {
+		double wt = pb->smooth * sqrt((double)pb->nres);
+		size_t c;
+
+		for (c = 0; c <= nrc; c++)
+			for (j = 1; j + 1 < gp; j++, m++) {
+				const double *t = th + c * gp;
+
+				if (f)
+					f[m] = wt * (t[j - 1] - 2 * t[j] + t[j + 1]);
+				if (J) {
+					double *jr = J + m * tda;
+
+					memset(jr, 0, p * sizeof *jr);
+					jr[c * gp + j - 1] = wt;
+					jr[c * gp + j] = -2 * wt;
+					jr[c * gp + j + 1] = wt;
+				}
+			}
 	}
 }
 
@@ -699,7 +784,7 @@ gsl_fast_df(const gsl_vector *x, void *params, gsl_matrix *J)
 static enum bt_status
 check_fast(struct problem *pb, const double *th, struct bt_fit_result *res)
 {
-	size_t n = pb->nres, p = problem_p(pb), k, j;
+	size_t n = pb->nres + pb->npen, p = problem_p(pb), k, j;
 	double *f1 = malloc(n * sizeof *f1), *f2 = malloc(n * sizeof *f2);
 	double *J = malloc(n * p * sizeof *J), *t = malloc(p * sizeof *t);
 	double jmax = 0, jerr = 0;
@@ -1048,7 +1133,7 @@ segment_stats(struct problem *pb, const double *th,
 
 	bt_stats_init(&st);
 	if (pb->zstate) {
-		double *f = malloc(pb->nres * sizeof *f);
+		double *f = malloc((pb->nres + pb->npen) * sizeof *f);
 
 		if (!f)
 			return BT_ENOMEM;
@@ -1580,7 +1665,8 @@ bt_fit_profile(const struct bt_fit_data *data, const struct bt_fit_ocv *ocv,
 	struct bt_ecm_info info;
 	struct bt_ecm_params pa;
 	double grid[BT_FIT_MAX_GRID], gocv[BT_FIT_MAX_GRID], *dslope = NULL;
-	double *th = NULL, *bth = NULL, lo, hi, temp, r0;
+	double *th = NULL, *bth = NULL, lo, hi, temp, r0, *zst = NULL, *cellw;
+	size_t *cell = NULL;
 	const double *g;
 	unsigned char *mask = NULL;
 	size_t ng, k, j, s, n, p1, nrc = o->rc_pairs, lo_i, hi_i;
@@ -1661,6 +1747,31 @@ bt_fit_profile(const struct bt_fit_data *data, const struct bt_fit_ocv *ocv,
 		mask[k] = z >= lo && z <= hi;
 		pb.nres += mask[k];
 	}
+	/* The fast path: the state's soc (coulomb counting of every current,
+	 * as bt_ecm_step does), the model's OCV there, and its grid cell. */
+	theta_start(&pb, 0.01, 0, 0, th);
+	if ((st = load_theta(&pb, th)) != BT_OK)
+		goto done;
+	zst = malloc(3 * n * sizeof *zst);
+	cell = malloc(n * sizeof *cell);
+	cellw = zst ? zst + 2 * n : NULL;
+	if (!zst || !cell) {
+		st = BT_ENOMEM;
+		goto done;
+	}
+	zst[0] = ts.soc[ts.ref];
+	for (k = 1; k < n; k++)
+		zst[k] = zst[k - 1] + data->i[ts.ref + k - 1]
+			 * (data->t[ts.ref + k] - data->t[ts.ref + k - 1])
+			 / (SECONDS_PER_HOUR * ts.q_ah);
+	for (k = 0; k < n; k++) {
+		zst[n + k] = bt_ecm_ocv(res->ecm, zst[k], temp, NULL);
+		grid_cell(g, ng, zst[k], &cell[k], &cellw[k]);
+	}
+	pb.zstate = zst;
+	pb.ocvrow = zst + n;
+	pb.cell = cell;
+	pb.cellw = cellw;
 
 	/* Stage 1: constant parameters, from each start (or from INIT at the
 	 * middle of the grid). */
@@ -1711,6 +1822,8 @@ bt_fit_profile(const struct bt_fit_data *data, const struct bt_fit_ocv *ocv,
 	pb.gp = ng;
 	pb.smooth = o->smooth_v;
 	pb.npen = ng >= 3 && o->smooth_v > 0 ? (ng - 2) * p1 : 0;
+	if (o->selfcheck && (st = check_fast(&pb, th, res)) != BT_OK)
+		goto done;
 	out.theta = th;
 	if ((st = run_fit(&pb, o, &out)) != BT_OK) {
 		if (st == BT_EEMPTY)
@@ -1749,6 +1862,8 @@ done:
 	free(mask);
 	free(th);
 	free(bth);
+	free(zst);
+	free(cell);
 	if (st != BT_OK)
 		bt_fit_result_free(res);
 	return st;

@@ -272,12 +272,22 @@ test_profile(void)
 	bt_fit_opts_init(&o);
 	o.soc0 = 1;
 	o.capacity_ah = CAPACITY_AH;
+	o.selfcheck = 1;
 	check(bt_fit_profile(&d, &ocv, NULL, &o, &res, err) == BT_OK,
 	      "profile fit succeeds");
 	if (!res.ecm) {
 		printf("%s\n", err);
 		return;
 	}
+	/* With R0 and R_k on the grid: the fast path is still bt_ecm_step's
+	 * model, and its Jacobian (smoothness rows included) still matches
+	 * central differences. */
+	printf("profile: fast residuals differ from bt_ecm_step's by %.3g V, "
+	       "Jacobian from central differences by %.3g\n",
+	       res.check_residual_v, res.check_jacobian);
+	check(res.check_residual_v < 1e-12, "profile: fast residuals equal bt_ecm_step's");
+	check(res.check_jacobian > 0 && res.check_jacobian < 1e-6,
+	      "profile: analytic Jacobian equals central differences");
 	/* The drive runs from soc 1 to 0.2: the points it covers. */
 	for (j = 0; j < bt_ecm_n_soc(res.ecm); j++) {
 		struct bt_ecm_point p;
