@@ -525,12 +525,12 @@ load_theta(const struct problem *pb, const double *th)
 	return bt_ecm_finish(pb->ecm, NULL);
 }
 
-/* Simulate the problem with THETA; the residuals (model minus measured)
- * of the masked rows go to F (when not NULL) and to STATS (when not NULL),
- * the penalty rows after them in F. */
+/* The reference simulation of the problem with THETA, through the model
+ * itself (bt_ecm_step and bt_ecm_voltage): the residuals (model minus
+ * measured) of the masked rows go to F, the penalty rows after them.  The
+ * fits use fast_eval(), which check_fast() holds against this. */
 static enum bt_status
-simulate(const struct problem *pb, const double *th, double *f,
-	 struct bt_stats *stats)
+simulate(const struct problem *pb, const double *th, double *f)
 {
 	const struct bt_fit_data *d = pb->ts->d;
 	struct bt_ecm_state st;
@@ -552,12 +552,7 @@ simulate(const struct problem *pb, const double *th, double *f,
 			if (use == ROW_LOCAL)
 				r += pb->v0 + slope * (st.soc - pb->z0)
 				     - bt_ecm_ocv(pb->ecm, st.soc, pb->temp_c, NULL);
-
-			if (f)
-				f[m] = r;
-			if (stats)
-				bt_stats_add(stats, r);
-			m++;
+			f[m++] = r;
 		}
 		if (k < pb->last)
 			bt_ecm_step(pb->ecm, &st, d->i[k], d->t[k + 1] - d->t[k]);
@@ -565,7 +560,7 @@ simulate(const struct problem *pb, const double *th, double *f,
 	/* Smoothness: the second differences of each log-parameter along the
 	 * grid, weighted by smooth * sqrt(rows) so that the penalty keeps its
 	 * weight against a residual sum that grows with the rows. */
-	if (f && pb->npen) {
+	if (pb->npen) {
 		double w = pb->smooth * sqrt((double)pb->nres);
 
 		for (c = 0; c <= pb->nrc; c++)
@@ -577,23 +572,6 @@ simulate(const struct problem *pb, const double *th, double *f,
 	return BT_OK;
 }
 
-/* The residual function of gsl_multifit_nlinear.  GSL may hand it a
- * strided vector (a column of its finite-difference Jacobian): the
- * residuals then go through the problem's scratch array. */
-static int
-gsl_f(const gsl_vector *x, void *params, gsl_vector *f)
-{
-	const struct problem *pb = params;
-	double *out = f->stride == 1 ? f->data : pb->scratch;
-	size_t k;
-
-	if (simulate(pb, x->data, out, NULL) != BT_OK)
-		return GSL_EDOM;
-	if (out != f->data)
-		for (k = 0; k < f->size; k++)
-			gsl_vector_set(f, k, out[k]);
-	return GSL_SUCCESS;
-}
 
 /* The cell of soc Z on the grid G of N >= 2 points, as bt_ecm
  * interpolates: the point J0 below and the weight W of the point above,
@@ -793,7 +771,7 @@ check_fast(struct problem *pb, const double *th, struct bt_fit_result *res)
 	if (!f1 || !f2 || !J || !t)
 		goto done;
 	fast_eval(pb, th, f1, J, p);
-	if ((st = simulate(pb, th, f2, NULL)) != BT_OK)
+	if ((st = simulate(pb, th, f2)) != BT_OK)
 		goto done;
 	for (k = 0; k < n; k++)
 		res->check_residual_v = fmax(res->check_residual_v, fabs(f1[k] - f2[k]));
@@ -891,8 +869,8 @@ run_fit(struct problem *pb, const struct bt_fit_opts *o, struct fit_out *out)
 
 	if (n < p + MIN_EXTRA_ROWS)
 		return BT_EEMPTY;
-	fdf.f = pb->zstate ? gsl_fast_f : gsl_f;
-	fdf.df = pb->zstate ? gsl_fast_df : NULL;
+	fdf.f = gsl_fast_f;
+	fdf.df = gsl_fast_df;
 	fdf.fvv = NULL;
 	fdf.n = n;
 	fdf.p = p;
@@ -1120,30 +1098,24 @@ segment_values(const struct problem *pb, const struct fit_out *out, size_t j,
 	s->converged = out->converged;
 }
 
-/* The residual statistics of S's fit: simulate once more at the optimum
- * (by the fast path when the problem has one). */
+/* The residual statistics of S's fit: simulate once more at the optimum. */
 static enum bt_status
 segment_stats(struct problem *pb, const double *th,
 	      struct bt_fit_segment *s, struct bt_stats *acc)
 {
 	struct bt_stats st;
 	struct bt_stats_summary sum;
-	enum bt_status e;
+	double *f;
 	size_t k;
 
 	bt_stats_init(&st);
-	if (pb->zstate) {
-		double *f = malloc((pb->nres + pb->npen) * sizeof *f);
-
-		if (!f)
-			return BT_ENOMEM;
-		fast_eval(pb, th, f, NULL, 0);
-		for (k = 0; k < pb->nres; k++)
-			bt_stats_add(&st, f[k]);
-		free(f);
-	} else if ((e = simulate(pb, th, NULL, &st)) != BT_OK) {
-		return e;
-	}
+	f = malloc((pb->nres + pb->npen) * sizeof *f);
+	if (!f)
+		return BT_ENOMEM;
+	fast_eval(pb, th, f, NULL, 0);
+	for (k = 0; k < pb->nres; k++)
+		bt_stats_add(&st, f[k]);
+	free(f);
 	sum = bt_stats_summary(&st);
 	s->rows = sum.n;
 	s->rmse_v = sum.rmse;
