@@ -661,16 +661,20 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 			if (J) {
 				double *jr = J + m * tda, acc = 0;
 
-				memset(jr, 0, p * sizeof *jr);
+				/* With constant parameters v_k is linear in R_k:
+				 * dV/dlog R_k = v_k, no sensitivity states. */
 				if (gp > 1) {
+					memset(jr, 0, p * sizeof *jr);
 					jr[j0] = r0[j0] * (1 - cw) * i;
 					jr[j0 + 1] = r0[j0 + 1] * cw * i;
+					for (q = 0; q < nrc; q++)
+						for (j = 0; j < gp; j++)
+							jr[(q + 1) * gp + j] = r[q][j] * sens[q][j];
 				} else {
 					jr[0] = r0[0] * i;
+					for (q = 0; q < nrc; q++)
+						jr[1 + q] = v[q];
 				}
-				for (q = 0; q < nrc; q++)
-					for (j = 0; j < gp; j++)
-						jr[(q + 1) * gp + j] = r[q][j] * sens[q][j];
 				if (pb->tau_free)
 					for (q = nrc; q-- > 0;) {
 						acc += w[q];
@@ -697,16 +701,12 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 			for (q = 0; q < nrc; q++) {
 				w[q] = a[q] * w[q] + da[q] * (v[q] - rz[q] * i);
 				v[q] = a[q] * v[q] + rz[q] * om[q] * i;
-				if (!J)
+				if (!J || gp == 1)
 					continue;
 				for (j = 0; j < gp; j++)
 					sens[q][j] *= a[q];
-				if (gp > 1) {
-					sens[q][j0] += om[q] * i * (1 - cw);
-					sens[q][j0 + 1] += om[q] * i * cw;
-				} else {
-					sens[q][0] += om[q] * i;
-				}
+				sens[q][j0] += om[q] * i * (1 - cw);
+				sens[q][j0 + 1] += om[q] * i * cw;
 			}
 		}
 	}
