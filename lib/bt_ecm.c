@@ -1639,6 +1639,15 @@ params_eval(const struct bt_ecm *ecm, double soc, double temp_c,
 }
 
 void
+bt_ecm_soc_cell(const struct bt_ecm *ecm, double soc, size_t *j0, double *w)
+{
+	struct cell c = locate(ecm->soc, ecm->ns, soc);
+
+	*j0 = c.j0;
+	*w = c.w;
+}
+
+void
 bt_ecm_params_at(const struct bt_ecm *ecm, double soc, double temp_c,
 		 struct bt_ecm_params *params)
 {

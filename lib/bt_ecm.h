@@ -252,6 +252,15 @@ double bt_ecm_pchip_eval(const double *x, const double *y, const double *d,
 void bt_ecm_params_at(const struct bt_ecm *ecm, double soc, double temp_c,
 		      struct bt_ecm_params *params);
 
+/* The cell of SOC on the soc axis of ECM, as bt_ecm_params_at()
+ * interpolates: *J0 is the grid point below and *W the weight of the point
+ * above (0 below the grid, 1 above it), so that a parameter at SOC is
+ * (1 - W) p[J0] + W p[J0 + 1].
+ *
+ * Returns nothing. */
+void bt_ecm_soc_cell(const struct bt_ecm *ecm, double soc, size_t *j0,
+		     double *w);
+
 /* Fill *SD with the standard deviations of R0, R_k and tau_k at SOC and
  * TEMP_C, interpolated like bt_ecm_params_at(); unknown ones are NaN.
  *

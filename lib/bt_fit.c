@@ -573,36 +573,6 @@ simulate(const struct problem *pb, const double *th, double *f)
 }
 
 
-/* The cell of soc Z on the grid G of N >= 2 points, as bt_ecm
- * interpolates: the point J0 below and the weight W of the point above,
- * clamped outside the grid. */
-static void
-grid_cell(const double *g, size_t n, double z, size_t *j0, double *w)
-{
-	size_t lo = 0, hi = n - 1;
-
-	if (!(z > g[0])) {
-		*j0 = 0;
-		*w = 0;
-		return;
-	}
-	if (z >= g[n - 1]) {
-		*j0 = n - 2;
-		*w = 1;
-		return;
-	}
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (g[mid] <= z)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	*j0 = lo;
-	*w = (z - g[lo]) / (g[hi] - g[lo]);
-}
-
 /* The residuals F (when not NULL) and their Jacobian J (row-major, row
  * stride TDA, when not NULL) of a problem with a fast path, in one pass.
  * The model is bt_ecm's, evaluated directly: the state's soc is fixed by
@@ -1738,7 +1708,7 @@ bt_fit_profile(const struct bt_fit_data *data, const struct bt_fit_ocv *ocv,
 			 / (SECONDS_PER_HOUR * ts.q_ah);
 	for (k = 0; k < n; k++) {
 		zst[n + k] = bt_ecm_ocv(res->ecm, zst[k], temp, NULL);
-		grid_cell(g, ng, zst[k], &cell[k], &cellw[k]);
+		bt_ecm_soc_cell(res->ecm, zst[k], &cell[k], &cellw[k]);
 	}
 	pb.zstate = zst;
 	pb.ocvrow = zst + n;

@@ -422,6 +422,17 @@ test_ecm_exports(void)
 		worst = fmax(worst, fabs(dy - dref));
 	}
 	check(worst == 0, "pchip export equals the model's OCV");
+	{
+		size_t j0;
+		double w, w2, w3;
+		size_t j2, j3;
+
+		bt_ecm_soc_cell(m, 0.3, &j0, &w);
+		bt_ecm_soc_cell(m, -0.2, &j2, &w2);
+		bt_ecm_soc_cell(m, 1.4, &j3, &w3);
+		check(j0 == 2 && fabs(w - 0.2) < 1e-15 && j2 == 0 && w2 == 0
+		      && j3 == N_OCV - 2 && w3 == 1, "soc cells, clamped outside the grid");
+	}
 	check(bt_ecm_write_c(m, f, "cell_a") == BT_OK, "C tables written");
 	check(bt_ecm_write_c(m, f, "9bad") == BT_EINVAL, "C prefix checked");
 	rewind(f);
