@@ -121,9 +121,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 				   arg);
 		break;
 	case OPT_SOC0:
-		o->soc0 = bt_cli_number(state, arg, "--soc0");
-		if (o->soc0 < 0 || o->soc0 > 1)
-			argp_error(state, "--soc0 must lie in [0, 1], not '%s'", arg);
+		o->soc0 = bt_cli_range(state, arg, "--soc0", 0, 1);
 		break;
 	case OPT_TEMPERATURE:
 		o->temp0_c = bt_cli_number(state, arg, "--temperature");

@@ -94,10 +94,10 @@ static const char doc[] =
 	"writes frequency_hz, z_re_ohm, z_im_ohm, coherence, z_abs_ohm, "
 	"z_phase_deg.\n\n"
 	"Examples:\n"
-	"  bt-wavelet denoise -c voltage_v hppc.csv.gz > smooth.csv\n"
-	"  bt-wavelet wavedec -c voltage_v -w db4 -l 5 hppc.csv.gz > coeffs.csv\n"
+	"  bt-wavelet denoise -c voltage_v noisy_hppc.csv.gz > smooth.csv\n"
+	"  bt-wavelet wavedec -c voltage_v -w db4 -l 5 noisy_hppc.csv.gz > coeffs.csv\n"
 	"  bt-wavelet waverec -w db4 coeffs.csv | head -n 3\n"
-	"  bt-wavelet impedance drive.csv.gz";
+	"  bt-wavelet impedance noisy_drive.csv.gz";
 
 static error_t
 parse_opt(int key, char *arg, struct argp_state *state)

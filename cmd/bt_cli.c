@@ -92,6 +92,18 @@ bt_cli_nonnegative(struct argp_state *state, const char *arg, const char *opt)
 }
 
 double
+bt_cli_range(struct argp_state *state, const char *arg, const char *opt,
+	     double lo, double hi)
+{
+	double x = bt_cli_number(state, arg, opt);
+
+	if (!(x >= lo && x <= hi))
+		argp_error(state, "%s must lie in [%g, %g], not '%s'", opt, lo, hi,
+			   arg);
+	return x;
+}
+
+double
 bt_cli_count(struct argp_state *state, const char *arg, const char *opt,
 	     double min, double max)
 {

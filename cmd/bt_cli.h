@@ -37,13 +37,16 @@ struct bt_cli_common {
 extern const struct argp bt_cli_common_argp;
 
 /* Option values: the number ARG of option OPT ("--dt"), finite, and for
- * the variants positive, not negative, or a whole number from MIN to MAX.
+ * the variants positive, not negative, within [LO, HI], or a whole number
+ * from MIN to MAX.
  * A bad value is a usage error through argp_error (exit 2). */
 double bt_cli_number(struct argp_state *state, const char *arg, const char *opt);
 double bt_cli_positive(struct argp_state *state, const char *arg,
 		       const char *opt);
 double bt_cli_nonnegative(struct argp_state *state, const char *arg,
 			  const char *opt);
+double bt_cli_range(struct argp_state *state, const char *arg, const char *opt,
+		    double lo, double hi);
 double bt_cli_count(struct argp_state *state, const char *arg, const char *opt,
 		    double min, double max);
 

@@ -27,5 +27,6 @@
 #include "bt_net.h"
 #include "bt_gather.h"
 #include "bt_batch.h"
+#include "bt_fit.h"
 
 #endif /* BATTOOLS_H */

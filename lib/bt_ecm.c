@@ -1293,6 +1293,107 @@ bt_ecm_write(const struct bt_ecm *ecm, FILE *f)
 	return bad || ferror(f) ? BT_EIO : BT_OK;
 }
 
+/* The longest PREFIX bt_ecm_write_c accepts. */
+#define C_PREFIX_MAX 64
+
+int
+bt_ecm_c_prefix_ok(const char *s)
+{
+	size_t n;
+
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+		return 0;
+	for (n = 0; s[n]; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z')
+		      || (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
+			return 0;
+	return n <= C_PREFIX_MAX;
+}
+
+/* Write the NT by NS values A (level-major) as a C initialiser of
+ * [NT][NS] elements, or of [NS] elements when NT is 0; returns non-zero on
+ * a write error. */
+static int
+put_c_table(FILE *f, const double *a, size_t nt, size_t ns)
+{
+	char b[NUM_BUFSIZE];
+	size_t it, is, rows = nt ? nt : 1;
+	int bad = 0;
+
+	for (it = 0; it < rows; it++) {
+		bad |= fputs(nt ? "\t{" : "\t", f) == EOF;
+		for (is = 0; is < ns; is++) {
+			fmt_num(a[it * ns + is], b);
+			bad |= fprintf(f, "%s%s", is ? ", " : "", b) < 0;
+		}
+		bad |= fprintf(f, "%s%s\n", nt ? "}" : "", it + 1 < rows ? "," : "") < 0;
+	}
+	return bad;
+}
+
+enum bt_status
+bt_ecm_write_c(const struct bt_ecm *ecm, FILE *f, const char *prefix)
+{
+	char up[C_PREFIX_MAX + 1], b[NUM_BUFSIZE];
+	size_t i, k, nt = ecm->nt, ns = ecm->ns, n = ecm->info.rc_pairs;
+	int bad = 0;
+
+	if (!bt_ecm_c_prefix_ok(prefix))
+		return BT_EINVAL;
+	for (i = 0; prefix[i]; i++)
+		up[i] = (prefix[i] >= 'a' && prefix[i] <= 'z')
+			? (char)(prefix[i] - 'a' + 'A') : prefix[i];
+	up[i] = 0;
+	bad |= fprintf(f, "/* %s.h - cell model lookup tables written by bt-fit "
+		       "(bt-ecm(5) format %d).\n"
+		       " * Tables are indexed [temperature level][soc point]; "
+		       "interpolate them\n"
+		       " * bilinearly (the OCV by PCHIP along soc), clamped at the "
+		       "edges.\n"
+		       " * Current is positive on charge. */\n",
+		       prefix, BT_ECM_FORMAT_VERSION) < 0;
+	bad |= fprintf(f, "#ifndef %s_LUT_H\n#define %s_LUT_H\n\n", up, up) < 0;
+	bad |= fprintf(f, "#ifndef %s_REAL\n#define %s_REAL double\n#endif\n",
+		       up, up) < 0;
+	/* A file that includes the header need not use every table. */
+	bad |= fprintf(f, "#if defined(__GNUC__)\n#define %s_UNUSED __attribute__((unused))\n"
+		       "#else\n#define %s_UNUSED\n#endif\n\n", up, up) < 0;
+	fmt_num(ecm->info.capacity_ah, b);
+	bad |= fprintf(f, "#define %s_CAPACITY_AH %s\n", up, b) < 0;
+	fmt_num(ecm->info.coulombic_efficiency, b);
+	bad |= fprintf(f, "#define %s_COULOMBIC_EFFICIENCY %s\n", up, b) < 0;
+	bad |= fprintf(f, "#define %s_RC_PAIRS %zu\n#define %s_N_TEMPERATURE %zu\n"
+		       "#define %s_N_SOC %zu\n\n", up, n, up, nt, up, ns) < 0;
+	bad |= fprintf(f, "static const %s_REAL %s_temperature_c[%zu] %s_UNUSED = {\n",
+		       up, prefix, nt, up) < 0;
+	bad |= put_c_table(f, ecm->temp, 0, nt);
+	bad |= fprintf(f, "};\nstatic const %s_REAL %s_soc[%zu] %s_UNUSED = {\n", up,
+		       prefix, ns, up) < 0;
+	bad |= put_c_table(f, ecm->soc, 0, ns);
+	bad |= fputs("};\n", f) == EOF;
+	for (i = V_OCV; i <= V_R0; i++) {
+		bad |= fprintf(f, "static const %s_REAL %s_%s[%zu][%zu] %s_UNUSED = {\n",
+			       up, prefix, var_names[i], nt, ns, up) < 0;
+		bad |= put_c_table(f, ecm->val[i], nt, ns);
+		bad |= fputs("};\n", f) == EOF;
+	}
+	for (i = 0; i < 2; i++) {
+		const char *name = i ? "tau_s" : "r_ohm";
+
+		bad |= fprintf(f, "static const %s_REAL %s_%s[%zu][%zu][%zu] %s_UNUSED = {\n",
+			       up, prefix, name, n, nt, ns, up) < 0;
+		for (k = 0; k < n; k++) {
+			bad |= fputs("{\n", f) == EOF;
+			bad |= put_c_table(f, ecm->val[(i ? V_TAU1 : V_R1) + k],
+					   nt, ns);
+			bad |= fprintf(f, "}%s\n", k + 1 < n ? "," : "") < 0;
+		}
+		bad |= fputs("};\n", f) == EOF;
+	}
+	bad |= fprintf(f, "\n#endif /* %s_LUT_H */\n", up) < 0;
+	return bad || ferror(f) ? BT_EIO : BT_OK;
+}
+
 /* --- Accessors ----------------------------------------------------------- */
 
 const struct bt_ecm_info *
@@ -1475,6 +1576,21 @@ pchip_eval(const double *x, const double *y, const double *d, size_t n,
 	return y[lo] + t * (h * d[lo] + t * (c2 + t * c3));
 }
 
+void
+bt_ecm_pchip_slopes(const double *x, const double *y, size_t n, double *d)
+{
+	pchip_slopes(x, y, n, d);
+}
+
+double
+bt_ecm_pchip_eval(const double *x, const double *y, const double *d,
+		  size_t n, double v, double *dy)
+{
+	double ignored;
+
+	return pchip_eval(x, y, d, n, v, dy ? dy : &ignored);
+}
+
 double
 bt_ecm_ocv(const struct bt_ecm *ecm, double soc, double temp_c,
 	   double *docv_dsoc)
@@ -1522,6 +1638,15 @@ params_eval(const struct bt_ecm *ecm, double soc, double temp_c,
 		if (dp)
 			dp->tau[k] = d;
 	}
+}
+
+void
+bt_ecm_soc_cell(const struct bt_ecm *ecm, double soc, size_t *j0, double *w)
+{
+	struct cell c = locate(ecm->soc, ecm->ns, soc);
+
+	*j0 = c.j0;
+	*w = c.w;
 }
 
 void

@@ -125,6 +125,25 @@ enum bt_status bt_ecm_parse(const char *buf, size_t len, const char *name,
  * Returns BT_OK, or BT_EIO when writing fails. */
 enum bt_status bt_ecm_write(const struct bt_ecm *ecm, FILE *f);
 
+/* Write the tables of ECM to F as a C header that BMS firmware can
+ * include: macros for the capacity, the number of RC pairs and the grid
+ * sizes, and static const arrays for the temperature levels, the soc
+ * points and ocv_v, r0_ohm, r<k>_ohm, tau<k>_s indexed [level][soc]
+ * (the RC arrays [k][level][soc]), every number written as the shortest
+ * decimal that reads back to the same double.  The element type is the
+ * macro PREFIX_REAL, double unless the includer defines it; the arrays are
+ * marked unused for GCC and Clang, so that a file may use some of them.  PREFIX, a C
+ * identifier, names everything (upper case for the macros).
+ *
+ * Returns BT_OK, BT_EINVAL when PREFIX is not an identifier of at most 64
+ * characters, or BT_EIO when writing fails. */
+enum bt_status bt_ecm_write_c(const struct bt_ecm *ecm, FILE *f,
+			      const char *prefix);
+
+/* Returns non-zero when PREFIX is a name bt_ecm_write_c() accepts: a C
+ * identifier of at most 64 characters. */
+int bt_ecm_c_prefix_ok(const char *prefix);
+
 /* --- Building a model (bt-fit) ------------------------------------------ */
 
 /* Fill INFO with the defaults of the format: capacity NaN (must be set),
@@ -211,12 +230,36 @@ enum bt_status bt_ecm_get_point(const struct bt_ecm *ecm, size_t it, size_t is,
 double bt_ecm_ocv(const struct bt_ecm *ecm, double soc, double temp_c,
 		  double *docv_dsoc);
 
+/* The PCHIP slopes D (N doubles) of the points (X, Y), X increasing,
+ * N >= 2: the interpolant bt_ecm_ocv() uses along soc, for other tables
+ * (bt_fit's OCV branches).
+ *
+ * Returns nothing. */
+void bt_ecm_pchip_slopes(const double *x, const double *y, size_t n, double *d);
+
+/* The PCHIP interpolant of (X, Y) with slopes D from bt_ecm_pchip_slopes(),
+ * N points, at V, continued linearly with the end slopes outside
+ * [X[0], X[N-1]].  When DY is not NULL it receives the derivative.
+ *
+ * Returns the interpolated value. */
+double bt_ecm_pchip_eval(const double *x, const double *y, const double *d,
+			 size_t n, double v, double *dy);
+
 /* Fill *PARAMS with R0, R_k and tau_k at SOC and TEMP_C, bilinear in soc
  * and temperature and clamped at the edges of the grid.
  *
  * Returns nothing. */
 void bt_ecm_params_at(const struct bt_ecm *ecm, double soc, double temp_c,
 		      struct bt_ecm_params *params);
+
+/* The cell of SOC on the soc axis of ECM, as bt_ecm_params_at()
+ * interpolates: *J0 is the grid point below and *W the weight of the point
+ * above (0 below the grid, 1 above it), so that a parameter at SOC is
+ * (1 - W) p[J0] + W p[J0 + 1].
+ *
+ * Returns nothing. */
+void bt_ecm_soc_cell(const struct bt_ecm *ecm, double soc, size_t *j0,
+		     double *w);
 
 /* Fill *SD with the standard deviations of R0, R_k and tau_k at SOC and
  * TEMP_C, interpolated like bt_ecm_params_at(); unknown ones are NaN.

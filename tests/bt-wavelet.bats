@@ -9,7 +9,7 @@ load helpers
 
 ECM="$BT_SRCDIR/datasets/nmc18650.ecm"
 FLAT="$DATA/ecm/flat2rc.ecm"
-HPPC="$DATA/examples/hppc.csv.gz"
+HPPC="$DATA/examples/noisy_hppc.csv.gz"
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"

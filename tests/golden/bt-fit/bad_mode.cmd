@@ -1,0 +1,1 @@
+bt-fit --mode eis fit/no_charge.csv

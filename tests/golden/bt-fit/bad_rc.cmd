@@ -1,0 +1,1 @@
+bt-fit --rc 4 fit/no_charge.csv

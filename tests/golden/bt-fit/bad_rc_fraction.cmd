@@ -1,0 +1,1 @@
+bt-fit --rc 1.5 fit/no_charge.csv

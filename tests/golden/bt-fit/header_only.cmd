@@ -1,0 +1,1 @@
+head -n 1 fit/no_charge.csv | bt-fit

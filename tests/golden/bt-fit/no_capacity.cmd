@@ -1,0 +1,1 @@
+bt-fit --soc0 0.5 fit/charge_pulses.csv

@@ -1,0 +1,1 @@
+bt-fit fit/cc_only_charge.csv

@@ -1,0 +1,1 @@
+bt-fit fit/no_charge.csv

@@ -1,0 +1,1 @@
+bt-fit --mode ocv --report r.csv fit/ocv_branches.csv

@@ -1,0 +1,1 @@
+bt-fit --mode ocv fit/no_charge.csv fit/rest_only.csv

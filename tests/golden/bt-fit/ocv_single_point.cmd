@@ -1,0 +1,1 @@
+bt-fit --mode ocv fit/ocv_one_branch.csv

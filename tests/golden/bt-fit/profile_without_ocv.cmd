@@ -1,0 +1,1 @@
+bt-fit --mode profile fit/no_charge.csv

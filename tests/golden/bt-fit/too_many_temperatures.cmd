@@ -1,0 +1,1 @@
+bt-fit --temperature 10 --temperature 25 fit/no_charge.csv
