@@ -100,18 +100,6 @@ static const char doc[] =
 	"  bt-batch --gather --outdir sims 'bt-sim -m nmc18650.ecm {in}' profile.csv\n"
 	"  bt-batch --gather-only csv/arbin_export.csv -p 4 --column export";
 
-static long
-positive(struct argp_state *state, const char *arg, const char *opt)
-{
-	double x;
-
-	if (bt_num_parse(arg, strlen(arg), '.', &x) != BT_OK || x != (long)x
-	    || x < 1 || x > 1e9)
-		argp_error(state, "invalid %s '%s' (use a whole number from 1)",
-			   opt, arg);
-	return (long)x;
-}
-
 static void
 check_args(struct argp_state *state, struct batch_args *a)
 {
@@ -172,10 +160,10 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		a->engine_given = 1;
 		break;
 	case 'j':
-		a->engine.jobs = positive(state, arg, "number of jobs");
+		a->engine.jobs = (long)bt_cli_count(state, arg, "--jobs", 1, 1e9);
 		break;
 	case OPT_PER_JOB:
-		a->engine.per_job = positive(state, arg, "--per-job");
+		a->engine.per_job = (long)bt_cli_count(state, arg, "--per-job", 1, 1e9);
 		break;
 	case OPT_OUTDIR:
 		if (*arg == '\0')
@@ -194,7 +182,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		a->batch.retry_failed = 1;
 		break;
 	case OPT_ARRAY_MAX:
-		a->engine.array_max = positive(state, arg, "--array-max");
+		a->engine.array_max = (long)bt_cli_count(state, arg, "--array-max", 1, 1e9);
 		break;
 	case OPT_PARTITION:
 		a->engine.partition = arg;

@@ -242,42 +242,12 @@ free_held(void *p)
 	free(h);
 }
 
-static void
-free_writer(void *w)
-{
-	bt_writer_free(w);
-}
-
-/* Open PATH (the -o output when PATH is NULL and MAIN is set) as a
- * writer, or die. */
+/* Open PATH (the -o output when MAIN_OUTPUT is set) as a writer, or die. */
 static struct bt_writer *
 open_writer(const struct fit_args *a, const char *path, int main_output)
 {
-	struct bt_writer *w;
-
-	if (main_output)
-		return bt_cli_open_output(&a->common);
-	if (bt_writer_open(&w, path, a->common.delimiter, a->common.precision)
-	    != BT_OK) {
-		if (!w)
-			bt_cli_die("out of memory");
-		bt_cli_hold(w, free_writer);
-		bt_cli_die("%s", bt_writer_errmsg(w));
-	}
-	bt_cli_hold(w, free_writer);
-	return w;
-}
-
-static void
-close_writer(struct bt_writer *w, int main_output)
-{
-	if (main_output) {
-		bt_cli_close_output(w);
-		return;
-	}
-	if (bt_writer_close(w) != BT_OK)
-		bt_cli_die("%s", bt_writer_errmsg(w));
-	bt_cli_release(w);
+	return main_output ? bt_cli_open_output(&a->common)
+			   : bt_cli_open_file(path, &a->common);
 }
 
 /* Write ECM (as a C header when AS_C) to PATH, or to the -o output. */
@@ -292,7 +262,7 @@ write_model(const struct fit_args *a, const char *path, int main_output,
 		bt_cli_die("out of memory");
 	if (st != BT_OK)
 		bt_cli_end_row(w);	/* dies with the write error */
-	close_writer(w, main_output);
+	bt_cli_close_output(w);
 }
 
 /* Read every input into H->data. */
@@ -432,7 +402,7 @@ run_model(struct fit_args *a, struct held *h)
 		w = open_writer(a, a->report, 0);
 		if (bt_fit_report_write(&h->res, a->fit.rc_pairs, w) != BT_OK)
 			bt_cli_die("%s", bt_writer_errmsg(w));
-		close_writer(w, 0);
+		bt_cli_close_output(w);
 	}
 	if (a->lut)
 		write_model(a, a->lut, 0, h->res.ecm, 1);

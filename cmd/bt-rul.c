@@ -233,12 +233,6 @@ free_fleet(void *f)
 	bt_rul_fleet_free(f);
 }
 
-static void
-free_writer(void *w)
-{
-	bt_writer_free(w);
-}
-
 /* Read the cells of PATH up to cycle LIMIT. */
 static struct bt_rul_fleet *
 read_cells(const char *path, const struct rul_args *a, double limit)
@@ -412,7 +406,6 @@ main(int argc, char **argv)
 	struct rul_args args;
 	struct bt_rul_fleet *fleet = NULL, *cs;
 	struct bt_writer *w, *tw = NULL;
-	enum bt_status st;
 	size_t failed;
 
 	bt_cli_init("bt-rul");
@@ -426,19 +419,12 @@ main(int argc, char **argv)
 		fleet = read_cells(args.fleet, &args, INFINITY);
 	cs = read_cells(args.input, &args, args.start_cycle);
 	w = bt_cli_open_output(&args.common);
-	if (args.trajectory != NULL) {
-		st = bt_writer_open(&tw, args.trajectory, args.common.delimiter,
-				    args.common.precision);
-		if (tw != NULL)
-			bt_cli_hold(tw, free_writer);
-		if (st != BT_OK)
-			bt_cli_die("%s", tw != NULL ? bt_writer_errmsg(tw) : bt_strerror(st));
-	}
+	if (args.trajectory != NULL)
+		tw = bt_cli_open_file(args.trajectory, &args.common);
 	failed = run_rul(&args, cs, fleet, w, tw);
-	if (tw != NULL && bt_writer_close(tw) != BT_OK)
-		bt_cli_die("%s", bt_writer_errmsg(tw));
+	if (tw != NULL)
+		bt_cli_close_output(tw);
 	bt_cli_close_output(w);
-	bt_cli_release(tw);
 	bt_cli_release(cs);
 	bt_cli_release(fleet);
 	bt_cli_common_free(&args.common);

@@ -17,7 +17,6 @@
 
 static const char *program = "battools";
 static char version[128];
-static struct bt_writer *open_output;	/* removed if the tool dies */
 
 /* What a dying tool frees, so that a failure leaks nothing (and
  * LeakSanitizer, in the sanitizer build, has nothing to report). */
@@ -228,8 +227,6 @@ bt_cli_die(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmessage(fmt, ap);
 	va_end(ap);
-	bt_writer_free(open_output);
-	open_output = NULL;
 	for (i = MAX_HELD; i-- > 0;)
 		if (held[i].obj != NULL)
 			held[i].free_fn(held[i].obj);
@@ -336,21 +333,33 @@ bt_cli_check(const struct bt_reader *r, enum bt_status st)
 		bt_cli_die("%s", bt_reader_errmsg(r));
 }
 
+static void
+free_writer(void *w)
+{
+	bt_writer_free(w);	/* removes the file of an unfinished run */
+}
+
+struct bt_writer *
+bt_cli_open_file(const char *path, const struct bt_cli_common *c)
+{
+	struct bt_writer *w;
+	enum bt_status st = bt_writer_open(&w, path, c->delimiter, c->precision);
+	char msg[BT_ERRMSG_SIZE];
+
+	if (st != BT_OK) {
+		snprintf(msg, sizeof msg, "%s",
+			 w != NULL ? bt_writer_errmsg(w) : bt_strerror(st));
+		bt_writer_free(w);
+		bt_cli_die("%s", msg);
+	}
+	bt_cli_hold(w, free_writer);
+	return w;
+}
+
 struct bt_writer *
 bt_cli_open_output(const struct bt_cli_common *c)
 {
-	struct bt_writer *w;
-	enum bt_status st = bt_writer_open(&w, c->output, c->delimiter,
-					   c->precision);
-
-	if (st != BT_OK) {
-		if (w == NULL)
-			bt_cli_die("%s", bt_strerror(st));
-		open_output = w;
-		bt_cli_die("%s", bt_writer_errmsg(w));
-	}
-	open_output = w;
-	return w;
+	return bt_cli_open_file(c->output, c);
 }
 
 void
@@ -365,8 +374,7 @@ bt_cli_close_output(struct bt_writer *w)
 {
 	if (bt_writer_close(w) != BT_OK)
 		bt_cli_die("%s", bt_writer_errmsg(w));
-	bt_writer_free(w);
-	open_output = NULL;
+	bt_cli_release(w);
 }
 
 void

@@ -79,8 +79,12 @@ struct bt_ecm *bt_cli_load_model(const char *path);
 /* Die with the reader's message when STATUS is an error. */
 void bt_cli_check(const struct bt_reader *reader, enum bt_status status);
 
-/* Open the output the common options name (-o, -d, -p), or die. */
+/* Open the output the common options name (-o, -d, -p), or a further
+ * output PATH written with their -d and -p, or die.  Until
+ * bt_cli_close_output, a tool that dies removes the file. */
 struct bt_writer *bt_cli_open_output(const struct bt_cli_common *common);
+struct bt_writer *bt_cli_open_file(const char *path,
+				   const struct bt_cli_common *common);
 
 /* Write one output row's end; die on a write error. */
 void bt_cli_end_row(struct bt_writer *writer);

@@ -451,7 +451,7 @@ read_state(const struct bt_batch *b, struct bt_task *t)
 	FILE *f;
 	int status;
 
-	t->state = BT_TASK_TODO;
+	t->state = BT_TASK_PENDING;
 	if (stat(t->output, &sb) == 0) {
 		t->state = BT_TASK_DONE;
 		return;
@@ -501,7 +501,7 @@ bt_batch_scan(struct bt_batch *b, size_t *nrun)
 		struct bt_task *t = &b->tasks[i];
 
 		read_state(b, t);
-		t->run = t->state == BT_TASK_TODO
+		t->run = t->state == BT_TASK_PENDING
 			 || (t->state == BT_TASK_FAILED && b->retry_failed);
 		n += t->run;
 	}
@@ -690,7 +690,7 @@ bt_batch_start(struct bt_batch *b, const struct bt_batch_engine_opts *o,
 	       pid_t *pid)
 {
 	char *argv[MAX_ARGV + 1], *owned[MAX_ARGV], *cwd, *abs = NULL,
-	     *tasks = NULL, *stub = NULL, *jobid = NULL;
+	     *tasks = NULL, *script = NULL, *jobid = NULL;
 	size_t nrun = 0, i, n = 0, nowned = 0, per_job;
 	enum bt_status st = BT_ENOMEM;
 	FILE *f;
@@ -761,11 +761,11 @@ bt_batch_start(struct bt_batch *b, const struct bt_batch_engine_opts *o,
 		ARG("bash");
 		ARG(b->runner);
 	} else {
-		stub = format("%s.sbatch", b->runner);
+		script = format("%s.sbatch", b->runner);
 		jobid = format("%s.jobid", b->runner);
-		if (stub == NULL || jobid == NULL)
+		if (script == NULL || jobid == NULL)
 			goto out;
-		if ((st = write_file(b, stub, abs, nrun)) != BT_OK)
+		if ((st = write_file(b, script, abs, nrun)) != BT_OK)
 			goto out;
 		st = BT_ENOMEM;
 		ARG("sbatch");
@@ -794,7 +794,7 @@ bt_batch_start(struct bt_batch *b, const struct bt_batch_engine_opts *o,
 		}
 		if (o->wait)
 			ARG("--wait");
-		ARG(stub);
+		ARG(script);
 	}
 #undef ARG
 #undef OWNED
@@ -804,7 +804,7 @@ out:
 	for (i = 0; i < nowned; i++)
 		free(owned[i]);
 	free(tasks);
-	free(stub);
+	free(script);
 	free(jobid);
 	free(abs);
 	free(cwd);

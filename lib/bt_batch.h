@@ -43,7 +43,7 @@
 #define BT_BATCH_LOGDIR "logs"
 
 enum bt_task_state {
-	BT_TASK_TODO,	/* never run, or interrupted */
+	BT_TASK_PENDING,	/* never run, or interrupted */
 	BT_TASK_DONE,	/* its output exists */
 	BT_TASK_FAILED	/* ran and failed: an exit status, no output */
 };

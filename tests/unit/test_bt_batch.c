@@ -163,9 +163,9 @@ main(void)
 	      "c1 done");
 	CHECK(bt_batch_task(b, 1)->state == BT_TASK_FAILED && !bt_batch_task(b, 1)->run
 	      && bt_batch_task(b, 1)->exit_status == 3, "c2 failed with 3");
-	CHECK(bt_batch_task(b, 2)->state == BT_TASK_TODO && bt_batch_task(b, 2)->run,
+	CHECK(bt_batch_task(b, 2)->state == BT_TASK_PENDING && bt_batch_task(b, 2)->run,
 	      "c3 to do");
-	CHECK(bt_batch_task(b, 3)->state == BT_TASK_TODO && bt_batch_task(b, 3)->run,
+	CHECK(bt_batch_task(b, 3)->state == BT_TASK_PENDING && bt_batch_task(b, 3)->run,
 	      "c4 to do");
 	CHECK(bt_batch_first_error(b, 1, line, sizeof line) == 1, "c2 has an error");
 	CHECK_STR(line, "bt-import: c2.csv.gz: truncated gzip data", "first line");
