@@ -213,13 +213,8 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = {
-	{&bt_cli_common_argp, 0, NULL, 0},
-	{NULL, 0, NULL, 0}
-};
-
-static const struct argp argp = {options, parse_opt, args_doc, doc, children,
-				 NULL, NULL};
+static const struct argp argp = {options, parse_opt, args_doc, doc,
+				 bt_cli_children, NULL, NULL};
 
 /* What a dying bt-fit frees: the tests and the results. */
 struct held {

@@ -197,9 +197,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		o->hampel_window = count(state, arg, "--hampel-window", 0);
 		break;
 	case OPT_HAMPEL_THRESHOLD:
-		o->hampel_threshold = bt_cli_number(state, arg, "--hampel-threshold");
-		if (!(o->hampel_threshold > 0))
-			argp_error(state, "--hampel-threshold must be positive, not '%s'", arg);
+		o->hampel_threshold = bt_cli_positive(state, arg, "--hampel-threshold");
 		break;
 	case OPT_TRAJECTORY:
 		a->trajectory = arg;
@@ -219,13 +217,8 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child children[] = {
-	{&bt_cli_common_argp, 0, NULL, 0},
-	{NULL, 0, NULL, 0}
-};
-
-static const struct argp argp = {options, parse_opt, args_doc, doc, children,
-				 NULL, NULL};
+static const struct argp argp = {options, parse_opt, args_doc, doc,
+				 bt_cli_children, NULL, NULL};
 
 static void
 free_fleet(void *f)

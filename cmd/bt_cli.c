@@ -184,6 +184,11 @@ parse_opt(int key, char *arg, struct argp_state *state)
 const struct argp bt_cli_common_argp = {options, parse_opt, NULL, NULL,
 					NULL, NULL, NULL};
 
+const struct argp_child bt_cli_children[] = {
+	{&bt_cli_common_argp, 0, NULL, 0},
+	{NULL, 0, NULL, 0}
+};
+
 /* Standard output carries --help and --version text through stdio; a
  * failure to write it (a full disk, /dev/full) must not go unnoticed.
  * (The pattern of coreutils' close_stdout.) */

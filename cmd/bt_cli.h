@@ -36,6 +36,10 @@ struct bt_cli_common {
 
 extern const struct argp bt_cli_common_argp;
 
+/* The argp children of every tool: the common options alone.  A tool's
+ * parser hands them its struct bt_cli_common at ARGP_KEY_INIT. */
+extern const struct argp_child bt_cli_children[];
+
 /* Option values: the number ARG of option OPT ("--dt"), finite, and for
  * the variants positive, not negative, within [LO, HI], or a whole number
  * from MIN to MAX.
