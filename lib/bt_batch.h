@@ -9,8 +9,8 @@
  * error), NAME.out (standard output, when the template writes {out}
  * itself) and NAME.exit (the exit status).  In the template, {in}, {name}
  * and {out} become shell-quoted words; {out} names a file in the run's
- * directory (OUTDIR/logs/run.XXXXXX.d) that is renamed to the output when
- * the whole pipeline succeeds (bash's pipefail), so an output exists only
+ * directory (OUTDIR/logs/run.<random>.d, from mkdtemp) that is renamed to
+ * the output when the whole pipeline succeeds (bash's pipefail), so an output exists only
  * complete.
  * A template without {out} has its standard output written there.
  *

@@ -205,7 +205,7 @@ char bt_writer_delimiter(const struct bt_writer *writer);
 /* Describe the last writer error ("FILE: No space left on device"). */
 const char *bt_writer_errmsg(const struct bt_writer *writer);
 
-/* Create a new file beside PATH under a unique name (".NAME.XXXXXX.tmp"),
+/* Create a new file beside PATH under a unique name (".NAME.<random>.tmp"),
  * opened for writing with the permissions a plain open would give it, for
  * a writer that renames it onto PATH once complete (the bt_writer and the
  * bt_net model files do).  Store the name in *TMPPATH (free it with free();
