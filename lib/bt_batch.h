@@ -10,8 +10,8 @@
  * itself) and NAME.exit (the exit status).  In the template, {in}, {name}
  * and {out} become shell-quoted words; {out} names a file in the run's
  * directory (OUTDIR/logs/run.<random>.d, from mkdtemp) that is renamed to
- * the output when the whole pipeline succeeds (bash's pipefail), so an output exists only
- * complete.
+ * the output when the whole pipeline succeeds (bash's pipefail), so an
+ * output exists only complete.
  * A template without {out} has its standard output written there.
  *
  * The state of a task is read from the file system, so that a batch is
