@@ -38,7 +38,7 @@ enum {
 	OPT_R_V, OPT_P0, OPT_UKF_ALPHA, OPT_UKF_BETA, OPT_UKF_KAPPA,
 	OPT_PARTICLES, OPT_SEED, OPT_ADAPT, OPT_Q_R0, OPT_Q_CAPACITY, OPT_P0_R0,
 	OPT_P0_CAPACITY, OPT_DRIFT_WINDOW, OPT_DRIFT_ALPHA, OPT_REFERENCE,
-	OPT_METRICS, OPT_SKIP
+	OPT_METRICS, OPT_SKIP, OPT_P0_OFFSET, OPT_Q_OFFSET
 };
 
 static const struct argp_option options[] = {
@@ -54,12 +54,18 @@ static const struct argp_option options[] = {
 	{NULL, 0, NULL, 0, "Tuning (all methods):", 2},
 	{"p0", OPT_P0, "X", 0, "initial soc standard deviation (default 0.2)", 2},
 	{"q-soc", OPT_Q_SOC, "X", 0,
-	 "soc process noise, per square-root second (default 2e-5)", 2},
+	 "soc process noise, per square-root second (default 1e-6; pf 2e-5)", 2},
 	{"q-i", OPT_Q_I, "A", 0, "current sensor noise per sample (default 0.01)", 2},
 	{"q-v", OPT_Q_V, "V", 0,
 	 "ekf, ukf: RC voltage process noise per square-root second (default 1e-4)", 2},
 	{"r-v", OPT_R_V, "V", 0,
-	 "voltage noise and model error, standard deviation (default 0.005)", 2},
+	 "voltage noise and model error, standard deviation (default 0.02)", 2},
+	{"p0-offset", OPT_P0_OFFSET, "C", 0,
+	 "initial sd of the current sensor's offset, a C-rate; 0: no offset "
+	 "state (default 0.02)", 2},
+	{"q-offset", OPT_Q_OFFSET, "C", 0,
+	 "current offset process noise, C-rate per square-root second "
+	 "(default 1e-6; pf 1e-4)", 2},
 	{NULL, 0, NULL, 0, "Unscented filter (ukf):", 3},
 	{"ukf-alpha", OPT_UKF_ALPHA, "X", 0, "sigma-point spread (default 1)", 3},
 	{"ukf-beta", OPT_UKF_BETA, "X", 0, "prior knowledge of the distribution (default 2)", 3},
@@ -140,6 +146,12 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_Q_I: o->kf.q_i = bt_cli_nonnegative(state, arg, "--q-i"); break;
 	case OPT_Q_V: o->kf.q_v = bt_cli_nonnegative(state, arg, "--q-v"); break;
 	case OPT_R_V: o->kf.r_v = bt_cli_positive(state, arg, "--r-v"); break;
+	case OPT_P0_OFFSET:
+		o->kf.p0_offset_c = bt_cli_nonnegative(state, arg, "--p0-offset");
+		break;
+	case OPT_Q_OFFSET:
+		o->kf.q_offset_c = bt_cli_nonnegative(state, arg, "--q-offset");
+		break;
 	case OPT_UKF_ALPHA: o->kf.ukf_alpha = bt_cli_positive(state, arg, "--ukf-alpha"); break;
 	case OPT_UKF_BETA: o->kf.ukf_beta = bt_cli_number(state, arg, "--ukf-beta"); break;
 	case OPT_UKF_KAPPA: o->kf.ukf_kappa = bt_cli_number(state, arg, "--ukf-kappa"); break;

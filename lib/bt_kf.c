@@ -44,8 +44,10 @@ struct bt_kf {
 	const struct bt_ecm *ecm;
 	struct bt_kf_opts o;
 	size_t nm;		/* the model's state dimension */
-	size_t n;		/* the filter's: nm, or nm + 2 with adaptation */
+	size_t n;		/* the filter's: nm, + 2 with adaptation, + 1
+				   with the current offset */
 	size_t ir0, icap;	/* indices of k_r0 and the capacity */
+	size_t ioff;		/* index of the current offset, or 0 */
 	size_t ih;		/* index of h, or 0 without hysteresis */
 	double q_model_ah;	/* the model's capacity */
 	double eta;		/* coulombic efficiency on charge */
@@ -74,6 +76,8 @@ bt_kf_opts_init(struct bt_kf_opts *o)
 	o->q_capacity = BT_KF_DEFAULT_Q_CAPACITY;
 	o->p0_r0 = BT_KF_DEFAULT_P0_R0;
 	o->p0_capacity = BT_KF_DEFAULT_P0_CAPACITY;
+	o->p0_offset_c = BT_KF_DEFAULT_P0_OFFSET_C;
+	o->q_offset_c = BT_KF_DEFAULT_Q_OFFSET_C;
 	o->ukf_alpha = BT_KF_DEFAULT_UKF_ALPHA;
 	o->ukf_beta = BT_KF_DEFAULT_UKF_BETA;
 	o->ukf_kappa = BT_KF_DEFAULT_UKF_KAPPA;
@@ -96,6 +100,7 @@ check_opts(const struct bt_kf_opts *o, size_t n, char *errmsg)
 	} nonneg[] = {
 		{o->q_soc, "q_soc"}, {o->q_v, "q_v"}, {o->q_h, "q_h"},
 		{o->q_i, "q_i"}, {o->q_r0, "q_r0"}, {o->q_capacity, "q_capacity"},
+		{o->p0_offset_c, "p0_offset"}, {o->q_offset_c, "q_offset"},
 	}, pos[] = {
 		{o->r_v, "r_v"}, {o->p0_soc, "p0_soc"}, {o->p0_v, "p0_v"},
 		{o->p0_h, "p0_h"}, {o->p0_r0, "p0_r0"},
@@ -145,7 +150,11 @@ bt_kf_alloc(const struct bt_ecm *ecm, const struct bt_kf_opts *opts,
 	double lambda;
 
 	*out = NULL;
-	n = nm + (opts->adapt ? 2 : 0);
+	/* With adaptation there is no offset state: over a drive cycle, whose
+	 * current is mostly of one sign, the soc drift of a current offset
+	 * and that of a capacity error are nearly the same function of time,
+	 * and the capacity is the one to track. */
+	n = nm + (opts->adapt ? 2 : opts->p0_offset_c > 0 ? 1 : 0);
 	if ((st = check_opts(opts, n, errmsg)) != BT_OK)
 		return st;
 	if (!isfinite(soc0))
@@ -160,6 +169,7 @@ bt_kf_alloc(const struct bt_ecm *ecm, const struct bt_kf_opts *opts,
 	kf->ih = info->has_hysteresis ? 1 + rc : 0;
 	kf->ir0 = nm;
 	kf->icap = nm + 1;
+	kf->ioff = !opts->adapt && opts->p0_offset_c > 0 ? n - 1 : 0;
 	kf->q_model_ah = info->capacity_ah;
 	kf->eta = info->coulombic_efficiency;
 	bt_ecm_state_init(ecm, soc0, bt_ecm_reference_temperature_c(ecm), &kf->st);
@@ -185,6 +195,13 @@ bt_kf_alloc(const struct bt_ecm *ecm, const struct bt_kf_opts *opts,
 			opts->p0_capacity * qa * opts->p0_capacity * qa;
 		kf->qdiag[kf->ir0] = opts->q_r0 * opts->q_r0;
 		kf->qdiag[kf->icap] = opts->q_capacity * qa * opts->q_capacity * qa;
+	}
+	if (kf->ioff) {
+		double sd0 = opts->p0_offset_c * kf->q_model_ah;
+		double sdq = opts->q_offset_c * kf->q_model_ah;
+
+		kf->p[kf->ioff * n + kf->ioff] = sd0 * sd0;
+		kf->qdiag[kf->ioff] = sdq * sdq;
 	}
 
 	/* [WvdM00] eqs. (15)-(16): the weights of the scaled unscented
@@ -288,10 +305,11 @@ joseph(double *p, const double *k, const double *h, double r, size_t n)
 		}
 }
 
-/* The lower Cholesky factor L of P (n by n) in L, row-major.  Returns
- * BT_OK or BT_ERANGE when P is not positive definite. */
+/* The lower Cholesky factor L of P (n by n) in L, row-major, and in
+ * *JITTER (when not NULL) what had to be added to the diagonal of P for
+ * it.  Returns BT_OK or BT_ERANGE when P is not positive definite. */
 static enum bt_status
-cholesky(const double *p, double *l, size_t n)
+cholesky(const double *p, double *l, size_t n, double *used)
 {
 	gsl_matrix_view m;
 	size_t r, c;
@@ -318,6 +336,28 @@ cholesky(const double *p, double *l, size_t n)
 	for (r = 0; r < n; r++)
 		for (c = r + 1; c < n; c++)
 			l[r * n + c] = 0;
+	if (used)
+		*used = jitter;
+	return BT_OK;
+}
+
+/* Give P back the positive definiteness rounding took from it: after an
+ * update with a measurement noise far below the prior's spread, the
+ * direction the measurement pinned down can end a few ulps below zero.
+ * The unscented filter factorises P at every step anyway; this adds the
+ * same diagonal jitter its sigma points would need, so that the reported
+ * covariance is the one they use. */
+static enum bt_status
+keep_definite(double *p, size_t n)
+{
+	double l[N_MAX * N_MAX], jitter = 0;
+	enum bt_status s;
+	size_t r;
+
+	if ((s = cholesky(p, l, n, &jitter)) != BT_OK)
+		return s;
+	for (r = 0; r < n; r++)
+		p[r * n + r] += jitter;
 	return BT_OK;
 }
 
@@ -328,6 +368,14 @@ static double
 efficiency(const struct bt_kf *kf, double current_a)
 {
 	return current_a > 0 ? kf->eta : 1;
+}
+
+/* The current the cell carries when the sensor reads I: I less the
+ * offset in state X. */
+static double
+cell_current(const struct bt_kf *kf, const double *x, double i)
+{
+	return kf->ioff ? i - x[kf->ioff] : i;
 }
 
 /* Keep the states that have bounds within them: h in [-1, 1] (it is a
@@ -366,6 +414,7 @@ transition(const struct bt_kf *kf, double *x, struct bt_ecm_state *st,
 {
 	enum bt_status s;
 
+	i = cell_current(kf, x, i);
 	bt_ecm_state_unpack(kf->ecm, x, st);
 	if ((s = bt_ecm_step(kf->ecm, st, i, dt)) != BT_OK)
 		return s;
@@ -383,6 +432,7 @@ measure(const struct bt_kf *kf, const double *x, struct bt_ecm_state *st,
 	struct bt_ecm_params p;
 	double v;
 
+	i = cell_current(kf, x, i);
 	bt_ecm_state_unpack(kf->ecm, x, st);
 	v = bt_ecm_voltage(kf->ecm, st, i);
 	if (kf->o.adapt) {
@@ -402,6 +452,7 @@ ekf_predict(struct bt_kf *kf, double i, double dt)
 	size_t n = kf->n, nm = kf->nm, r, c;
 	enum bt_status s;
 
+	i = cell_current(kf, kf->x, i);
 	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
 	if ((s = bt_ecm_step_jacobian(kf->ecm, &kf->st, i, dt, am, b)) != BT_OK)
 		return s;
@@ -419,6 +470,12 @@ ekf_predict(struct bt_kf *kf, double i, double dt)
 		a[kf->ir0 * n + kf->ir0] = 1;
 		a[kf->icap * n + kf->icap] = 1;
 	}
+	if (kf->ioff) {
+		/* The cell carries i - b: dx'/db = -dx'/di. */
+		for (r = 0; r < n; r++)
+			a[r * n + kf->ioff] = -b[r];
+		a[kf->ioff * n + kf->ioff] = 1;
+	}
 	propagate_cov(kf->p, a, b, kf->qdiag, dt, kf->o.q_i, n);
 	return BT_OK;
 }
@@ -427,15 +484,15 @@ ekf_predict(struct bt_kf *kf, double i, double dt)
 static double
 ekf_output(struct bt_kf *kf, double i, double *h)
 {
-	double v, r0, docv;
+	double v, r0, docv, k = 1;
 	size_t n = kf->n;
 
+	i = cell_current(kf, kf->x, i);
 	memset(h, 0, n * sizeof *h);
 	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
 	v = bt_ecm_output(kf->ecm, &kf->st, i, h, &r0);
 	if (kf->o.adapt) {
-		double k = kf->x[kf->ir0];
-
+		k = kf->x[kf->ir0];
 		/* V = ... + k R0(soc) i: dV/dk = R0 i, and dV/dsoc gains
 		 * (k - 1) dR0/dsoc i, dR0/dsoc i being h[0] - dOCV/dsoc. */
 		bt_ecm_ocv(kf->ecm, kf->st.soc, kf->st.temp_c, &docv);
@@ -443,6 +500,9 @@ ekf_output(struct bt_kf *kf, double i, double *h)
 		h[0] += (k - 1) * (h[0] - docv);
 		h[kf->ir0] = r0 * i;
 	}
+	/* dV/db = -dV/di = -k R0. */
+	if (kf->ioff)
+		h[kf->ioff] = -k * r0;
 	return v;
 }
 
@@ -458,7 +518,7 @@ sigma_points(const struct bt_kf *kf, const double *x, const double *p,
 	size_t n = kf->n, j, r;
 	enum bt_status s;
 
-	if ((s = cholesky(p, l, n)) != BT_OK)
+	if ((s = cholesky(p, l, n, NULL)) != BT_OK)
 		return s;
 	for (r = 0; r < n; r++)
 		sig[0][r] = x[r];
@@ -516,7 +576,7 @@ ukf_predict(struct bt_kf *kf, double i, double dt)
 		double am[BT_ECM_MAX_STATE * BT_ECM_MAX_STATE];
 
 		bt_ecm_state_unpack(kf->ecm, kf->x, &st);
-		bt_ecm_jacobian(kf->ecm, &st, i, dt, am, b);
+		bt_ecm_jacobian(kf->ecm, &st, cell_current(kf, kf->x, i), dt, am, b);
 		if (kf->o.adapt)
 			b[0] = efficiency(kf, i) * dt /
 			       (SECONDS_PER_HOUR * kf->x[kf->icap]);
@@ -530,7 +590,7 @@ ukf_predict(struct bt_kf *kf, double i, double dt)
 		}
 	/* The sign of the last current and the temperature follow the mean. */
 	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
-	bt_ecm_step(kf->ecm, &kf->st, i, dt);
+	bt_ecm_step(kf->ecm, &kf->st, cell_current(kf, kf->x, i), dt);
 	memcpy(kf->x, xm, n * sizeof *xm);
 	return BT_OK;
 }
@@ -661,6 +721,9 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 		}
 		joseph(kf->p, k, h, reff, n);
 		symmetrize(kf->p, n);
+		if (kf->o.method == BT_KF_UKF
+		    && (st = keep_definite(kf->p, n)) != BT_OK)
+			return st;
 		clamp_state(kf, kf->x);
 		res->innovation_v = e;
 		res->nis = e * e / s;
@@ -671,5 +734,6 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 	bt_ecm_params_at(kf->ecm, kf->st.soc, temp_c, &par);
 	res->r0_ohm = par.r0 * (kf->o.adapt ? kf->x[kf->ir0] : 1);
 	res->capacity_ah = kf->o.adapt ? kf->x[kf->icap] : kf->q_model_ah;
+	res->offset_a = kf->ioff ? kf->x[kf->ioff] : 0;
 	return BT_OK;
 }

@@ -15,6 +15,13 @@
  * replaces the model's capacity in the coulomb count.  Both follow random
  * walks.  The temperature is a measured input, never a state.
  *
+ * Unless p0_offset is 0 or the filter adapts (bt_kf.c says why), the
+ * state ends with the offset b of the current sensor (A), as in the particle filter of bt_pf.h: the cell carries the
+ * measured current less b, so that a constant offset, which makes a
+ * coulomb count drift by b dt / 3600 Q, is estimated from the voltage
+ * instead of being absorbed by the soc's process noise.  It follows a slow
+ * random walk.
+ *
  * The process model is one bt_ecm_step() per sample (zero-order hold, the
  * current of a sample held until the next); the measurement is the
  * terminal voltage bt_ecm_voltage().  The covariance stays symmetric and
@@ -37,17 +44,18 @@
 #include "bt_ecm.h"
 #include "bt_status.h"
 
-/* Largest filter state: the model's state plus k_r0 and the capacity. */
-#define BT_KF_MAX_STATE (BT_ECM_MAX_STATE + 2)
+/* Largest filter state: the model's state plus k_r0, the capacity and
+ * the current offset. */
+#define BT_KF_MAX_STATE (BT_ECM_MAX_STATE + 3)
 
 /* Defaults of struct bt_kf_opts (bt_kf_opts_init).  Process noises are
  * standard deviations of random walks over one second: over a step of dt
  * seconds the state's variance grows by q^2 dt. */
-#define BT_KF_DEFAULT_Q_SOC 2e-5	/* soc per sqrt(s) */
+#define BT_KF_DEFAULT_Q_SOC 1e-6	/* soc per sqrt(s) */
 #define BT_KF_DEFAULT_Q_V 1e-4		/* each RC voltage, V per sqrt(s) */
 #define BT_KF_DEFAULT_Q_H 1e-3		/* hysteresis state per sqrt(s) */
 #define BT_KF_DEFAULT_Q_I 0.01		/* current sensor noise, A per sample */
-#define BT_KF_DEFAULT_R_V 0.005		/* voltage noise and model error, V */
+#define BT_KF_DEFAULT_R_V 0.02		/* voltage noise and model error, V */
 #define BT_KF_DEFAULT_P0_SOC 0.2	/* initial soc standard deviation */
 #define BT_KF_DEFAULT_P0_V 0.01		/* initial RC voltage sd, V */
 #define BT_KF_DEFAULT_P0_H 0.5		/* initial hysteresis sd */
@@ -55,6 +63,10 @@
 #define BT_KF_DEFAULT_Q_CAPACITY 0	/* capacity fraction per sqrt(s) */
 #define BT_KF_DEFAULT_P0_R0 0.1		/* initial sd of k_r0 */
 #define BT_KF_DEFAULT_P0_CAPACITY 0.1	/* initial sd of the capacity, fraction */
+/* The current sensor offset: initial sd 0.02 C (50 mA on a 2.5 Ah cell,
+ * a plain Hall-effect sensor's order of offset) and a slow walk. */
+#define BT_KF_DEFAULT_P0_OFFSET_C 0.02	/* C-rate */
+#define BT_KF_DEFAULT_Q_OFFSET_C 1e-6	/* C-rate per sqrt(s) */
 
 /* The unscented transform's scaling (Wan and van der Merwe 2000): alpha
  * 1, beta 2, kappa 0 gives every covariance weight a non-negative value
@@ -86,6 +98,9 @@ struct bt_kf_opts {
 					   q_capacity as a fraction of the
 					   model's capacity */
 	double p0_r0, p0_capacity;	/* their initial sd (capacity: fraction) */
+	double p0_offset_c;	/* initial sd of the current offset, C-rate;
+				   0: no offset state */
+	double q_offset_c;	/* its random walk, C-rate per sqrt(s) */
 	double ukf_alpha, ukf_beta, ukf_kappa;
 };
 
@@ -98,6 +113,7 @@ struct bt_kf_result {
 	double nis;		/* innovation^2 / S; NaN without a voltage */
 	double r0_ohm;		/* the cell's R0 at the state (k_r0 applied) */
 	double capacity_ah;	/* the capacity in use */
+	double offset_a;	/* the current offset estimate (0 without it) */
 };
 
 struct bt_kf;
@@ -143,7 +159,7 @@ enum bt_status bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v
 			    double temp_c, struct bt_kf_result *res);
 
 /* Returns the length of the filter state (bt_ecm_state_dim(), plus 2
- * with adaptation). */
+ * with adaptation or else 1 with the current offset). */
 size_t bt_kf_dim(const struct bt_kf *kf);
 
 /* Copy the state estimate into X (bt_kf_dim() doubles) and, when P is not

@@ -48,7 +48,7 @@ bt_pf_opts_init(struct bt_pf_opts *o)
 	memset(o, 0, sizeof *o);
 	o->particles = BT_PF_DEFAULT_PARTICLES;
 	o->seed = BT_PF_DEFAULT_SEED;
-	o->q_soc = BT_KF_DEFAULT_Q_SOC;
+	o->q_soc = BT_PF_DEFAULT_Q_SOC;
 	o->q_i = BT_KF_DEFAULT_Q_I;
 	o->q_offset_c = BT_PF_DEFAULT_Q_OFFSET_C;
 	o->p0_offset_c = BT_PF_DEFAULT_P0_OFFSET_C;
@@ -100,8 +100,8 @@ bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 		return invalid(errmsg, "q_i must not be negative");
 	if (!(opts->q_offset_c >= 0) || !isfinite(opts->q_offset_c))
 		return invalid(errmsg, "q_offset must not be negative");
-	if (!(opts->p0_offset_c > 0) || !isfinite(opts->p0_offset_c))
-		return invalid(errmsg, "p0_offset must be positive");
+	if (!(opts->p0_offset_c >= 0) || !isfinite(opts->p0_offset_c))
+		return invalid(errmsg, "p0_offset must not be negative");
 	if (!(opts->r_v > 0) || !isfinite(opts->r_v))
 		return invalid(errmsg, "r_v must be positive");
 	if (!(opts->p0_soc > 0) || !isfinite(opts->p0_soc))

@@ -36,16 +36,21 @@
 #include <stdint.h>
 
 #include "bt_ecm.h"
+#include "bt_kf.h"
 #include "bt_status.h"
 
 #define BT_PF_DEFAULT_PARTICLES 500
 #define BT_PF_DEFAULT_SEED 1
 #define BT_PF_MAX_PARTICLES 10000000
 
-/* The current sensor offset: initial sd 0.02 C (50 mA on a 2.5 Ah cell,
- * a plain Hall-effect sensor's order of offset) and a slow walk. */
-#define BT_PF_DEFAULT_P0_OFFSET_C 0.02
-#define BT_PF_DEFAULT_Q_OFFSET_C 1e-4
+/* The random walks of the soc and of the current offset (whose initial
+ * spread is the Kalman filters', bt_kf.h) are wider than the Kalman
+ * filters': in a particle filter they are also the roughening of Gordon,
+ * Salmond and Smith (1993, sec. 4) that keeps resampled particles from
+ * collapsing onto a few values (sample impoverishment). */
+#define BT_PF_DEFAULT_Q_SOC 2e-5	/* soc per sqrt(s) */
+#define BT_PF_DEFAULT_P0_OFFSET_C BT_KF_DEFAULT_P0_OFFSET_C
+#define BT_PF_DEFAULT_Q_OFFSET_C 1e-4	/* C-rate per sqrt(s) */
 
 /* Resample when the effective sample size 1 / sum(w^2) falls below this
  * fraction of the particles. */
@@ -81,8 +86,8 @@ struct bt_pf_result {
 
 struct bt_pf;
 
-/* Fill OPTS with BT_PF_DEFAULT_PARTICLES, BT_PF_DEFAULT_SEED and the
- * noise defaults of bt_kf.h (BT_KF_DEFAULT_Q_SOC and the rest).
+/* Fill OPTS with the BT_PF_DEFAULT values and, for the rest, the noise
+ * defaults of bt_kf.h (BT_KF_DEFAULT_R_V and the others).
  *
  * Returns nothing. */
 void bt_pf_opts_init(struct bt_pf_opts *opts);

@@ -81,6 +81,9 @@ bt_soc_opts_init(struct bt_soc_opts *o)
 	o->max_gap_s = BT_SOC_DEFAULT_MAX_GAP_S;
 	o->rest_current_a = BT_SOC_DEFAULT_REST_CURRENT_A;
 	bt_kf_opts_init(&o->kf);
+	/* The random walks' defaults depend on the method (bt_pf.h). */
+	o->kf.q_soc = NAN;
+	o->kf.q_offset_c = NAN;
 	o->particles = BT_PF_DEFAULT_PARTICLES;
 	o->seed = BT_PF_DEFAULT_SEED;
 	o->drift_window = BT_SOC_DEFAULT_DRIFT_WINDOW;
@@ -110,17 +113,27 @@ bt_soc_free(struct bt_soc *s)
 static enum bt_status
 make_filter(struct bt_soc *s, double soc0, char *errmsg)
 {
+	struct bt_kf_opts ko = s->o.kf;
 	struct bt_pf_opts po;
 
-	if (s->o.method != BT_SOC_PF)
-		return bt_kf_alloc(s->ecm, &s->o.kf, soc0, &s->kf, errmsg);
+	if (s->o.method != BT_SOC_PF) {
+		if (isnan(ko.q_soc))
+			ko.q_soc = BT_KF_DEFAULT_Q_SOC;
+		if (isnan(ko.q_offset_c))
+			ko.q_offset_c = BT_KF_DEFAULT_Q_OFFSET_C;
+		return bt_kf_alloc(s->ecm, &ko, soc0, &s->kf, errmsg);
+	}
 	bt_pf_opts_init(&po);
 	po.particles = s->o.particles;
 	po.seed = s->o.seed;
-	po.q_soc = s->o.kf.q_soc;
+	if (!isnan(s->o.kf.q_soc))
+		po.q_soc = s->o.kf.q_soc;
 	po.q_i = s->o.kf.q_i;
 	po.r_v = s->o.kf.r_v;
 	po.p0_soc = s->o.kf.p0_soc;
+	po.p0_offset_c = s->o.kf.p0_offset_c;
+	if (!isnan(s->o.kf.q_offset_c))
+		po.q_offset_c = s->o.kf.q_offset_c;
 	return bt_pf_alloc(s->ecm, &po, soc0, &s->pf, errmsg);
 }
 

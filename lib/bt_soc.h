@@ -64,7 +64,9 @@ struct bt_soc_opts {
 	double max_gap_s;	/* longer steps are rest */
 	double rest_current_a;	/* rest threshold for soc0 auto */
 	struct bt_kf_opts kf;	/* tuning of the filters (method ignored);
-				   cc uses p0_soc, q_soc and q_i, pf also r_v */
+				   cc uses p0_soc, q_soc, q_i and the offset's,
+				   pf also r_v; q_soc and q_offset_c NaN: the
+				   method's default (bt_kf.h, bt_pf.h) */
 	size_t particles;	/* pf */
 	uint64_t seed;		/* pf */
 	size_t drift_window;	/* adaptation: NIS window, samples */

@@ -2,8 +2,13 @@
 #
 # measure NAME RUNS CMD...: run CMD (a shell command line, output to
 # /dev/null by the caller) RUNS times under GNU time; print one line with the
-# median and spread of the wall time and the largest peak RSS, and set
-# MEDIAN (s) and PEAK_KB for the caller.
+# median and spread of its time and the largest peak RSS, and set MEDIAN (s)
+# and PEAK_KB for the caller.
+#
+# The time is wall-clock time, or with BENCH_CLOCK=cpu the processor time
+# (user + system, the command's children included): on a shared machine,
+# whose load changes between two commands of one run, only processor time
+# gives fair ratios of single-threaded tools.
 
 bench_setup() {
 	top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,6 +19,11 @@ bench_setup() {
 	mkdir -p "$work"
 	echo "machine: $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 	echo "battools: $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)"
+	case ${BENCH_CLOCK:=wall} in
+	wall) echo "clock: wall time (BENCH_CLOCK=cpu for processor time)" ;;
+	cpu) echo "clock: processor time, user + system" ;;
+	*) echo "bench: BENCH_CLOCK must be wall or cpu, not '$BENCH_CLOCK'" >&2; exit 2 ;;
+	esac
 }
 
 measure() {
@@ -22,11 +32,12 @@ measure() {
 	: >"$work/times"
 	i=0
 	while [ "$i" -lt "$runs" ]; do
-		/usr/bin/time -f '%e %M' -o "$work/one" sh -c "$*" || {
+		/usr/bin/time -f '%e %U %S %M' -o "$work/one" sh -c "$*" || {
 			echo "$name: command failed: $*" >&2
 			return 1
 		}
-		cat "$work/one" >>"$work/times"
+		awk -v c="$BENCH_CLOCK" '{ print (c == "cpu" ? $2 + $3 : $1), $4 }' \
+			"$work/one" >>"$work/times"
 		i=$((i + 1))
 	done
 	set -- $(sort -n "$work/times" | awk '{ t[NR] = $1; if ($2 > m) m = $2 }

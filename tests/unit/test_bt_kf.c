@@ -117,6 +117,7 @@ test_linear(enum bt_kf_method method, const char *name)
 	bt_kf_opts_init(&o);
 	o.method = method;
 	o.p0_soc = 0.13;
+	o.p0_offset_c = 0;	/* the textbook filter has no offset state */
 	CHECK(bt_kf_alloc(ecm, &o, 0.6137, &kf, NULL) == BT_OK, "%s: alloc", name);
 	memset(&ref, 0, sizeof ref);
 	ref.x[0] = 0.6137;
@@ -263,7 +264,7 @@ test_errors(const struct bt_ecm *ecm)
 	CHECK(bt_kf_alloc(ecm, &o, 0.5, &kf, msg) == BT_OK, "defaults");
 	CHECK(bt_kf_predict(kf, 1, -1, 25) == BT_EINVAL, "negative dt");
 	CHECK(bt_kf_predict(kf, NAN, 1, 25) == BT_EINVAL, "NaN current");
-	CHECK(bt_kf_dim(kf) == 4, "2RC + h: 4 states");
+	CHECK(bt_kf_dim(kf) == 5, "2RC + h + current offset: 5 states");
 	bt_kf_free(kf);
 	bt_kf_free(NULL);
 }
