@@ -125,7 +125,7 @@ bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 	pf->vhat = malloc(n * sizeof *pf->vhat);
 	pf->temps = malloc(pf->nt * sizeof *pf->temps);
 	pf->ocv = malloc(pf->nt * BT_PF_OCV_TABLE_POINTS * sizeof *pf->ocv);
-	pf->rng = gsl_rng_alloc(gsl_rng_mt19937);
+	pf->rng = gsl_rng_alloc(gsl_rng_taus2);
 	if (!pf->z || !pf->z2 || !pf->u || !pf->u2 || !pf->w || !pf->vhat || !pf->temps || !pf->ocv
 	    || !pf->rng) {
 		bt_pf_free(pf);
