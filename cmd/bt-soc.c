@@ -38,7 +38,7 @@ enum {
 	OPT_R_V, OPT_P0, OPT_UKF_ALPHA, OPT_UKF_BETA, OPT_UKF_KAPPA,
 	OPT_PARTICLES, OPT_SEED, OPT_ADAPT, OPT_Q_R0, OPT_Q_CAPACITY, OPT_P0_R0,
 	OPT_P0_CAPACITY, OPT_DRIFT_WINDOW, OPT_DRIFT_ALPHA, OPT_REFERENCE,
-	OPT_METRICS, OPT_SKIP, OPT_P0_OFFSET, OPT_Q_OFFSET
+	OPT_METRICS, OPT_SKIP, OPT_P0_OFFSET, OPT_Q_OFFSET, OPT_R_TAU
 };
 
 static const struct argp_option options[] = {
@@ -59,7 +59,9 @@ static const struct argp_option options[] = {
 	{"q-v", OPT_Q_V, "V", 0,
 	 "ekf, ukf: RC voltage process noise per square-root second (default 1e-4)", 2},
 	{"r-v", OPT_R_V, "V", 0,
-	 "voltage noise and model error, standard deviation (default 0.02)", 2},
+	 "voltage noise and model error, standard deviation (default 0.008)", 2},
+	{"r-tau", OPT_R_TAU, "S", 0,
+	 "correlation time of that error; 0: white (default 200)", 2},
 	{"p0-offset", OPT_P0_OFFSET, "C", 0,
 	 "initial sd of the current sensor's offset, a C-rate; 0: no offset "
 	 "state (default 0.02)", 2},
@@ -146,6 +148,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_Q_I: o->kf.q_i = bt_cli_nonnegative(state, arg, "--q-i"); break;
 	case OPT_Q_V: o->kf.q_v = bt_cli_nonnegative(state, arg, "--q-v"); break;
 	case OPT_R_V: o->kf.r_v = bt_cli_positive(state, arg, "--r-v"); break;
+	case OPT_R_TAU: o->kf.r_tau_s = bt_cli_nonnegative(state, arg, "--r-tau"); break;
 	case OPT_P0_OFFSET:
 		o->kf.p0_offset_c = bt_cli_nonnegative(state, arg, "--p0-offset");
 		break;

@@ -51,6 +51,7 @@ struct bt_kf {
 	size_t ih;		/* index of h, or 0 without hysteresis */
 	double q_model_ah;	/* the model's capacity */
 	double eta;		/* coulombic efficiency on charge */
+	double r2;		/* the next sample's variance (predict sets it) */
 	struct bt_ecm_state st;	/* the mean, as a model state */
 	double x[N_MAX];	/* the mean */
 	double p[N_MAX * N_MAX];	/* its covariance, row-major */
@@ -68,6 +69,7 @@ bt_kf_opts_init(struct bt_kf_opts *o)
 	o->q_h = BT_KF_DEFAULT_Q_H;
 	o->q_i = BT_KF_DEFAULT_Q_I;
 	o->r_v = BT_KF_DEFAULT_R_V;
+	o->r_tau_s = BT_KF_DEFAULT_R_TAU_S;
 	o->p0_soc = BT_KF_DEFAULT_P0_SOC;
 	o->p0_v = BT_KF_DEFAULT_P0_V;
 	o->p0_h = BT_KF_DEFAULT_P0_H;
@@ -81,6 +83,21 @@ bt_kf_opts_init(struct bt_kf_opts *o)
 	o->ukf_alpha = BT_KF_DEFAULT_UKF_ALPHA;
 	o->ukf_beta = BT_KF_DEFAULT_UKF_BETA;
 	o->ukf_kappa = BT_KF_DEFAULT_UKF_KAPPA;
+}
+
+double
+bt_kf_sample_variance(double r_v, double tau_s, double dt_s)
+{
+	double d;
+
+	if (tau_s == 0)
+		return r_v * r_v;
+	if (dt_s == 0)
+		return INFINITY;
+	/* (1 + phi) / (1 - phi) with d = 1 - phi = -expm1(-dt / tau), exact
+	 * for dt much below tau too. */
+	d = -expm1(-dt_s / tau_s);
+	return r_v * r_v * (2 - d) / d;
 }
 
 static enum bt_status
@@ -101,6 +118,7 @@ check_opts(const struct bt_kf_opts *o, size_t n, char *errmsg)
 		{o->q_soc, "q_soc"}, {o->q_v, "q_v"}, {o->q_h, "q_h"},
 		{o->q_i, "q_i"}, {o->q_r0, "q_r0"}, {o->q_capacity, "q_capacity"},
 		{o->p0_offset_c, "p0_offset"}, {o->q_offset_c, "q_offset"},
+		{o->r_tau_s, "r_tau"},
 	}, pos[] = {
 		{o->r_v, "r_v"}, {o->p0_soc, "p0_soc"}, {o->p0_v, "p0_v"},
 		{o->p0_h, "p0_h"}, {o->p0_r0, "p0_r0"},
@@ -172,6 +190,7 @@ bt_kf_alloc(const struct bt_ecm *ecm, const struct bt_kf_opts *opts,
 	kf->ioff = !opts->adapt && opts->p0_offset_c > 0 ? n - 1 : 0;
 	kf->q_model_ah = info->capacity_ah;
 	kf->eta = info->coulombic_efficiency;
+	kf->r2 = opts->r_v * opts->r_v;	/* the first sample counts in full */
 	bt_ecm_state_init(ecm, soc0, bt_ecm_reference_temperature_c(ecm), &kf->st);
 	bt_ecm_state_pack(ecm, &kf->st, kf->x);
 
@@ -664,6 +683,7 @@ bt_kf_predict(struct bt_kf *kf, double current_a, double dt_s, double temp_c)
 	symmetrize(kf->p, kf->n);
 	clamp_state(kf, kf->x);
 	kf->st.temp_c = temp_c;
+	kf->r2 = bt_kf_sample_variance(kf->o.r_v, kf->o.r_tau_s, dt_s);
 	return BT_OK;
 }
 
@@ -679,7 +699,7 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 	if (!isfinite(current_a) || !isfinite(temp_c))
 		return BT_EINVAL;
 	kf->st.temp_c = temp_c;
-	r2 = kf->o.r_v * kf->o.r_v;
+	r2 = kf->r2;
 	if (kf->o.method == BT_KF_EKF) {
 		v = ekf_output(kf, current_a, h);
 		/* S = H P H' + R, Pxz = P H'. */
@@ -711,9 +731,10 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 	s += r2;
 	res->v_model_v = v;
 	res->innovation_var = s;
-	res->innovation_v = NAN;
+	res->innovation_v = isfinite(voltage_v) ? voltage_v - v : NAN;
 	res->nis = NAN;
-	if (isfinite(voltage_v)) {
+	/* A sample at the time of the last (infinite r2) tells nothing new. */
+	if (isfinite(voltage_v) && isfinite(r2)) {
 		e = voltage_v - v;
 		for (r = 0; r < n; r++) {
 			k[r] = pxz[r] / s;
@@ -725,7 +746,6 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 		    && (st = keep_definite(kf->p, n)) != BT_OK)
 			return st;
 		clamp_state(kf, kf->x);
-		res->innovation_v = e;
 		res->nis = e * e / s;
 	}
 	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);

@@ -55,7 +55,8 @@
 #define BT_KF_DEFAULT_Q_V 1e-4		/* each RC voltage, V per sqrt(s) */
 #define BT_KF_DEFAULT_Q_H 1e-3		/* hysteresis state per sqrt(s) */
 #define BT_KF_DEFAULT_Q_I 0.01		/* current sensor noise, A per sample */
-#define BT_KF_DEFAULT_R_V 0.02		/* voltage noise and model error, V */
+#define BT_KF_DEFAULT_R_V 0.008		/* voltage noise and model error, V */
+#define BT_KF_DEFAULT_R_TAU_S 200	/* that error's correlation time, s */
 #define BT_KF_DEFAULT_P0_SOC 0.2	/* initial soc standard deviation */
 #define BT_KF_DEFAULT_P0_V 0.01		/* initial RC voltage sd, V */
 #define BT_KF_DEFAULT_P0_H 0.5		/* initial hysteresis sd */
@@ -92,6 +93,7 @@ struct bt_kf_opts {
 	double q_soc, q_v, q_h;	/* process noise, per sqrt(s) */
 	double q_i;		/* current noise, A per sample, through dx/di */
 	double r_v;		/* measurement noise sd, V */
+	double r_tau_s;		/* its correlation time, s; 0: white */
 	double p0_soc, p0_v, p0_h;	/* initial standard deviations */
 	int adapt;		/* also estimate k_r0 and the capacity */
 	double q_r0, q_capacity;	/* their random walks, per sqrt(s);
@@ -117,6 +119,26 @@ struct bt_kf_result {
 };
 
 struct bt_kf;
+
+/* The variance with which a filter that takes its samples as independent
+ * must weigh one sample of a voltage error of sd R_V and correlation time
+ * TAU_S taken DT_S after the previous one, so that the information it
+ * draws from a run equals what the run holds.  For a first-order
+ * Gauss-Markov error, phi = exp(-DT_S / TAU_S), N samples hold as much
+ * as N (1 - phi) / (1 + phi) independent ones (the effective sample size
+ * of an AR(1) series: C. S. Bretherton et al., "The effective number of
+ * spatial degrees of freedom of a time-varying field", J. Climate 12
+ * (1999) 1990-2009, eq. (31)), so each weighs
+ *
+ *     R_V^2 (1 + phi) / (1 - phi).
+ *
+ * A model fitted on a sister cell is off by tens of millivolts for tens of
+ * seconds at a time; without this the filters grow as confident from ten
+ * samples a second as if each told something new.
+ *
+ * Returns R_V^2 when TAU_S is 0, infinity when DT_S is 0 and TAU_S is not
+ * (a second sample at the same time tells nothing new). */
+double bt_kf_sample_variance(double r_v, double tau_s, double dt_s);
 
 /* Fill OPTS with the defaults above, method EKF, no adaptation.
  *

@@ -40,6 +40,7 @@ struct bt_pf {
 	size_t nt;
 	double *temps, *ocv;
 	double tab_h;			/* table spacing in soc */
+	double r2;			/* the next sample's variance */
 };
 
 void
@@ -53,6 +54,7 @@ bt_pf_opts_init(struct bt_pf_opts *o)
 	o->q_offset_c = BT_PF_DEFAULT_Q_OFFSET_C;
 	o->p0_offset_c = BT_PF_DEFAULT_P0_OFFSET_C;
 	o->r_v = BT_KF_DEFAULT_R_V;
+	o->r_tau_s = BT_KF_DEFAULT_R_TAU_S;
 	o->p0_soc = BT_KF_DEFAULT_P0_SOC;
 }
 
@@ -104,6 +106,8 @@ bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 		return invalid(errmsg, "p0_offset must not be negative");
 	if (!(opts->r_v > 0) || !isfinite(opts->r_v))
 		return invalid(errmsg, "r_v must be positive");
+	if (!(opts->r_tau_s >= 0) || !isfinite(opts->r_tau_s))
+		return invalid(errmsg, "r_tau must not be negative");
 	if (!(opts->p0_soc > 0) || !isfinite(opts->p0_soc))
 		return invalid(errmsg, "p0_soc must be positive");
 	if (!isfinite(soc0))
@@ -116,6 +120,7 @@ bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 	pf->n = n;
 	pf->q_ah = info->capacity_ah;
 	pf->eta = info->coulombic_efficiency;
+	pf->r2 = opts->r_v * opts->r_v;	/* the first sample counts in full */
 	pf->nt = bt_ecm_n_temps(ecm);
 	pf->z = malloc(n * sizeof *pf->z);
 	pf->z2 = malloc(n * sizeof *pf->z2);
@@ -202,6 +207,7 @@ bt_pf_predict(struct bt_pf *pf, double current_a, double dt_s, double temp_c)
 		u[j] += sdu * gsl_ran_gaussian_ziggurat(rng, 1);
 	}
 	pf->mean += dz;
+	pf->r2 = bt_kf_sample_variance(pf->o.r_v, pf->o.r_tau_s, dt_s);
 	return BT_OK;
 }
 
@@ -278,19 +284,20 @@ bt_pf_update(struct bt_pf *pf, double current_a, double voltage_v, double temp_c
 	for (j = 0; j < n; j++)
 		vv += w[j] * (vh[j] - vm) * (vh[j] - vm);
 	res->v_model_v = vm;
-	res->innovation_var = vv + pf->o.r_v * pf->o.r_v;
-	res->innovation_v = NAN;
+	res->innovation_var = vv + pf->r2;
+	res->innovation_v = isfinite(voltage_v) ? voltage_v - vm : NAN;
 	res->nis = NAN;
 	res->r0_ohm = par.r0;
 
-	if (!isfinite(voltage_v)) {
+	/* No voltage, or one at the time of the last (infinite r2): no
+	 * update. */
+	if (!isfinite(voltage_v) || !isfinite(pf->r2)) {
 		for (j = 0; j < n; j++)
 			var += w[j] * (z[j] - prior) * (z[j] - prior);
 		res->soc = pf->mean = prior;
 		res->soc_sd = sqrt(var);
 		return BT_OK;
 	}
-	res->innovation_v = voltage_v - vm;
 	res->nis = res->innovation_v * res->innovation_v / res->innovation_var;
 
 	/* Importance weights times the Gaussian likelihood ([GSS93] sec. 3),
@@ -303,7 +310,7 @@ bt_pf_update(struct bt_pf *pf, double current_a, double voltage_v, double temp_c
 		if (vh[j] < emin)
 			emin = vh[j];
 	}
-	half_ir2 = 0.5 / (pf->o.r_v * pf->o.r_v);
+	half_ir2 = 0.5 / pf->r2;
 	for (j = 0; j < n; j++) {
 		vh[j] = exp(-(vh[j] - emin) * half_ir2);
 		w[j] *= vh[j];

@@ -74,6 +74,7 @@ struct bt_pf_opts {
 	double p0_offset_c;	/* sd of the initial current offsets, C-rate */
 	double q_offset_c;	/* their random walk, C-rate per sqrt(s) */
 	double r_v;		/* voltage noise and model error sd, V */
+	double r_tau_s;		/* its correlation time, s (bt_kf_sample_variance) */
 	double p0_soc;		/* sd of the initial particle cloud */
 };
 
@@ -82,7 +83,8 @@ struct bt_pf_result {
 	double soc, soc_sd;	/* weighted mean and sd after the update */
 	double v_model_v;	/* mean predicted voltage before the update */
 	double innovation_v;	/* measured minus predicted; NaN without a voltage */
-	double innovation_var;	/* spread of the predictions plus r_v^2, V^2 */
+	double innovation_var;	/* spread of the predictions plus the sample's
+				   variance of bt_kf_sample_variance(), V^2 */
 	double nis;		/* innovation^2 / innovation_var, or NaN */
 	double r0_ohm;		/* the model's R0 at the mean */
 };

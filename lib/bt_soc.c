@@ -130,6 +130,7 @@ make_filter(struct bt_soc *s, double soc0, char *errmsg)
 		po.q_soc = s->o.kf.q_soc;
 	po.q_i = s->o.kf.q_i;
 	po.r_v = s->o.kf.r_v;
+	po.r_tau_s = s->o.kf.r_tau_s;
 	po.p0_soc = s->o.kf.p0_soc;
 	po.p0_offset_c = s->o.kf.p0_offset_c;
 	if (!isnan(s->o.kf.q_offset_c))

@@ -87,7 +87,7 @@ twin() {
 	# voltage sensor and the 10 mA of the current's carried through the
 	# cell's resistance make about 5 mV; the 20 mV default allows for the
 	# error of a model fitted on a sister cell and would hide the change.
-	bt-soc -m "$ECM" --adapt --soc0 0.9 --r-v 0.005 r0.csv >out.csv 2>err.txt
+	bt-soc -m "$ECM" --adapt --soc0 0.9 --r-v 0.005 --r-tau 0 r0.csv >out.csv 2>err.txt
 	cat err.txt
 	# Not before the change (time 3600); within 5 minutes after it.
 	awk -F, 'NR > 1 && $1 < 3600 && $NF == 1 { n++ } END { exit n > 0 }' out.csv

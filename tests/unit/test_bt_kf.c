@@ -118,6 +118,7 @@ test_linear(enum bt_kf_method method, const char *name)
 	o.method = method;
 	o.p0_soc = 0.13;
 	o.p0_offset_c = 0;	/* the textbook filter has no offset state */
+	o.r_tau_s = 0;		/* and white measurement noise */
 	CHECK(bt_kf_alloc(ecm, &o, 0.6137, &kf, NULL) == BT_OK, "%s: alloc", name);
 	memset(&ref, 0, sizeof ref);
 	ref.x[0] = 0.6137;
@@ -239,6 +240,29 @@ test_converges(const struct bt_ecm *ecm, enum bt_kf_method method, const char *n
 	bt_sim_free(sim);
 }
 
+/* The sample variance of a correlated error against its definition
+ * r^2 (1 + phi) / (1 - phi), phi = exp(-dt / tau), and its limits. */
+static void
+test_sample_variance(void)
+{
+	const double r = 0.0073, tau = 187, dt[] = {0.01, 1, 7.5, 187, 5000};
+	double phi, want;
+	size_t k;
+
+	for (k = 0; k < sizeof dt / sizeof dt[0]; k++) {
+		phi = exp(-dt[k] / tau);
+		want = r * r * (1 + phi) / (1 - phi);
+		CHECK(fabs(bt_kf_sample_variance(r, tau, dt[k]) - want) <= 1e-9 * want,
+		      "sample variance at dt %g: %.12g against %.12g", dt[k],
+		      bt_kf_sample_variance(r, tau, dt[k]), want);
+	}
+	/* dt << tau: 2 tau / dt samples' worth; tau 0: white; dt 0: nothing new. */
+	CHECK(fabs(bt_kf_sample_variance(r, tau, 1e-6) / (r * r * 2 * tau / 1e-6) - 1) < 1e-6,
+	      "small steps weigh 2 tau / dt");
+	CHECK(bt_kf_sample_variance(r, 0, 1) == r * r, "white noise: r^2");
+	CHECK(isinf(bt_kf_sample_variance(r, tau, 0)), "a repeated time: infinite");
+}
+
 static void
 test_errors(const struct bt_ecm *ecm)
 {
@@ -283,6 +307,7 @@ main(void)
 	test_stress(ecm, BT_KF_UKF, 1, "ukf adapt");
 	test_converges(ecm, BT_KF_EKF, "ekf");
 	test_converges(ecm, BT_KF_UKF, "ukf");
+	test_sample_variance();
 	test_errors(ecm);
 	bt_ecm_free(ecm);
 	return check_report();
