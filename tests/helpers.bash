@@ -43,8 +43,9 @@ golden() {
 	local d="$GOLDEN/$1" c="$2" st=0
 	(cd "$DATA" && sh -c "$(cat "$d/$c.cmd")") >"$BATS_TEST_TMPDIR/out" \
 		2>"$BATS_TEST_TMPDIR/err" </dev/null || st=$?
-	diff -u "$d/$c.out" "$BATS_TEST_TMPDIR/out"
-	diff -u "$d/$c.err" "$BATS_TEST_TMPDIR/err"
+	# Explicit returns: errexit is off when a caller writes golden ... || ...
+	diff -u "$d/$c.out" "$BATS_TEST_TMPDIR/out" || return 1
+	diff -u "$d/$c.err" "$BATS_TEST_TMPDIR/err" || return 1
 	[ "$st" -eq "$(cat "$d/$c.exit")" ] || {
 		echo "exit status $st, expected $(cat "$d/$c.exit")"
 		return 1
