@@ -103,7 +103,7 @@ void
 bt_rul_opts_init(struct bt_rul_opts *o)
 {
 	o->model = BT_RUL_AUTO;
-	o->pf_model = BT_RUL_LINEAR;
+	o->pf_models = BT_RUL_PF_MODELS;
 	o->pf_drift = 0;
 	o->hampel_window = BT_RUL_HAMPEL_WINDOW;
 	o->hampel_threshold = BT_RUL_HAMPEL_THRESHOLD;
@@ -135,6 +135,66 @@ bt_rul_model_parse(const char *name, enum bt_rul_model *m)
 			return BT_OK;
 		}
 	return BT_EINVAL;
+}
+
+enum bt_status
+bt_rul_models_parse(const char *list, unsigned *set)
+{
+	enum bt_rul_model m;
+	const char *p = list, *e;
+	char name[16];
+	size_t len;
+
+	*set = 0;
+	for (;;) {
+		e = strchr(p, ',');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		if (len == 0 || len >= sizeof name)
+			return BT_EINVAL;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if (bt_rul_model_parse(name, &m) != BT_OK || m > BT_RUL_POWER
+		    || (*set & BT_RUL_SET(m)))
+			return BT_EINVAL;
+		*set |= BT_RUL_SET(m);
+		if (e == NULL)
+			return BT_OK;
+		p = e + 1;
+	}
+}
+
+void
+bt_rul_models_name(unsigned set, char *buf, size_t size)
+{
+	size_t i, len = 0;
+	int n;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	for (i = BT_RUL_LINEAR; i <= BT_RUL_POWER && len < size; i++)
+		if (set & BT_RUL_SET(i)) {
+			n = snprintf(buf + len, size - len, "%s%s", len ? "+" : "",
+				     model_names[i]);
+			if (n < 0)
+				return;
+			len += (size_t)n;
+		}
+}
+
+void
+bt_rul_result_model(const struct bt_rul_result *res, char *buf, size_t size)
+{
+	if (size == 0)
+		return;
+	if (res->reached)
+		buf[0] = '\0';
+	else if (res->model == BT_RUL_PF && size > 3) {
+		memcpy(buf, "pf:", 3);
+		bt_rul_models_name(res->pool, buf + 3, size - 3);
+	} else
+		snprintf(buf, size, "%s", res->model == BT_RUL_PF ? ""
+			 : bt_rul_model_name(res->base));
 }
 
 size_t
@@ -1248,20 +1308,30 @@ quantiles3(double *v, size_t n, double qlo, double qhi, double *lo,
 	*hi = h[2];
 }
 
+/* An ensemble of one model: N members of NP + 1 values each (the model's
+ * parameters and the log time scale), equally weighted. */
+struct ens {
+	enum bt_rul_model m;
+	size_t np, n;
+	double *theta;
+};
+
+/* The forecast path of the pooled ensembles E[0..NE-1] (NTOT members in
+ * all) from the cycle after LAST to END. */
 static enum bt_status
-trajectory(enum bt_rul_model m, const double *theta, size_t n, double scale,
+trajectory(const struct ens *e, size_t ne, size_t ntot, double scale,
 	   double last, double end, double q_lo, double q_hi,
 	   struct bt_rul_trajectory *t)
 {
-	size_t np = bt_rul_model_nparams(m), d = np + 1, steps, i, p;
+	size_t steps, i, j, p, q;
 	double k0 = floor(last) + 1, *v, *rate;
 
 	memset(t, 0, sizeof *t);
 	steps = end >= k0 ? (size_t)(end - k0) + 1 : 0;
 	if (steps == 0)
 		return BT_OK;
-	v = malloc(n * sizeof *v);
-	rate = malloc(n * sizeof *rate);
+	v = malloc(ntot * sizeof *v);
+	rate = malloc(ntot * sizeof *rate);
 	t->cycle = malloc(steps * sizeof *t->cycle);
 	t->median = malloc(steps * sizeof *t->median);
 	t->lo = malloc(steps * sizeof *t->lo);
@@ -1273,13 +1343,16 @@ trajectory(enum bt_rul_model m, const double *theta, size_t n, double scale,
 		bt_rul_trajectory_free(t);
 		return BT_ENOMEM;
 	}
-	for (p = 0; p < n; p++)
-		rate[p] = exp(theta[p * d + np]) / scale;
+	for (j = 0, q = 0; j < ne; j++)
+		for (p = 0; p < e[j].n; p++)
+			rate[q++] = exp(e[j].theta[p * (e[j].np + 1) + e[j].np]) / scale;
 	for (i = 0; i < steps; i++) {
 		t->cycle[i] = k0 + (double)i;
-		for (p = 0; p < n; p++)
-			v[p] = bt_rul_model_eval(m, theta + p * d, rate[p] * t->cycle[i]);
-		quantiles3(v, n, q_lo, q_hi, &t->lo[i], &t->median[i], &t->hi[i]);
+		for (j = 0, q = 0; j < ne; j++)
+			for (p = 0; p < e[j].n; p++, q++)
+				v[q] = bt_rul_model_eval(e[j].m, e[j].theta + p * (e[j].np + 1),
+							 rate[q] * t->cycle[i]);
+		quantiles3(v, ntot, q_lo, q_hi, &t->lo[i], &t->median[i], &t->hi[i]);
 	}
 	t->n = steps;
 	free(v);
@@ -1371,7 +1444,8 @@ check_trend(const struct clean *c, double scale, double z,
 static enum bt_status
 check_opts(const struct bt_rul_opts *o)
 {
-	if (o->model > BT_RUL_PF || o->pf_model > BT_RUL_POWER)
+	if (o->model > BT_RUL_PF || o->pf_models == 0
+	    || (o->pf_models & ~(BT_RUL_SET(BT_RUL_POWER + 1) - 1)))
 		return BT_EINVAL;
 	if (!(o->hampel_threshold > 0) || o->ref_points == 0 || o->particles < 2
 	    || !(o->interval > 0 && o->interval < 1) || !(o->horizon >= 1)
@@ -1390,11 +1464,12 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 {
 	enum bt_rul_model m;
 	struct clean c = {0};
-	struct bt_rul_fit fit;
-	double scale, sigma, tau, *theta = NULL, *eol = NULL, *centres = NULL;
+	struct bt_rul_fit fit[BT_RUL_POWER + 1];
+	struct ens e[BT_RUL_POWER + 1] = {{0}};
+	double scale, sigma, tau, *eol = NULL, *centres = NULL;
 	double l[BT_RUL_MAXP * BT_RUL_MAXP], cov[BT_RUL_MAXP * BT_RUL_MAXP];
 	double q_lo, q_hi, end;
-	size_t i, np, n = o->particles, nc = 0;
+	size_t i, j, k, np, n = o->particles, nc = 0, ne = 0, ntot = 0;
 	gsl_rng *rng = NULL;
 	enum bt_status st;
 
@@ -1405,7 +1480,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	res->eol_cycle = res->eol_lo = res->eol_hi = NAN;
 	res->rmse = res->tau = NAN;
 	res->model = o->model;
-	res->base = o->model == BT_RUL_PF ? o->pf_model : o->model;
+	res->base = o->model;
 	if ((st = check_opts(o)) != BT_OK)
 		return st;
 	res->points = cell->n;
@@ -1440,15 +1515,30 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	if ((st = check_trend(&c, scale, o->trend_z, res)) != BT_OK)
 		goto out;
 
-	/* The parametric model: chosen, named, or the filter's base. */
-	m = res->base;
-	if (m == BT_RUL_AUTO) {
-		st = choose_model(&c, &fit);
-		m = fit.model;
+	/* The parametric models: one chosen or named, or the filter's pool. */
+	rng = gsl_rng_alloc(gsl_rng_mt19937);
+	if (rng == NULL) {
+		st = BT_ENOMEM;
+		goto out;
+	}
+	gsl_rng_set(rng, (unsigned long)o->seed);
+	if (o->model == BT_RUL_AUTO) {
+		if ((st = choose_model(&c, &fit[0])) == BT_OK)
+			ne = 1;
+		m = fit[0].model;
 	} else {
-		st = bt_rul_fit(m, c.x, c.y, c.n, &fit);
-		if (st == BT_EINVAL)
-			st = BT_ENOCONV;
+		for (k = BT_RUL_LINEAR; k <= BT_RUL_POWER && ne < n; k++) {
+			m = (enum bt_rul_model)k;
+			if (o->model == BT_RUL_PF ? !(o->pf_models & BT_RUL_SET(m))
+			    : m != o->model)
+				continue;
+			if (res->base == BT_RUL_PF)
+				res->base = m;
+			if (bt_rul_fit(m, c.x, c.y, c.n, &fit[ne]) == BT_OK)
+				ne++;
+		}
+		m = res->base;
+		st = ne > 0 ? BT_OK : BT_ENOCONV;
 	}
 	if (st != BT_OK) {
 		if (st == BT_ENOCONV)
@@ -1457,49 +1547,63 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 				 bt_rul_model_name(m));
 		goto out;
 	}
-	res->base = m;
-	res->rmse = fit.rmse;
-	np = fit.np;
-	tau = temper(m, fit.p, c.x, c.y, c.n);
-	res->tau = tau;
-	sigma = fit.rmse * sqrt((double)c.n / (double)(c.n > np ? c.n - np : 1));
-	if (sigma < SIGMA_MIN_REL * c.ref)
-		sigma = SIGMA_MIN_REL * c.ref;
-
-	theta = malloc(n * (np + 1) * sizeof *theta);
+	res->base = fit[0].model;
 	eol = malloc(n * sizeof *eol);
-	rng = gsl_rng_alloc(gsl_rng_mt19937);
-	if (theta == NULL || eol == NULL || rng == NULL) {
+	if (eol == NULL) {
 		st = BT_ENOMEM;
 		goto out;
 	}
-	gsl_rng_set(rng, (unsigned long)o->seed);
-	if (o->model == BT_RUL_PF) {
-		st = fleet_fits(fleet, cell->name, o, m, scale, c.ref,
-				res->eol_level, &centres, &nc);
-		if (st != BT_OK)
-			goto out;
-		res->fleet_used = nc;
-		pf_prior(rng, m, centres, nc, &fit, tau, n, theta);
-		if ((st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, n, theta)) != BT_OK) {
-			snprintf(res->message, sizeof res->message,
-				 "the particle filter lost every particle");
+	for (j = 0; j < ne; j++) {
+		np = fit[j].np;
+		m = fit[j].model;
+		res->pool |= BT_RUL_SET(m);
+		/* Equal shares of the members: a linear opinion pool with
+		 * equal weights (Stone 1961; Genest & Zidek 1986). */
+		e[j].m = m;
+		e[j].np = np;
+		e[j].n = n / ne + (j < n % ne);
+		tau = temper(m, fit[j].p, c.x, c.y, c.n);
+		if (j == 0 || fit[j].rmse < res->rmse) {
+			res->rmse = fit[j].rmse;
+			res->tau = tau;
+		}
+		sigma = fit[j].rmse * sqrt((double)c.n / (double)(c.n > np ? c.n - np : 1));
+		if (sigma < SIGMA_MIN_REL * c.ref)
+			sigma = SIGMA_MIN_REL * c.ref;
+		if ((e[j].theta = malloc(e[j].n * (np + 1) * sizeof *e[j].theta)) == NULL) {
+			st = BT_ENOMEM;
 			goto out;
 		}
-	} else {
-		/* The fit's sampling distribution, widened by 1 / tau for the
-		 * residuals' autocorrelation. */
-		for (i = 0; i < np * np; i++)
-			cov[i] = fit.cov[i] / tau;
-		cholesky(np, cov, l);
-		draw_gaussian(rng, np, np + 1, fit.p, l, n, theta);
-		for (i = 0; i < n; i++)
-			theta[i * (np + 1) + np] = 0;
+		if (o->model == BT_RUL_PF) {
+			free(centres);
+			st = fleet_fits(fleet, cell->name, o, m, scale, c.ref,
+					res->eol_level, &centres, &nc);
+			if (st != BT_OK)
+				goto out;
+			res->fleet_used = nc;
+			pf_prior(rng, m, centres, nc, &fit[j], tau, e[j].n, e[j].theta);
+			st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, e[j].n, e[j].theta);
+			if (st != BT_OK) {
+				snprintf(res->message, sizeof res->message,
+					 "the particle filter lost every particle");
+				goto out;
+			}
+		} else {
+			/* The fit's sampling distribution, widened by 1 / tau
+			 * for the residuals' autocorrelation. */
+			for (i = 0; i < np * np; i++)
+				cov[i] = fit[j].cov[i] / tau;
+			cholesky(np, cov, l);
+			draw_gaussian(rng, np, np + 1, fit[j].p, l, e[j].n, e[j].theta);
+			for (i = 0; i < e[j].n; i++)
+				e[j].theta[i * (np + 1) + np] = 0;
+		}
+		for (i = 0; i < e[j].n; i++)
+			eol[ntot + i] = member_eol(m, np, e[j].theta + i * (np + 1), scale,
+						   res->last_cycle, o->horizon, res->eol_level);
+		ntot += e[j].n;
 	}
 
-	for (i = 0; i < n; i++)
-		eol[i] = member_eol(m, np, theta + i * (np + 1), scale, res->last_cycle,
-				    o->horizon, res->eol_level);
 	qsort(eol, n, sizeof *eol, cmp_double);
 	q_lo = 0.5 * (1 - o->interval);
 	q_hi = 1 - q_lo;
@@ -1519,11 +1623,12 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	res->rul_hi = res->eol_hi - res->last_cycle;
 	if (traj != NULL) {
 		end = res->open ? floor(res->last_cycle + o->horizon) : ceil(res->eol_hi);
-		st = trajectory(m, theta, n, scale, res->last_cycle, end, q_lo, q_hi, traj);
+		st = trajectory(e, ne, n, scale, res->last_cycle, end, q_lo, q_hi, traj);
 	}
 out:
 	gsl_rng_free(rng);
-	free(theta);
+	for (j = 0; j < BT_RUL_POWER + 1; j++)
+		free(e[j].theta);
 	free(eol);
 	free(centres);
 	clean_free(&c);

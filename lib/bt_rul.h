@@ -28,11 +28,15 @@
  *   BT_RUL_DEXP    y = p0 exp(p1 x) + p2 exp(p3 x)   (He et al. 2011)
  *   BT_RUL_POWER   y = p0 - p1 x^p2
  * BT_RUL_AUTO picks one of the four; BT_RUL_PF runs the particle filter
- * over the parameters of the model named by bt_rul_opts.pf_model. */
+ * over the parameters of each model in the set bt_rul_opts.pf_models and
+ * pools the ensembles. */
 enum bt_rul_model {
 	BT_RUL_LINEAR, BT_RUL_EXP, BT_RUL_DEXP, BT_RUL_POWER,
 	BT_RUL_AUTO, BT_RUL_PF
 };
+
+/* The set holding model M alone; sets of models are unions of these. */
+#define BT_RUL_SET(m) (1u << (unsigned)(m))
 
 /* The most parameters a model has. */
 #define BT_RUL_MAXP 4
@@ -47,10 +51,12 @@ enum bt_rul_model {
 #define BT_RUL_HORIZON 2000.0		/* cycles searched beyond the last */
 #define BT_RUL_MIN_POINTS 10		/* cleaned points needed for a forecast */
 #define BT_RUL_TREND_Z 2.0		/* standard errors of a real fade */
+#define BT_RUL_PF_MODELS (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP))
 
 struct bt_rul_opts {
 	enum bt_rul_model model;	/* default BT_RUL_AUTO */
-	enum bt_rul_model pf_model;	/* the particle filter's model: default BT_RUL_LINEAR */
+	unsigned pf_models;		/* the particle filter's models, a set of
+					   fitted models: default BT_RUL_PF_MODELS */
 	double pf_drift;		/* parameter drift per observation, as a share
 					   of the ensemble covariance: default 0 */
 	size_t hampel_window;		/* 0 turns cleaning off */
@@ -74,6 +80,15 @@ void bt_rul_opts_init(struct bt_rul_opts *opts);
  * the model a name denotes.  bt_rul_model_parse returns BT_OK or BT_EINVAL. */
 const char *bt_rul_model_name(enum bt_rul_model model);
 enum bt_status bt_rul_model_parse(const char *name, enum bt_rul_model *model);
+
+/* The set of fitted models (linear, exp, dexp, power) a comma-separated
+ * LIST names, as "linear,exp".  Returns BT_OK or BT_EINVAL (an unknown or
+ * unfitted name, an empty item, or a model named twice). */
+enum bt_status bt_rul_models_parse(const char *list, unsigned *set);
+
+/* The names of the models in SET joined by '+' ("linear+exp") into BUF of
+ * SIZE bytes (truncated to fit, always terminated). */
+void bt_rul_models_name(unsigned set, char *buf, size_t size);
 
 /* The number of parameters of a fitted MODEL (not AUTO or PF). */
 size_t bt_rul_model_nparams(enum bt_rul_model model);
@@ -179,15 +194,21 @@ void bt_rul_trajectory_free(struct bt_rul_trajectory *traj);
  * within the horizon (open is then 1). */
 struct bt_rul_result {
 	enum bt_rul_model model;	/* the model used (pf: BT_RUL_PF) */
-	enum bt_rul_model base;		/* the parametric model underneath */
+	enum bt_rul_model base;		/* the parametric model underneath (pf:
+					   the first of the pool) */
+	unsigned pool;			/* pf: the models whose ensembles were
+					   pooled (a model that cannot be
+					   fitted is left out) */
 	size_t points;			/* points used, outliers included */
 	size_t flagged;			/* points the Hampel filter removed */
 	size_t fleet_used;		/* fleet cells in the prior */
 	double last_cycle;
 	double reference;		/* reference capacity */
 	double eol_level;		/* the end-of-life line */
-	double rmse;			/* fit (or posterior mean) residual RMS */
-	double tau;			/* likelihood tempering, n_eff / n */
+	double rmse;			/* fit residual RMS (pf: the smallest of
+					   the pool's fits) */
+	double tau;			/* likelihood tempering, n_eff / n (pf:
+					   of the best fit in the pool) */
 	double rul, rul_lo, rul_hi;	/* cycles beyond last_cycle */
 	double eol_cycle, eol_lo, eol_hi;	/* cycle numbers */
 	int open;			/* the interval has no upper end */
@@ -208,5 +229,11 @@ enum bt_status bt_rul_forecast(const struct bt_rul_cell *cell,
 			       const struct bt_rul_opts *opts,
 			       struct bt_rul_result *res,
 			       struct bt_rul_trajectory *traj);
+
+/* The model that RES names, as bt-rul writes it into BUF of SIZE bytes:
+ * the fitted model's name ("linear"), "pf:" and the pool's names
+ * ("pf:linear+exp"), or "" when end of life is already in the data. */
+void bt_rul_result_model(const struct bt_rul_result *res, char *buf,
+			 size_t size);
 
 #endif /* BT_RUL_H */

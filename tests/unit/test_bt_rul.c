@@ -100,12 +100,37 @@ exp_cell(size_t n, double a, double b)
 }
 
 static void
+test_models(void)
+{
+	unsigned set;
+	char buf[32];
+
+	CHECK(bt_rul_models_parse("power,linear", &set) == BT_OK
+	      && set == (BT_RUL_SET(BT_RUL_POWER) | BT_RUL_SET(BT_RUL_LINEAR)),
+	      "parse power,linear");
+	bt_rul_models_name(set, buf, sizeof buf);
+	CHECK_STR(buf, "linear+power", "name of linear+power");
+	bt_rul_models_name(BT_RUL_PF_MODELS, buf, 8);
+	CHECK_STR(buf, "linear+", "a name truncated to fit");
+	CHECK(bt_rul_models_parse("dexp", &set) == BT_OK
+	      && set == BT_RUL_SET(BT_RUL_DEXP), "parse dexp alone");
+	CHECK(bt_rul_models_parse("linear,,exp", &set) == BT_EINVAL, "empty item");
+	CHECK(bt_rul_models_parse("exp,", &set) == BT_EINVAL, "trailing comma");
+	CHECK(bt_rul_models_parse("", &set) == BT_EINVAL, "empty list");
+	CHECK(bt_rul_models_parse("exp,exp", &set) == BT_EINVAL, "named twice");
+	CHECK(bt_rul_models_parse("linear,pf", &set) == BT_EINVAL, "pf in a list");
+	CHECK(bt_rul_models_parse("linear,auto", &set) == BT_EINVAL, "auto in a list");
+	CHECK(bt_rul_models_parse("exponential", &set) == BT_EINVAL, "long name");
+}
+
+static void
 test_forecast(void)
 {
 	struct bt_rul_opts o;
 	struct bt_rul_result r;
 	struct bt_rul_trajectory t;
 	struct bt_rul_cell *c;
+	char name[32];
 	size_t k;
 
 	/* 1.9 exp(-0.003 k) reaches 1.5 at k = ln(1.9 / 1.5) / 0.003 = 78.80:
@@ -125,17 +150,50 @@ test_forecast(void)
 
 	/* The same through the particle filter without a fleet. */
 	o.model = BT_RUL_PF;
-	o.pf_model = BT_RUL_EXP;
+	o.pf_models = BT_RUL_SET(BT_RUL_EXP);
 	o.particles = 500;
 	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_OK
 	      && fabs(r.eol_cycle - 79) <= 1 && r.eol_lo <= 79 && r.eol_hi >= 79,
 	      "pf: end of life at cycle 79");
+
+	/* The default pool, linear and exp: the line's members cross later
+	 * than the curve's (the line through a convex decay lies above it
+	 * beyond the data), so the pooled interval spans 79 and the result
+	 * names both models. */
+	o.pf_models = BT_RUL_PF_MODELS;
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, &t) == BT_OK
+	      && r.pool == (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP))
+	      && r.base == BT_RUL_LINEAR && r.eol_lo <= 79 && r.eol_hi >= 79,
+	      "pf pool: the interval holds cycle 79");
+	bt_rul_result_model(&r, name, sizeof name);
+	CHECK_STR(name, "pf:linear+exp", "name of the pool");
+	CHECK(t.n > 0 && t.lo[0] <= t.median[0] && t.median[0] <= t.hi[0],
+	      "pf pool: an ordered trajectory band");
+	bt_rul_trajectory_free(&t);
+	/* Fewer particles than models: the first models only. */
+	o.particles = 2;
+	o.pf_models = BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP)
+		      | BT_RUL_SET(BT_RUL_POWER);
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_OK
+	      && r.pool == (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP)),
+	      "pf pool: two particles, two models");
+	o.pf_models = 0;
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_EINVAL, "pf: empty pool");
+	o.pf_models = BT_RUL_SET(BT_RUL_AUTO);
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_EINVAL, "pf: auto in the pool");
+	o.pf_models = BT_RUL_PF_MODELS;
+	o.particles = 500;
 
 	/* End of life already in the data. */
 	o.model = BT_RUL_AUTO;
 	o.eol_capacity = 1.85;
 	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_OK && r.reached
 	      && r.eol_cycle == 9 && r.rul == 0, "reached at cycle 9");
+	r.reached = 0;
+	r.model = BT_RUL_EXP;
+	r.base = BT_RUL_EXP;
+	bt_rul_result_model(&r, name, sizeof name);
+	CHECK_STR(name, "exp", "name of a fit");
 	bt_rul_cell_free(c);
 
 	/* Too few points, a rise, no fade, bad options. */
@@ -196,6 +254,7 @@ main(void)
 	      "parse dexp");
 	CHECK(bt_rul_model_parse("cubic", &m) == BT_EINVAL, "parse refuses cubic");
 	CHECK(strcmp(bt_rul_model_name(BT_RUL_PF), "pf") == 0, "name of pf");
+	test_models();
 	test_hampel();
 	test_fit(BT_RUL_LINEAR, lin, "linear");
 	test_fit(BT_RUL_EXP, ex, "exp");
