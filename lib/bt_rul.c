@@ -1192,10 +1192,30 @@ static double
 member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
 	   double last, double horizon, double line)
 {
-	double k0 = floor(last) + 1, kend = floor(last + horizon), k, j, prev;
+	double k0 = floor(last) + 1, kend = floor(last + horizon), k, j, prev, c;
 
 	/* The member's time scale folds into the axis once. */
 	scale /= exp(p[np]);
+
+	/* A falling line or a decaying exponential crosses once, where its
+	 * inverse says; the neighbours of the rounded crossing are checked
+	 * against the model itself, so that rounding never moves the answer
+	 * by a cycle. */
+	c = NAN;
+	if (m == BT_RUL_LINEAR && p[1] < 0)
+		c = (line - p[0]) / p[1] * scale;
+	else if (m == BT_RUL_EXP && p[1] < 0 && p[0] > 0 && line > 0)
+		c = log(line / p[0]) / p[1] * scale;
+	if (!isnan(c)) {
+		if (!(c <= kend))
+			return INFINITY;
+		c = c < k0 ? k0 : ceil(c);
+		if (c > k0 && bt_rul_model_eval(m, p, (c - 1) / scale) <= line)
+			c--;
+		else if (bt_rul_model_eval(m, p, c / scale) > line)
+			c++;
+		return c <= kend ? c : INFINITY;
+	}
 
 	prev = k0 - 1;
 	for (k = k0;; k += EOL_STRIDE) {
