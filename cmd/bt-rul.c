@@ -66,7 +66,7 @@ static const struct argp_option options[] = {
 	{"model", 'm', "NAME", 0,
 	 "linear, exp, dexp, power, auto or pf (default auto)", 2},
 	{"pf-model", OPT_PF_MODEL, "LIST", 0,
-	 "pf: the models filtered and pooled (default linear,exp)", 2},
+	 "pf: the models pooled, and life (default linear,exp,life)", 2},
 	{"pf-drift", OPT_PF_DRIFT, "D", 0,
 	 "pf: parameter drift per cycle, share of the ensemble covariance (default 0)", 2},
 	{"particles", OPT_PARTICLES, "N", 0,
@@ -119,7 +119,7 @@ model(struct argp_state *state, const char *arg)
 {
 	enum bt_rul_model m = BT_RUL_AUTO;
 
-	if (bt_rul_model_parse(arg, &m) != BT_OK)
+	if (bt_rul_model_parse(arg, &m) != BT_OK || m > BT_RUL_PF)
 		argp_error(state, "unknown model '%s' (use linear, exp, dexp, power, "
 			   "auto or pf)", arg);
 	return m;
@@ -161,8 +161,8 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_PF_MODEL:
 		if (bt_rul_models_parse(arg, &o->pf_models) != BT_OK)
-			argp_error(state, "invalid model list '%s' (use linear, exp, dexp "
-				   "or power, each once, separated by commas)", arg);
+			argp_error(state, "invalid model list '%s' (use one or more of linear, "
+				   "exp, dexp and power, and life, each once, with commas)", arg);
 		break;
 	case OPT_PF_DRIFT:
 		o->pf_drift = bt_cli_number(state, arg, "--pf-drift");

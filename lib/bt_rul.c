@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include <gsl/gsl_blas.h>
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_multifit_nlinear.h>
 #include <gsl/gsl_randist.h>
@@ -88,6 +89,17 @@
  * discount factor delta = 0.98 (their section 10.3.3). */
 #define PF_LW_DELTA 0.98
 
+/* The fleet's lives.  Cells of one fleet cycled alike differ in life by
+ * about a tenth: Frenander & Thiringer (J. Energy Storage 102 (2024)
+ * 114014) found a spread of about 10 % of the capacity lost at any point
+ * across replicates of a commercial cell.  The log-normal of the lives has
+ * at least this standard deviation (of the log), whatever the fleet's own
+ * spread, which two or three cells estimate poorly. */
+#define LIFE_MIN_SD 0.1
+/* Below this probability of outliving the current cycle, the fleet's lives
+ * say nothing about the cell, and no member is drawn from them. */
+#define LIFE_MIN_TAIL 1e-9
+
 /* End-of-life search: coarse steps of this many cycles, then cycle by
  * cycle within the step that crossed. */
 #define EOL_STRIDE 16
@@ -95,8 +107,11 @@
 /* Smallest likelihood noise, relative to the reference capacity. */
 #define SIGMA_MIN_REL 1e-4
 
+/* The set of the fitted models. */
+#define FITTED (BT_RUL_SET(BT_RUL_POWER + 1) - 1)
+
 static const char *const model_names[] = {
-	"linear", "exp", "dexp", "power", "auto", "pf"
+	"linear", "exp", "dexp", "power", "auto", "pf", "life"
 };
 
 void
@@ -121,7 +136,7 @@ bt_rul_opts_init(struct bt_rul_opts *o)
 const char *
 bt_rul_model_name(enum bt_rul_model m)
 {
-	return (unsigned)m <= BT_RUL_PF ? model_names[m] : "unknown";
+	return (unsigned)m <= BT_RUL_LIFE ? model_names[m] : "unknown";
 }
 
 enum bt_status
@@ -129,7 +144,7 @@ bt_rul_model_parse(const char *name, enum bt_rul_model *m)
 {
 	size_t i;
 
-	for (i = 0; i <= BT_RUL_PF; i++)
+	for (i = 0; i <= BT_RUL_LIFE; i++)
 		if (strcmp(name, model_names[i]) == 0) {
 			*m = (enum bt_rul_model)i;
 			return BT_OK;
@@ -153,12 +168,12 @@ bt_rul_models_parse(const char *list, unsigned *set)
 			return BT_EINVAL;
 		memcpy(name, p, len);
 		name[len] = '\0';
-		if (bt_rul_model_parse(name, &m) != BT_OK || m > BT_RUL_POWER
-		    || (*set & BT_RUL_SET(m)))
+		if (bt_rul_model_parse(name, &m) != BT_OK
+		    || (m > BT_RUL_POWER && m != BT_RUL_LIFE) || (*set & BT_RUL_SET(m)))
 			return BT_EINVAL;
 		*set |= BT_RUL_SET(m);
 		if (e == NULL)
-			return BT_OK;
+			return *set & FITTED ? BT_OK : BT_EINVAL;
 		p = e + 1;
 	}
 }
@@ -172,7 +187,7 @@ bt_rul_models_name(unsigned set, char *buf, size_t size)
 	if (size == 0)
 		return;
 	buf[0] = '\0';
-	for (i = BT_RUL_LINEAR; i <= BT_RUL_POWER && len < size; i++)
+	for (i = BT_RUL_LINEAR; i <= BT_RUL_LIFE && len < size; i++)
 		if (set & BT_RUL_SET(i)) {
 			n = snprintf(buf + len, size - len, "%s%s", len ? "+" : "",
 				     model_names[i]);
@@ -942,6 +957,80 @@ fleet_fits(const struct bt_rul_fleet *fleet, const char *name,
 	return BT_OK;
 }
 
+/* The log-normal of the lives of the fleet cells but the one called NAME:
+ * each cell's life is the first cleaned cycle at or below its end-of-life
+ * line (OPTS' capacity, or its fraction of the fleet cell's own reference);
+ * a cell that never reaches it counts with its last cycle, the least it
+ * lives.  *MU and *SD are the mean and the standard deviation of the log
+ * lives, the latter times sqrt(1 + 1/n) for the spread of a new cell's
+ * life about an estimated mean (the normal predictive, Geisser 1993,
+ * Predictive Inference, ch. 2) and at least LIFE_MIN_SD.  *N receives the
+ * number of lives (0: no distribution). */
+static enum bt_status
+fleet_life(const struct bt_rul_fleet *fleet, const char *name,
+	   const struct bt_rul_opts *o, double *mu, double *sd, size_t *n)
+{
+	double s = 0, s2 = 0, life, line, v;
+	struct clean c;
+	enum bt_status st;
+	size_t i, k;
+
+	*n = 0;
+	for (i = 0; i < bt_rul_fleet_size(fleet); i++) {
+		if (strcmp(fleet->cells[i]->name, name) == 0)
+			continue;
+		if ((st = clean_cell(fleet->cells[i], o, 1.0, &c)) != BT_OK)
+			return st;
+		line = isnan(o->eol_capacity) ? o->eol_fraction * c.ref : o->eol_capacity;
+		life = c.n > 0 ? c.k[c.n - 1] : NAN;
+		for (k = 0; k < c.n; k++)
+			if (c.y[k] <= line) {
+				life = c.k[k];
+				break;
+			}
+		clean_free(&c);
+		if (!(life > 0))
+			continue;
+		s += log(life);
+		s2 += log(life) * log(life);
+		(*n)++;
+	}
+	if (*n == 0)
+		return BT_OK;
+	*mu = s / (double)*n;
+	v = *n > 1 ? (s2 - (double)*n * *mu * *mu) / (double)(*n - 1) : 0;
+	*sd = sqrt((v > 0 ? v : 0) * (1 + 1.0 / (double)*n));
+	if (!(*sd >= LIFE_MIN_SD))
+		*sd = LIFE_MIN_SD;
+	return BT_OK;
+}
+
+/* N members drawn from the log-normal life distribution (MU, SD) given that
+ * the cell outlives LAST, whose probability is QA: each a line in THETA
+ * (stride 3, log r = 0) from the last cleaned point (X1, Y1) on the scaled
+ * axis to the end-of-life LINE at the drawn life, so that the members have
+ * capacity paths like the models' and cross the line where drawn. */
+static void
+life_members(gsl_rng *rng, double mu, double sd, double qa, double last,
+	     double scale, double x1, double y1, double line, size_t n,
+	     double *theta)
+{
+	double life, u;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		/* The upper tail by its own inverse, which stays accurate where
+		 * 1 - u would round to 0. */
+		u = 1.0 - gsl_rng_uniform(rng);
+		life = exp(mu + sd * gsl_cdf_ugaussian_Qinv(qa * u));
+		if (!(life > last))
+			life = last + 1;
+		theta[i * 3 + 1] = (line - y1) / (life / scale - x1);
+		theta[i * 3] = y1 - theta[i * 3 + 1] * x1;
+		theta[i * 3 + 2] = 0;
+	}
+}
+
 /* The prior ensemble of the particle filter: a kernel mixture on the fleet
  * centres when there are any, else the cell's own fit widened. */
 static void
@@ -1464,8 +1553,8 @@ check_trend(const struct clean *c, double scale, double z,
 static enum bt_status
 check_opts(const struct bt_rul_opts *o)
 {
-	if (o->model > BT_RUL_PF || o->pf_models == 0
-	    || (o->pf_models & ~(BT_RUL_SET(BT_RUL_POWER + 1) - 1)))
+	if (o->model > BT_RUL_PF || !(o->pf_models & FITTED)
+	    || (o->pf_models & ~(FITTED | BT_RUL_SET(BT_RUL_LIFE))))
 		return BT_EINVAL;
 	if (!(o->hampel_threshold > 0) || o->ref_points == 0 || o->particles < 2
 	    || !(o->interval > 0 && o->interval < 1) || !(o->horizon >= 1)
@@ -1485,11 +1574,14 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	enum bt_rul_model m;
 	struct clean c = {0};
 	struct bt_rul_fit fit[BT_RUL_POWER + 1];
-	struct ens e[BT_RUL_POWER + 1] = {{0}};
+	/* One ensemble per model, and one of the fleet's lives. */
+	struct ens e[BT_RUL_POWER + 2] = {{0}};
 	double scale, sigma, tau, *eol = NULL, *centres = NULL;
+	double mu = 0, sd = 0, qa = 0;
 	double l[BT_RUL_MAXP * BT_RUL_MAXP], cov[BT_RUL_MAXP * BT_RUL_MAXP];
 	double q_lo, q_hi, end;
 	size_t i, j, k, np, n = o->particles, nc = 0, ne = 0, ntot = 0;
+	size_t nlives = 0, nlife = 0, nmod;
 	gsl_rng *rng = NULL;
 	enum bt_status st;
 
@@ -1498,7 +1590,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		memset(traj, 0, sizeof *traj);
 	res->rul = res->rul_lo = res->rul_hi = NAN;
 	res->eol_cycle = res->eol_lo = res->eol_hi = NAN;
-	res->rmse = res->tau = NAN;
+	res->rmse = res->tau = res->life_median = NAN;
 	res->model = o->model;
 	res->base = o->model;
 	if ((st = check_opts(o)) != BT_OK)
@@ -1573,6 +1665,19 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		st = BT_ENOMEM;
 		goto out;
 	}
+	/* The fleet's lives are one more member of the pool, with the same
+	 * share, when there are any and the cell may still outlive the
+	 * current cycle by their distribution. */
+	if (o->model == BT_RUL_PF && (o->pf_models & BT_RUL_SET(BT_RUL_LIFE))) {
+		if ((st = fleet_life(fleet, cell->name, o, &mu, &sd, &nlives)) != BT_OK)
+			goto out;
+		qa = nlives > 0 ? gsl_cdf_ugaussian_Q((log(res->last_cycle) - mu) / sd) : 0;
+		if (qa >= LIFE_MIN_TAIL && n > ne) {
+			nlife = n / (ne + 1);
+			res->life_median = exp(mu);
+		}
+	}
+	nmod = n - nlife;
 	for (j = 0; j < ne; j++) {
 		np = fit[j].np;
 		m = fit[j].model;
@@ -1581,7 +1686,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		 * equal weights (Stone 1961; Genest & Zidek 1986). */
 		e[j].m = m;
 		e[j].np = np;
-		e[j].n = n / ne + (j < n % ne);
+		e[j].n = nmod / ne + (j < nmod % ne);
 		tau = temper(m, fit[j].p, c.x, c.y, c.n);
 		if (j == 0 || fit[j].rmse < res->rmse) {
 			res->rmse = fit[j].rmse;
@@ -1623,6 +1728,24 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 						   res->last_cycle, o->horizon, res->eol_level);
 		ntot += e[j].n;
 	}
+	if (nlife > 0) {
+		e[ne].m = BT_RUL_LINEAR;
+		e[ne].np = 2;
+		e[ne].n = nlife;
+		if ((e[ne].theta = malloc(nlife * 3 * sizeof *e[ne].theta)) == NULL) {
+			st = BT_ENOMEM;
+			goto out;
+		}
+		life_members(rng, mu, sd, qa, res->last_cycle, scale, c.x[c.n - 1],
+			     c.y[c.n - 1], res->eol_level, nlife, e[ne].theta);
+		for (i = 0; i < nlife; i++)
+			eol[ntot + i] = member_eol(BT_RUL_LINEAR, 2, e[ne].theta + i * 3, scale,
+						   res->last_cycle, o->horizon, res->eol_level);
+		ntot += nlife;
+		res->life_members = nlife;
+		res->pool |= BT_RUL_SET(BT_RUL_LIFE);
+		ne++;
+	}
 
 	qsort(eol, n, sizeof *eol, cmp_double);
 	q_lo = 0.5 * (1 - o->interval);
@@ -1647,7 +1770,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	}
 out:
 	gsl_rng_free(rng);
-	for (j = 0; j < BT_RUL_POWER + 1; j++)
+	for (j = 0; j < BT_RUL_POWER + 2; j++)
 		free(e[j].theta);
 	free(eol);
 	free(centres);

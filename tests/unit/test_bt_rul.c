@@ -120,6 +120,11 @@ test_models(void)
 	CHECK(bt_rul_models_parse("exp,exp", &set) == BT_EINVAL, "named twice");
 	CHECK(bt_rul_models_parse("linear,pf", &set) == BT_EINVAL, "pf in a list");
 	CHECK(bt_rul_models_parse("linear,auto", &set) == BT_EINVAL, "auto in a list");
+	CHECK(bt_rul_models_parse("life", &set) == BT_EINVAL, "life without a model");
+	CHECK(bt_rul_models_parse("life,exp", &set) == BT_OK
+	      && set == (BT_RUL_SET(BT_RUL_LIFE) | BT_RUL_SET(BT_RUL_EXP)), "parse life,exp");
+	bt_rul_models_name(BT_RUL_PF_MODELS, buf, sizeof buf);
+	CHECK_STR(buf, "linear+exp+life", "name of the default pool");
 	CHECK(bt_rul_models_parse("exponential", &set) == BT_EINVAL, "long name");
 }
 
@@ -218,6 +223,66 @@ test_forecast(void)
 	bt_rul_cell_free(c);
 }
 
+/* A cell called NAME fading as Q = A - B k for k = 1..N, added to F. */
+static void
+line_cell(struct bt_rul_fleet *f, const char *name, size_t n, double a,
+	  double b)
+{
+	const struct bt_rul_cell *c;
+	size_t k;
+
+	for (k = 1; k <= n; k++)
+		bt_rul_fleet_point(f, name, strlen(name), (double)k,
+				   a - b * (double)k, &c);
+}
+
+/* The fleet's lives in the pool: a cell that crosses 1.505 Ah at cycle 50
+ * and one that never does, its life counted as its last cycle, 80: the
+ * log-normal's median is sqrt(50 * 80). */
+static void
+test_life(void)
+{
+	struct bt_rul_fleet *f = bt_rul_fleet_alloc(), *t = bt_rul_fleet_alloc();
+	struct bt_rul_opts o;
+	struct bt_rul_result r;
+	char name[48];
+
+	line_cell(f, "A", 100, 2.0, 0.01);
+	line_cell(f, "B", 80, 2.0, 0.005);
+	line_cell(f, "T", 40, 2.0, 0.008);
+	line_cell(t, "T", 40, 2.0, 0.008);
+	line_cell(t, "S", 800, 2.0, 0.0004);
+	bt_rul_opts_init(&o);
+	o.model = BT_RUL_PF;
+	o.hampel_window = 0;
+	o.eol_capacity = 1.505;
+	o.particles = 600;
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 0), f, &o, &r, NULL) == BT_OK
+	      && r.life_members == 200 && close_to(r.life_median, sqrt(50.0 * 80.0), 1e-12)
+	      && r.pool == BT_RUL_PF_MODELS && r.fleet_used == 2,
+	      "life: a third of the members, median sqrt(50 * 80), T left out");
+	bt_rul_result_model(&r, name, sizeof name);
+	CHECK_STR(name, "pf:linear+exp+life", "life: the pool's name");
+	/* The cell has outlived the fleet by far (cycle 800, the log-normal's
+	 * upper tail there below 1e-9): the lives are left out. */
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 1), f, &o, &r, NULL) == BT_OK
+	      && r.life_members == 0 && isnan(r.life_median)
+	      && r.pool == (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP)),
+	      "life: none for a cell that outlived the fleet");
+	/* Without a fleet, and with life left out of the pool. */
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 0), NULL, &o, &r, NULL) == BT_OK
+	      && r.life_members == 0, "life: none without a fleet");
+	o.pf_models = BT_RUL_SET(BT_RUL_LINEAR);
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 0), f, &o, &r, NULL) == BT_OK
+	      && r.life_members == 0 && r.pool == BT_RUL_SET(BT_RUL_LINEAR),
+	      "life: not in the pool");
+	o.pf_models = BT_RUL_SET(BT_RUL_LIFE);
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 0), f, &o, &r, NULL) == BT_EINVAL,
+	      "life: a pool of lives alone");
+	bt_rul_fleet_free(f);
+	bt_rul_fleet_free(t);
+}
+
 static void
 test_fleet(void)
 {
@@ -262,5 +327,6 @@ main(void)
 	test_fit(BT_RUL_POWER, power, "power");
 	test_forecast();
 	test_fleet();
+	test_life();
 	return check_report();
 }
