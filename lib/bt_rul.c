@@ -5,7 +5,9 @@
  * equal weights (samples of a least-squares fit's sampling distribution, or
  * the particles of the filter) is run forward from the last observed cycle,
  * each member's end of life is the first cycle at or below the line, and
- * the median and the central interval of those cycles are the answer.
+ * the median and the central interval of those cycles are the answer.  The
+ * filter pools several such ensembles, one per model and one drawn from the
+ * fleet cells' lives, in equal shares: a linear opinion pool.
  *
  * Calibration.  Capacity histories are not independent noise around a
  * smooth curve: regeneration after rests and test artefacts make residuals
