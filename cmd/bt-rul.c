@@ -65,8 +65,8 @@ static const struct argp_option options[] = {
 	{NULL, 0, NULL, 0, "Models:", 2},
 	{"model", 'm', "NAME", 0,
 	 "linear, exp, dexp, power, auto or pf (default auto)", 2},
-	{"pf-model", OPT_PF_MODEL, "NAME", 0,
-	 "the model whose parameters pf filters (default linear)", 2},
+	{"pf-model", OPT_PF_MODEL, "LIST", 0,
+	 "pf: the models pooled, and life (default linear,exp,life)", 2},
 	{"pf-drift", OPT_PF_DRIFT, "D", 0,
 	 "pf: parameter drift per cycle, share of the ensemble covariance (default 0)", 2},
 	{"particles", OPT_PARTICLES, "N", 0,
@@ -115,14 +115,13 @@ count(struct argp_state *state, const char *arg, const char *opt, double min)
 }
 
 static enum bt_rul_model
-model(struct argp_state *state, const char *arg, int fitted_only)
+model(struct argp_state *state, const char *arg)
 {
 	enum bt_rul_model m = BT_RUL_AUTO;
 
-	if (bt_rul_model_parse(arg, &m) != BT_OK || (fitted_only && m > BT_RUL_POWER))
-		argp_error(state, "unknown model '%s' (use %s)", arg, fitted_only
-			   ? "linear, exp, dexp or power"
-			   : "linear, exp, dexp, power, auto or pf");
+	if (bt_rul_model_parse(arg, &m) != BT_OK || m > BT_RUL_PF)
+		argp_error(state, "unknown model '%s' (use linear, exp, dexp, power, "
+			   "auto or pf)", arg);
 	return m;
 }
 
@@ -158,10 +157,12 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		o->ref_points = count(state, arg, "--ref-points", 1);
 		break;
 	case 'm':
-		o->model = model(state, arg, 0);
+		o->model = model(state, arg);
 		break;
 	case OPT_PF_MODEL:
-		o->pf_model = model(state, arg, 1);
+		if (bt_rul_models_parse(arg, &o->pf_models) != BT_OK)
+			argp_error(state, "invalid model list '%s' (use one or more of linear, "
+				   "exp, dexp and power, and life, each once, with commas)", arg);
 		break;
 	case OPT_PF_DRIFT:
 		o->pf_drift = bt_cli_number(state, arg, "--pf-drift");
@@ -302,19 +303,13 @@ write_result(struct bt_writer *w, const struct rul_args *a,
 	     const struct bt_rul_cell *c, const struct bt_rul_result *res,
 	     enum bt_status st)
 {
-	char name[32];
-	const char *m;
+	char name[64] = "";
 
 	if (a->group != NULL)
 		bt_writer_text(w, bt_rul_cell_name(c), strlen(bt_rul_cell_name(c)));
-	if (st != BT_OK || res->reached)
-		m = "";
-	else if (res->model == BT_RUL_PF) {
-		snprintf(name, sizeof name, "pf:%s", bt_rul_model_name(res->base));
-		m = name;
-	} else
-		m = bt_rul_model_name(res->base);
-	bt_writer_text(w, m, strlen(m));
+	if (st == BT_OK)
+		bt_rul_result_model(res, name, sizeof name);
+	bt_writer_text(w, name, strlen(name));
 	bt_writer_number(w, (double)res->points);
 	bt_writer_number(w, (double)res->flagged);
 	bt_writer_number(w, res->last_cycle);

@@ -5,7 +5,9 @@
  * equal weights (samples of a least-squares fit's sampling distribution, or
  * the particles of the filter) is run forward from the last observed cycle,
  * each member's end of life is the first cycle at or below the line, and
- * the median and the central interval of those cycles are the answer.
+ * the median and the central interval of those cycles are the answer.  The
+ * filter pools several such ensembles, one per model and one drawn from the
+ * fleet cells' lives, in equal shares: a linear opinion pool.
  *
  * Calibration.  Capacity histories are not independent noise around a
  * smooth curve: regeneration after rests and test artefacts make residuals
@@ -27,6 +29,7 @@
 #include <stdio.h>
 
 #include <gsl/gsl_blas.h>
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_multifit_nlinear.h>
 #include <gsl/gsl_randist.h>
@@ -88,6 +91,17 @@
  * discount factor delta = 0.98 (their section 10.3.3). */
 #define PF_LW_DELTA 0.98
 
+/* The fleet's lives.  Cells of one fleet cycled alike differ in life by
+ * about a tenth: Frenander & Thiringer (J. Energy Storage 102 (2024)
+ * 114014) found a spread of about 10 % of the capacity lost at any point
+ * across replicates of a commercial cell.  The log-normal of the lives has
+ * at least this standard deviation (of the log), whatever the fleet's own
+ * spread, which two or three cells estimate poorly. */
+#define LIFE_MIN_SD 0.1
+/* Below this probability of outliving the current cycle, the fleet's lives
+ * say nothing about the cell, and no member is drawn from them. */
+#define LIFE_MIN_TAIL 1e-9
+
 /* End-of-life search: coarse steps of this many cycles, then cycle by
  * cycle within the step that crossed. */
 #define EOL_STRIDE 16
@@ -95,15 +109,18 @@
 /* Smallest likelihood noise, relative to the reference capacity. */
 #define SIGMA_MIN_REL 1e-4
 
+/* The set of the fitted models. */
+#define FITTED (BT_RUL_SET(BT_RUL_POWER + 1) - 1)
+
 static const char *const model_names[] = {
-	"linear", "exp", "dexp", "power", "auto", "pf"
+	"linear", "exp", "dexp", "power", "auto", "pf", "life"
 };
 
 void
 bt_rul_opts_init(struct bt_rul_opts *o)
 {
 	o->model = BT_RUL_AUTO;
-	o->pf_model = BT_RUL_LINEAR;
+	o->pf_models = BT_RUL_PF_MODELS;
 	o->pf_drift = 0;
 	o->hampel_window = BT_RUL_HAMPEL_WINDOW;
 	o->hampel_threshold = BT_RUL_HAMPEL_THRESHOLD;
@@ -121,7 +138,7 @@ bt_rul_opts_init(struct bt_rul_opts *o)
 const char *
 bt_rul_model_name(enum bt_rul_model m)
 {
-	return (unsigned)m <= BT_RUL_PF ? model_names[m] : "unknown";
+	return (unsigned)m <= BT_RUL_LIFE ? model_names[m] : "unknown";
 }
 
 enum bt_status
@@ -129,12 +146,72 @@ bt_rul_model_parse(const char *name, enum bt_rul_model *m)
 {
 	size_t i;
 
-	for (i = 0; i <= BT_RUL_PF; i++)
+	for (i = 0; i <= BT_RUL_LIFE; i++)
 		if (strcmp(name, model_names[i]) == 0) {
 			*m = (enum bt_rul_model)i;
 			return BT_OK;
 		}
 	return BT_EINVAL;
+}
+
+enum bt_status
+bt_rul_models_parse(const char *list, unsigned *set)
+{
+	enum bt_rul_model m;
+	const char *p = list, *e;
+	char name[16];
+	size_t len;
+
+	*set = 0;
+	for (;;) {
+		e = strchr(p, ',');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		if (len == 0 || len >= sizeof name)
+			return BT_EINVAL;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if (bt_rul_model_parse(name, &m) != BT_OK
+		    || (m > BT_RUL_POWER && m != BT_RUL_LIFE) || (*set & BT_RUL_SET(m)))
+			return BT_EINVAL;
+		*set |= BT_RUL_SET(m);
+		if (e == NULL)
+			return *set & FITTED ? BT_OK : BT_EINVAL;
+		p = e + 1;
+	}
+}
+
+void
+bt_rul_models_name(unsigned set, char *buf, size_t size)
+{
+	size_t i, len = 0;
+	int n;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	for (i = BT_RUL_LINEAR; i <= BT_RUL_LIFE && len < size; i++)
+		if (set & BT_RUL_SET(i)) {
+			n = snprintf(buf + len, size - len, "%s%s", len ? "+" : "",
+				     model_names[i]);
+			if (n < 0)
+				return;
+			len += (size_t)n;
+		}
+}
+
+void
+bt_rul_result_model(const struct bt_rul_result *res, char *buf, size_t size)
+{
+	if (size == 0)
+		return;
+	if (res->reached)
+		buf[0] = '\0';
+	else if (res->model == BT_RUL_PF && size > 3) {
+		memcpy(buf, "pf:", 3);
+		bt_rul_models_name(res->pool, buf + 3, size - 3);
+	} else
+		snprintf(buf, size, "%s", res->model == BT_RUL_PF ? ""
+			 : bt_rul_model_name(res->base));
 }
 
 size_t
@@ -882,6 +959,80 @@ fleet_fits(const struct bt_rul_fleet *fleet, const char *name,
 	return BT_OK;
 }
 
+/* The log-normal of the lives of the fleet cells but the one called NAME:
+ * each cell's life is the first cleaned cycle at or below its end-of-life
+ * line (OPTS' capacity, or its fraction of the fleet cell's own reference);
+ * a cell that never reaches it counts with its last cycle, the least it
+ * lives.  *MU and *SD are the mean and the standard deviation of the log
+ * lives, the latter times sqrt(1 + 1/n) for the spread of a new cell's
+ * life about an estimated mean (the normal predictive, Geisser 1993,
+ * Predictive Inference, ch. 2) and at least LIFE_MIN_SD.  *N receives the
+ * number of lives (0: no distribution). */
+static enum bt_status
+fleet_life(const struct bt_rul_fleet *fleet, const char *name,
+	   const struct bt_rul_opts *o, double *mu, double *sd, size_t *n)
+{
+	double s = 0, s2 = 0, life, line, v;
+	struct clean c;
+	enum bt_status st;
+	size_t i, k;
+
+	*n = 0;
+	for (i = 0; i < bt_rul_fleet_size(fleet); i++) {
+		if (strcmp(fleet->cells[i]->name, name) == 0)
+			continue;
+		if ((st = clean_cell(fleet->cells[i], o, 1.0, &c)) != BT_OK)
+			return st;
+		line = isnan(o->eol_capacity) ? o->eol_fraction * c.ref : o->eol_capacity;
+		life = c.n > 0 ? c.k[c.n - 1] : NAN;
+		for (k = 0; k < c.n; k++)
+			if (c.y[k] <= line) {
+				life = c.k[k];
+				break;
+			}
+		clean_free(&c);
+		if (!(life > 0))
+			continue;
+		s += log(life);
+		s2 += log(life) * log(life);
+		(*n)++;
+	}
+	if (*n == 0)
+		return BT_OK;
+	*mu = s / (double)*n;
+	v = *n > 1 ? (s2 - (double)*n * *mu * *mu) / (double)(*n - 1) : 0;
+	*sd = sqrt((v > 0 ? v : 0) * (1 + 1.0 / (double)*n));
+	if (!(*sd >= LIFE_MIN_SD))
+		*sd = LIFE_MIN_SD;
+	return BT_OK;
+}
+
+/* N members drawn from the log-normal life distribution (MU, SD) given that
+ * the cell outlives LAST, whose probability is QA: each a line in THETA
+ * (stride 3, log r = 0) from the last cleaned point (X1, Y1) on the scaled
+ * axis to the end-of-life LINE at the drawn life, so that the members have
+ * capacity paths like the models' and cross the line where drawn. */
+static void
+life_members(gsl_rng *rng, double mu, double sd, double qa, double last,
+	     double scale, double x1, double y1, double line, size_t n,
+	     double *theta)
+{
+	double life, u;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		/* The upper tail by its own inverse, which stays accurate where
+		 * 1 - u would round to 0. */
+		u = 1.0 - gsl_rng_uniform(rng);
+		life = exp(mu + sd * gsl_cdf_ugaussian_Qinv(qa * u));
+		if (!(life > last))
+			life = last + 1;
+		theta[i * 3 + 1] = (line - y1) / (life / scale - x1);
+		theta[i * 3] = y1 - theta[i * 3 + 1] * x1;
+		theta[i * 3 + 2] = 0;
+	}
+}
+
 /* The prior ensemble of the particle filter: a kernel mixture on the fleet
  * centres when there are any, else the cell's own fit widened. */
 static void
@@ -1132,10 +1283,30 @@ static double
 member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
 	   double last, double horizon, double line)
 {
-	double k0 = floor(last) + 1, kend = floor(last + horizon), k, j, prev;
+	double k0 = floor(last) + 1, kend = floor(last + horizon), k, j, prev, c;
 
 	/* The member's time scale folds into the axis once. */
 	scale /= exp(p[np]);
+
+	/* A falling line or a decaying exponential crosses once, where its
+	 * inverse says; the neighbours of the rounded crossing are checked
+	 * against the model itself, so that rounding never moves the answer
+	 * by a cycle. */
+	c = NAN;
+	if (m == BT_RUL_LINEAR && p[1] < 0)
+		c = (line - p[0]) / p[1] * scale;
+	else if (m == BT_RUL_EXP && p[1] < 0 && p[0] > 0 && line > 0)
+		c = log(line / p[0]) / p[1] * scale;
+	if (!isnan(c)) {
+		if (!(c <= kend))
+			return INFINITY;
+		c = c < k0 ? k0 : ceil(c);
+		if (c > k0 && bt_rul_model_eval(m, p, (c - 1) / scale) <= line)
+			c--;
+		else if (bt_rul_model_eval(m, p, c / scale) > line)
+			c++;
+		return c <= kend ? c : INFINITY;
+	}
 
 	prev = k0 - 1;
 	for (k = k0;; k += EOL_STRIDE) {
@@ -1248,20 +1419,30 @@ quantiles3(double *v, size_t n, double qlo, double qhi, double *lo,
 	*hi = h[2];
 }
 
+/* An ensemble of one model: N members of NP + 1 values each (the model's
+ * parameters and the log time scale), equally weighted. */
+struct ens {
+	enum bt_rul_model m;
+	size_t np, n;
+	double *theta;
+};
+
+/* The forecast path of the pooled ensembles E[0..NE-1] (NTOT members in
+ * all) from the cycle after LAST to END. */
 static enum bt_status
-trajectory(enum bt_rul_model m, const double *theta, size_t n, double scale,
+trajectory(const struct ens *e, size_t ne, size_t ntot, double scale,
 	   double last, double end, double q_lo, double q_hi,
 	   struct bt_rul_trajectory *t)
 {
-	size_t np = bt_rul_model_nparams(m), d = np + 1, steps, i, p;
+	size_t steps, i, j, p, q;
 	double k0 = floor(last) + 1, *v, *rate;
 
 	memset(t, 0, sizeof *t);
 	steps = end >= k0 ? (size_t)(end - k0) + 1 : 0;
 	if (steps == 0)
 		return BT_OK;
-	v = malloc(n * sizeof *v);
-	rate = malloc(n * sizeof *rate);
+	v = malloc(ntot * sizeof *v);
+	rate = malloc(ntot * sizeof *rate);
 	t->cycle = malloc(steps * sizeof *t->cycle);
 	t->median = malloc(steps * sizeof *t->median);
 	t->lo = malloc(steps * sizeof *t->lo);
@@ -1273,13 +1454,16 @@ trajectory(enum bt_rul_model m, const double *theta, size_t n, double scale,
 		bt_rul_trajectory_free(t);
 		return BT_ENOMEM;
 	}
-	for (p = 0; p < n; p++)
-		rate[p] = exp(theta[p * d + np]) / scale;
+	for (j = 0, q = 0; j < ne; j++)
+		for (p = 0; p < e[j].n; p++)
+			rate[q++] = exp(e[j].theta[p * (e[j].np + 1) + e[j].np]) / scale;
 	for (i = 0; i < steps; i++) {
 		t->cycle[i] = k0 + (double)i;
-		for (p = 0; p < n; p++)
-			v[p] = bt_rul_model_eval(m, theta + p * d, rate[p] * t->cycle[i]);
-		quantiles3(v, n, q_lo, q_hi, &t->lo[i], &t->median[i], &t->hi[i]);
+		for (j = 0, q = 0; j < ne; j++)
+			for (p = 0; p < e[j].n; p++, q++)
+				v[q] = bt_rul_model_eval(e[j].m, e[j].theta + p * (e[j].np + 1),
+							 rate[q] * t->cycle[i]);
+		quantiles3(v, ntot, q_lo, q_hi, &t->lo[i], &t->median[i], &t->hi[i]);
 	}
 	t->n = steps;
 	free(v);
@@ -1371,7 +1555,8 @@ check_trend(const struct clean *c, double scale, double z,
 static enum bt_status
 check_opts(const struct bt_rul_opts *o)
 {
-	if (o->model > BT_RUL_PF || o->pf_model > BT_RUL_POWER)
+	if (o->model > BT_RUL_PF || !(o->pf_models & FITTED)
+	    || (o->pf_models & ~(FITTED | BT_RUL_SET(BT_RUL_LIFE))))
 		return BT_EINVAL;
 	if (!(o->hampel_threshold > 0) || o->ref_points == 0 || o->particles < 2
 	    || !(o->interval > 0 && o->interval < 1) || !(o->horizon >= 1)
@@ -1390,11 +1575,15 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 {
 	enum bt_rul_model m;
 	struct clean c = {0};
-	struct bt_rul_fit fit;
-	double scale, sigma, tau, *theta = NULL, *eol = NULL, *centres = NULL;
+	struct bt_rul_fit fit[BT_RUL_POWER + 1];
+	/* One ensemble per model, and one of the fleet's lives. */
+	struct ens e[BT_RUL_POWER + 2] = {{0}};
+	double scale, sigma, tau, *eol = NULL, *centres = NULL;
+	double mu = 0, sd = 0, qa = 0;
 	double l[BT_RUL_MAXP * BT_RUL_MAXP], cov[BT_RUL_MAXP * BT_RUL_MAXP];
 	double q_lo, q_hi, end;
-	size_t i, np, n = o->particles, nc = 0;
+	size_t i, j, k, np, n = o->particles, nc = 0, ne = 0, ntot = 0;
+	size_t nlives = 0, nlife = 0, nmod;
 	gsl_rng *rng = NULL;
 	enum bt_status st;
 
@@ -1403,9 +1592,9 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		memset(traj, 0, sizeof *traj);
 	res->rul = res->rul_lo = res->rul_hi = NAN;
 	res->eol_cycle = res->eol_lo = res->eol_hi = NAN;
-	res->rmse = res->tau = NAN;
+	res->rmse = res->tau = res->life_median = NAN;
 	res->model = o->model;
-	res->base = o->model == BT_RUL_PF ? o->pf_model : o->model;
+	res->base = o->model;
 	if ((st = check_opts(o)) != BT_OK)
 		return st;
 	res->points = cell->n;
@@ -1440,15 +1629,30 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	if ((st = check_trend(&c, scale, o->trend_z, res)) != BT_OK)
 		goto out;
 
-	/* The parametric model: chosen, named, or the filter's base. */
-	m = res->base;
-	if (m == BT_RUL_AUTO) {
-		st = choose_model(&c, &fit);
-		m = fit.model;
+	/* The parametric models: one chosen or named, or the filter's pool. */
+	rng = gsl_rng_alloc(gsl_rng_mt19937);
+	if (rng == NULL) {
+		st = BT_ENOMEM;
+		goto out;
+	}
+	gsl_rng_set(rng, (unsigned long)o->seed);
+	if (o->model == BT_RUL_AUTO) {
+		if ((st = choose_model(&c, &fit[0])) == BT_OK)
+			ne = 1;
+		m = fit[0].model;
 	} else {
-		st = bt_rul_fit(m, c.x, c.y, c.n, &fit);
-		if (st == BT_EINVAL)
-			st = BT_ENOCONV;
+		for (k = BT_RUL_LINEAR; k <= BT_RUL_POWER && ne < n; k++) {
+			m = (enum bt_rul_model)k;
+			if (o->model == BT_RUL_PF ? !(o->pf_models & BT_RUL_SET(m))
+			    : m != o->model)
+				continue;
+			if (res->base == BT_RUL_PF)
+				res->base = m;
+			if (bt_rul_fit(m, c.x, c.y, c.n, &fit[ne]) == BT_OK)
+				ne++;
+		}
+		m = res->base;
+		st = ne > 0 ? BT_OK : BT_ENOCONV;
 	}
 	if (st != BT_OK) {
 		if (st == BT_ENOCONV)
@@ -1457,49 +1661,94 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 				 bt_rul_model_name(m));
 		goto out;
 	}
-	res->base = m;
-	res->rmse = fit.rmse;
-	np = fit.np;
-	tau = temper(m, fit.p, c.x, c.y, c.n);
-	res->tau = tau;
-	sigma = fit.rmse * sqrt((double)c.n / (double)(c.n > np ? c.n - np : 1));
-	if (sigma < SIGMA_MIN_REL * c.ref)
-		sigma = SIGMA_MIN_REL * c.ref;
-
-	theta = malloc(n * (np + 1) * sizeof *theta);
+	res->base = fit[0].model;
 	eol = malloc(n * sizeof *eol);
-	rng = gsl_rng_alloc(gsl_rng_mt19937);
-	if (theta == NULL || eol == NULL || rng == NULL) {
+	if (eol == NULL) {
 		st = BT_ENOMEM;
 		goto out;
 	}
-	gsl_rng_set(rng, (unsigned long)o->seed);
-	if (o->model == BT_RUL_PF) {
-		st = fleet_fits(fleet, cell->name, o, m, scale, c.ref,
-				res->eol_level, &centres, &nc);
-		if (st != BT_OK)
+	/* The fleet's lives are one more member of the pool, with the same
+	 * share, when there are any and the cell may still outlive the
+	 * current cycle by their distribution. */
+	if (o->model == BT_RUL_PF && (o->pf_models & BT_RUL_SET(BT_RUL_LIFE))) {
+		if ((st = fleet_life(fleet, cell->name, o, &mu, &sd, &nlives)) != BT_OK)
 			goto out;
-		res->fleet_used = nc;
-		pf_prior(rng, m, centres, nc, &fit, tau, n, theta);
-		if ((st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, n, theta)) != BT_OK) {
-			snprintf(res->message, sizeof res->message,
-				 "the particle filter lost every particle");
+		qa = nlives > 0 ? gsl_cdf_ugaussian_Q((log(res->last_cycle) - mu) / sd) : 0;
+		if (qa >= LIFE_MIN_TAIL && n > ne) {
+			nlife = n / (ne + 1);
+			res->life_median = exp(mu);
+		}
+	}
+	nmod = n - nlife;
+	for (j = 0; j < ne; j++) {
+		np = fit[j].np;
+		m = fit[j].model;
+		res->pool |= BT_RUL_SET(m);
+		/* Equal shares of the members: a linear opinion pool with
+		 * equal weights (Stone 1961; Genest & Zidek 1986). */
+		e[j].m = m;
+		e[j].np = np;
+		e[j].n = nmod / ne + (j < nmod % ne);
+		tau = temper(m, fit[j].p, c.x, c.y, c.n);
+		if (j == 0 || fit[j].rmse < res->rmse) {
+			res->rmse = fit[j].rmse;
+			res->tau = tau;
+		}
+		sigma = fit[j].rmse * sqrt((double)c.n / (double)(c.n > np ? c.n - np : 1));
+		if (sigma < SIGMA_MIN_REL * c.ref)
+			sigma = SIGMA_MIN_REL * c.ref;
+		if ((e[j].theta = malloc(e[j].n * (np + 1) * sizeof *e[j].theta)) == NULL) {
+			st = BT_ENOMEM;
 			goto out;
 		}
-	} else {
-		/* The fit's sampling distribution, widened by 1 / tau for the
-		 * residuals' autocorrelation. */
-		for (i = 0; i < np * np; i++)
-			cov[i] = fit.cov[i] / tau;
-		cholesky(np, cov, l);
-		draw_gaussian(rng, np, np + 1, fit.p, l, n, theta);
-		for (i = 0; i < n; i++)
-			theta[i * (np + 1) + np] = 0;
+		if (o->model == BT_RUL_PF) {
+			free(centres);
+			st = fleet_fits(fleet, cell->name, o, m, scale, c.ref,
+					res->eol_level, &centres, &nc);
+			if (st != BT_OK)
+				goto out;
+			res->fleet_used = nc;
+			pf_prior(rng, m, centres, nc, &fit[j], tau, e[j].n, e[j].theta);
+			st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, e[j].n, e[j].theta);
+			if (st != BT_OK) {
+				snprintf(res->message, sizeof res->message,
+					 "the particle filter lost every particle");
+				goto out;
+			}
+		} else {
+			/* The fit's sampling distribution, widened by 1 / tau
+			 * for the residuals' autocorrelation. */
+			for (i = 0; i < np * np; i++)
+				cov[i] = fit[j].cov[i] / tau;
+			cholesky(np, cov, l);
+			draw_gaussian(rng, np, np + 1, fit[j].p, l, e[j].n, e[j].theta);
+			for (i = 0; i < e[j].n; i++)
+				e[j].theta[i * (np + 1) + np] = 0;
+		}
+		for (i = 0; i < e[j].n; i++)
+			eol[ntot + i] = member_eol(m, np, e[j].theta + i * (np + 1), scale,
+						   res->last_cycle, o->horizon, res->eol_level);
+		ntot += e[j].n;
+	}
+	if (nlife > 0) {
+		e[ne].m = BT_RUL_LINEAR;
+		e[ne].np = 2;
+		e[ne].n = nlife;
+		if ((e[ne].theta = malloc(nlife * 3 * sizeof *e[ne].theta)) == NULL) {
+			st = BT_ENOMEM;
+			goto out;
+		}
+		life_members(rng, mu, sd, qa, res->last_cycle, scale, c.x[c.n - 1],
+			     c.y[c.n - 1], res->eol_level, nlife, e[ne].theta);
+		for (i = 0; i < nlife; i++)
+			eol[ntot + i] = member_eol(BT_RUL_LINEAR, 2, e[ne].theta + i * 3, scale,
+						   res->last_cycle, o->horizon, res->eol_level);
+		ntot += nlife;
+		res->life_members = nlife;
+		res->pool |= BT_RUL_SET(BT_RUL_LIFE);
+		ne++;
 	}
 
-	for (i = 0; i < n; i++)
-		eol[i] = member_eol(m, np, theta + i * (np + 1), scale, res->last_cycle,
-				    o->horizon, res->eol_level);
 	qsort(eol, n, sizeof *eol, cmp_double);
 	q_lo = 0.5 * (1 - o->interval);
 	q_hi = 1 - q_lo;
@@ -1519,11 +1768,12 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	res->rul_hi = res->eol_hi - res->last_cycle;
 	if (traj != NULL) {
 		end = res->open ? floor(res->last_cycle + o->horizon) : ceil(res->eol_hi);
-		st = trajectory(m, theta, n, scale, res->last_cycle, end, q_lo, q_hi, traj);
+		st = trajectory(e, ne, n, scale, res->last_cycle, end, q_lo, q_hi, traj);
 	}
 out:
 	gsl_rng_free(rng);
-	free(theta);
+	for (j = 0; j < BT_RUL_POWER + 2; j++)
+		free(e[j].theta);
 	free(eol);
 	free(centres);
 	clean_free(&c);

@@ -28,11 +28,16 @@
  *   BT_RUL_DEXP    y = p0 exp(p1 x) + p2 exp(p3 x)   (He et al. 2011)
  *   BT_RUL_POWER   y = p0 - p1 x^p2
  * BT_RUL_AUTO picks one of the four; BT_RUL_PF runs the particle filter
- * over the parameters of the model named by bt_rul_opts.pf_model. */
+ * over the parameters of each model in the set bt_rul_opts.pf_models and
+ * pools the ensembles.  BT_RUL_LIFE, a member of that set only, stands for
+ * the fleet cells' lives, pooled beside the models when there is a fleet. */
 enum bt_rul_model {
 	BT_RUL_LINEAR, BT_RUL_EXP, BT_RUL_DEXP, BT_RUL_POWER,
-	BT_RUL_AUTO, BT_RUL_PF
+	BT_RUL_AUTO, BT_RUL_PF, BT_RUL_LIFE
 };
+
+/* The set holding model M alone; sets of models are unions of these. */
+#define BT_RUL_SET(m) (1u << (unsigned)(m))
 
 /* The most parameters a model has. */
 #define BT_RUL_MAXP 4
@@ -47,10 +52,14 @@ enum bt_rul_model {
 #define BT_RUL_HORIZON 2000.0		/* cycles searched beyond the last */
 #define BT_RUL_MIN_POINTS 10		/* cleaned points needed for a forecast */
 #define BT_RUL_TREND_Z 2.0		/* standard errors of a real fade */
+#define BT_RUL_PF_MODELS (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP) \
+			  | BT_RUL_SET(BT_RUL_LIFE))
 
 struct bt_rul_opts {
 	enum bt_rul_model model;	/* default BT_RUL_AUTO */
-	enum bt_rul_model pf_model;	/* the particle filter's model: default BT_RUL_LINEAR */
+	unsigned pf_models;		/* the particle filter's pool, a set of
+					   fitted models and BT_RUL_LIFE:
+					   default BT_RUL_PF_MODELS */
 	double pf_drift;		/* parameter drift per observation, as a share
 					   of the ensemble covariance: default 0 */
 	size_t hampel_window;		/* 0 turns cleaning off */
@@ -70,10 +79,21 @@ struct bt_rul_opts {
 /* Fill *OPTS with the defaults above. */
 void bt_rul_opts_init(struct bt_rul_opts *opts);
 
-/* The name of MODEL ("linear", "exp", "dexp", "power", "auto", "pf"), and
- * the model a name denotes.  bt_rul_model_parse returns BT_OK or BT_EINVAL. */
+/* The name of MODEL ("linear", "exp", "dexp", "power", "auto", "pf",
+ * "life"), and the model a name denotes.  bt_rul_model_parse returns BT_OK
+ * or BT_EINVAL. */
 const char *bt_rul_model_name(enum bt_rul_model model);
 enum bt_status bt_rul_model_parse(const char *name, enum bt_rul_model *model);
+
+/* The pool a comma-separated LIST names, as "linear,exp,life": fitted
+ * models (linear, exp, dexp, power) and life, at least one fitted model.
+ * Returns BT_OK or BT_EINVAL (an unknown name, auto or pf, an empty item, a
+ * name given twice, or no fitted model). */
+enum bt_status bt_rul_models_parse(const char *list, unsigned *set);
+
+/* The names of the models in SET joined by '+' ("linear+exp") into BUF of
+ * SIZE bytes (truncated to fit, always terminated). */
+void bt_rul_models_name(unsigned set, char *buf, size_t size);
 
 /* The number of parameters of a fitted MODEL (not AUTO or PF). */
 size_t bt_rul_model_nparams(enum bt_rul_model model);
@@ -179,15 +199,26 @@ void bt_rul_trajectory_free(struct bt_rul_trajectory *traj);
  * within the horizon (open is then 1). */
 struct bt_rul_result {
 	enum bt_rul_model model;	/* the model used (pf: BT_RUL_PF) */
-	enum bt_rul_model base;		/* the parametric model underneath */
+	enum bt_rul_model base;		/* the parametric model underneath (pf:
+					   the first of the pool) */
+	unsigned pool;			/* pf: the models whose ensembles were
+					   pooled (a model that cannot be
+					   fitted is left out) */
+	size_t life_members;		/* pf: members drawn from the fleet's
+					   lives (0 without a fleet; then life
+					   is not in pool) */
+	double life_median;		/* pf: the median of the fleet's life
+					   distribution (NaN without) */
 	size_t points;			/* points used, outliers included */
 	size_t flagged;			/* points the Hampel filter removed */
 	size_t fleet_used;		/* fleet cells in the prior */
 	double last_cycle;
 	double reference;		/* reference capacity */
 	double eol_level;		/* the end-of-life line */
-	double rmse;			/* fit (or posterior mean) residual RMS */
-	double tau;			/* likelihood tempering, n_eff / n */
+	double rmse;			/* fit residual RMS (pf: the smallest of
+					   the pool's fits) */
+	double tau;			/* likelihood tempering, n_eff / n (pf:
+					   of the best fit in the pool) */
 	double rul, rul_lo, rul_hi;	/* cycles beyond last_cycle */
 	double eol_cycle, eol_lo, eol_hi;	/* cycle numbers */
 	int open;			/* the interval has no upper end */
@@ -196,7 +227,9 @@ struct bt_rul_result {
 };
 
 /* Forecast the end of life of CELL.  FLEET (may be NULL or empty) supplies
- * the particle filter's prior; a fleet cell with CELL's name is left out.
+ * the particle filter's prior and, with BT_RUL_LIFE in the pool, a share of
+ * its members drawn from the fleet cells' lives; a fleet cell with CELL's
+ * name is left out.
  * When TRAJ is not NULL it receives the forecast path (free it with
  * bt_rul_trajectory_free).
  *
@@ -208,5 +241,12 @@ enum bt_status bt_rul_forecast(const struct bt_rul_cell *cell,
 			       const struct bt_rul_opts *opts,
 			       struct bt_rul_result *res,
 			       struct bt_rul_trajectory *traj);
+
+/* The model that RES names, as bt-rul writes it into BUF of SIZE bytes:
+ * the fitted model's name ("linear"), "pf:" and the pool's names
+ * ("pf:linear+exp", "pf:linear+exp+life" with members drawn from the
+ * fleet's lives), or "" when end of life is already in the data. */
+void bt_rul_result_model(const struct bt_rul_result *res, char *buf,
+			 size_t size);
 
 #endif /* BT_RUL_H */

@@ -40,6 +40,22 @@ setup() {
 	done
 }
 
+@test "the default pool with a fleet: linear, exp and the fleet's lives; truth inside the interval from 50 % of life" {
+	# The fleet cells' lives (the other two cells') take a third of the
+	# members: the interval reaches down to them, where the line and the
+	# exponential, which cannot bend through the knee, are late.
+	tail -n +2 "$TRUTH" | while IFS=, read -r cell eol q0 outliers; do
+		start=$((eol / 2))
+		line=$(awk -v q="$q0" 'BEGIN { printf "%.6f", 0.8 * q }')
+		grep -E "^(cell|$cell)," "$FADE" >cell.csv
+		bt-rul -q -g cell -m pf --fleet "$FADE" --hampel-window 31 \
+			--start-cycle "$start" --eol-capacity "$line" cell.csv >out.csv
+		awk -F, -v t=$((eol - start)) 'NR == 2 {
+			printf "%s: true RUL %d, %s [%s, %s] by %s\n", $1, t, $9, $10, $11, $2
+			exit !($2 == "pf:linear+exp+life" && $10 <= t && t <= $11 && $11 != "") }' out.csv
+	done
+}
+
 @test "a noise-free line: the end of life is the analytic crossing" {
 	# Q = 2.0113 - 0.0031 k reaches 1.5 Ah at k = 164.9: cycle 165.
 	awk 'BEGIN { print "cycle,capacity_ah"; for (k = 1; k <= 40; k++) printf "%d,%.10f\n", k, 2.0113 - 0.0031 * k }' >line.csv

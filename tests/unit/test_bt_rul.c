@@ -100,12 +100,42 @@ exp_cell(size_t n, double a, double b)
 }
 
 static void
+test_models(void)
+{
+	unsigned set;
+	char buf[32];
+
+	CHECK(bt_rul_models_parse("power,linear", &set) == BT_OK
+	      && set == (BT_RUL_SET(BT_RUL_POWER) | BT_RUL_SET(BT_RUL_LINEAR)),
+	      "parse power,linear");
+	bt_rul_models_name(set, buf, sizeof buf);
+	CHECK_STR(buf, "linear+power", "name of linear+power");
+	bt_rul_models_name(BT_RUL_PF_MODELS, buf, 8);
+	CHECK_STR(buf, "linear+", "a name truncated to fit");
+	CHECK(bt_rul_models_parse("dexp", &set) == BT_OK
+	      && set == BT_RUL_SET(BT_RUL_DEXP), "parse dexp alone");
+	CHECK(bt_rul_models_parse("linear,,exp", &set) == BT_EINVAL, "empty item");
+	CHECK(bt_rul_models_parse("exp,", &set) == BT_EINVAL, "trailing comma");
+	CHECK(bt_rul_models_parse("", &set) == BT_EINVAL, "empty list");
+	CHECK(bt_rul_models_parse("exp,exp", &set) == BT_EINVAL, "named twice");
+	CHECK(bt_rul_models_parse("linear,pf", &set) == BT_EINVAL, "pf in a list");
+	CHECK(bt_rul_models_parse("linear,auto", &set) == BT_EINVAL, "auto in a list");
+	CHECK(bt_rul_models_parse("life", &set) == BT_EINVAL, "life without a model");
+	CHECK(bt_rul_models_parse("life,exp", &set) == BT_OK
+	      && set == (BT_RUL_SET(BT_RUL_LIFE) | BT_RUL_SET(BT_RUL_EXP)), "parse life,exp");
+	bt_rul_models_name(BT_RUL_PF_MODELS, buf, sizeof buf);
+	CHECK_STR(buf, "linear+exp+life", "name of the default pool");
+	CHECK(bt_rul_models_parse("exponential", &set) == BT_EINVAL, "long name");
+}
+
+static void
 test_forecast(void)
 {
 	struct bt_rul_opts o;
 	struct bt_rul_result r;
 	struct bt_rul_trajectory t;
 	struct bt_rul_cell *c;
+	char name[32];
 	size_t k;
 
 	/* 1.9 exp(-0.003 k) reaches 1.5 at k = ln(1.9 / 1.5) / 0.003 = 78.80:
@@ -125,17 +155,50 @@ test_forecast(void)
 
 	/* The same through the particle filter without a fleet. */
 	o.model = BT_RUL_PF;
-	o.pf_model = BT_RUL_EXP;
+	o.pf_models = BT_RUL_SET(BT_RUL_EXP);
 	o.particles = 500;
 	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_OK
 	      && fabs(r.eol_cycle - 79) <= 1 && r.eol_lo <= 79 && r.eol_hi >= 79,
 	      "pf: end of life at cycle 79");
+
+	/* The default pool, linear and exp: the line's members cross later
+	 * than the curve's (the line through a convex decay lies above it
+	 * beyond the data), so the pooled interval spans 79 and the result
+	 * names both models. */
+	o.pf_models = BT_RUL_PF_MODELS;
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, &t) == BT_OK
+	      && r.pool == (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP))
+	      && r.base == BT_RUL_LINEAR && r.eol_lo <= 79 && r.eol_hi >= 79,
+	      "pf pool: the interval holds cycle 79");
+	bt_rul_result_model(&r, name, sizeof name);
+	CHECK_STR(name, "pf:linear+exp", "name of the pool");
+	CHECK(t.n > 0 && t.lo[0] <= t.median[0] && t.median[0] <= t.hi[0],
+	      "pf pool: an ordered trajectory band");
+	bt_rul_trajectory_free(&t);
+	/* Fewer particles than models: the first models only. */
+	o.particles = 2;
+	o.pf_models = BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP)
+		      | BT_RUL_SET(BT_RUL_POWER);
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_OK
+	      && r.pool == (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP)),
+	      "pf pool: two particles, two models");
+	o.pf_models = 0;
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_EINVAL, "pf: empty pool");
+	o.pf_models = BT_RUL_SET(BT_RUL_AUTO);
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_EINVAL, "pf: auto in the pool");
+	o.pf_models = BT_RUL_PF_MODELS;
+	o.particles = 500;
 
 	/* End of life already in the data. */
 	o.model = BT_RUL_AUTO;
 	o.eol_capacity = 1.85;
 	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_OK && r.reached
 	      && r.eol_cycle == 9 && r.rul == 0, "reached at cycle 9");
+	r.reached = 0;
+	r.model = BT_RUL_EXP;
+	r.base = BT_RUL_EXP;
+	bt_rul_result_model(&r, name, sizeof name);
+	CHECK_STR(name, "exp", "name of a fit");
 	bt_rul_cell_free(c);
 
 	/* Too few points, a rise, no fade, bad options. */
@@ -158,6 +221,66 @@ test_forecast(void)
 	CHECK(bt_rul_cell_add(c, 30, 1.7) == BT_EINVAL, "cycle must increase");
 	CHECK(bt_rul_cell_add(c, 31, NAN) == BT_EINVAL, "capacity must be finite");
 	bt_rul_cell_free(c);
+}
+
+/* A cell called NAME fading as Q = A - B k for k = 1..N, added to F. */
+static void
+line_cell(struct bt_rul_fleet *f, const char *name, size_t n, double a,
+	  double b)
+{
+	const struct bt_rul_cell *c;
+	size_t k;
+
+	for (k = 1; k <= n; k++)
+		bt_rul_fleet_point(f, name, strlen(name), (double)k,
+				   a - b * (double)k, &c);
+}
+
+/* The fleet's lives in the pool: a cell that crosses 1.505 Ah at cycle 50
+ * and one that never does, its life counted as its last cycle, 80: the
+ * log-normal's median is sqrt(50 * 80). */
+static void
+test_life(void)
+{
+	struct bt_rul_fleet *f = bt_rul_fleet_alloc(), *t = bt_rul_fleet_alloc();
+	struct bt_rul_opts o;
+	struct bt_rul_result r;
+	char name[48];
+
+	line_cell(f, "A", 100, 2.0, 0.01);
+	line_cell(f, "B", 80, 2.0, 0.005);
+	line_cell(f, "T", 40, 2.0, 0.008);
+	line_cell(t, "T", 40, 2.0, 0.008);
+	line_cell(t, "S", 800, 2.0, 0.0004);
+	bt_rul_opts_init(&o);
+	o.model = BT_RUL_PF;
+	o.hampel_window = 0;
+	o.eol_capacity = 1.505;
+	o.particles = 600;
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 0), f, &o, &r, NULL) == BT_OK
+	      && r.life_members == 200 && close_to(r.life_median, sqrt(50.0 * 80.0), 1e-12)
+	      && r.pool == BT_RUL_PF_MODELS && r.fleet_used == 2,
+	      "life: a third of the members, median sqrt(50 * 80), T left out");
+	bt_rul_result_model(&r, name, sizeof name);
+	CHECK_STR(name, "pf:linear+exp+life", "life: the pool's name");
+	/* The cell has outlived the fleet by far (cycle 800, the log-normal's
+	 * upper tail there below 1e-9): the lives are left out. */
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 1), f, &o, &r, NULL) == BT_OK
+	      && r.life_members == 0 && isnan(r.life_median)
+	      && r.pool == (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP)),
+	      "life: none for a cell that outlived the fleet");
+	/* Without a fleet, and with life left out of the pool. */
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 0), NULL, &o, &r, NULL) == BT_OK
+	      && r.life_members == 0, "life: none without a fleet");
+	o.pf_models = BT_RUL_SET(BT_RUL_LINEAR);
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 0), f, &o, &r, NULL) == BT_OK
+	      && r.life_members == 0 && r.pool == BT_RUL_SET(BT_RUL_LINEAR),
+	      "life: not in the pool");
+	o.pf_models = BT_RUL_SET(BT_RUL_LIFE);
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 0), f, &o, &r, NULL) == BT_EINVAL,
+	      "life: a pool of lives alone");
+	bt_rul_fleet_free(f);
+	bt_rul_fleet_free(t);
 }
 
 static void
@@ -196,6 +319,7 @@ main(void)
 	      "parse dexp");
 	CHECK(bt_rul_model_parse("cubic", &m) == BT_EINVAL, "parse refuses cubic");
 	CHECK(strcmp(bt_rul_model_name(BT_RUL_PF), "pf") == 0, "name of pf");
+	test_models();
 	test_hampel();
 	test_fit(BT_RUL_LINEAR, lin, "linear");
 	test_fit(BT_RUL_EXP, ex, "exp");
@@ -203,5 +327,6 @@ main(void)
 	test_fit(BT_RUL_POWER, power, "power");
 	test_forecast();
 	test_fleet();
+	test_life();
 	return check_report();
 }

@@ -1,0 +1,1 @@
+bt-rul -m life rul/short.csv

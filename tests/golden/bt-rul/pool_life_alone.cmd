@@ -1,0 +1,1 @@
+bt-rul -m pf --pf-model life rul/short.csv
