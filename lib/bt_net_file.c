@@ -467,9 +467,9 @@ bt_net_save(const struct bt_net *net, const char *path,
 		}
 		if (close(fd) != 0 && e == 0)
 			e = errno;
-		if (e == 0 && rename(tmp, path) != 0)
+		if (e == 0 && bt_stream_commit(tmp, path) != 0)
 			e = errno;
-		if (e != 0)
+		if (e != 0 && tmp != NULL)
 			unlink(tmp);
 	}
 	if (e != 0)

@@ -1245,8 +1245,12 @@ bt_stream_temporary(const char *path, char **tmppath)
 	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
 	size_t size = strlen(path) + 32;
 	unsigned long seed = (unsigned long)getpid() ^ (unsigned long)time(NULL);
+	struct stat sb;
 	int fd, attempt;
 
+	*tmppath = NULL;
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		return open(path, O_WRONLY | O_CLOEXEC);
 	*tmppath = malloc(size);
 	if (*tmppath == NULL) {
 		errno = ENOMEM;
@@ -1262,6 +1266,12 @@ bt_stream_temporary(const char *path, char **tmppath)
 			return fd;
 	}
 	return -1;
+}
+
+int
+bt_stream_commit(const char *tmppath, const char *path)
+{
+	return tmppath != NULL ? rename(tmppath, path) : 0;
 }
 
 enum bt_status
@@ -1430,7 +1440,7 @@ bt_writer_close(struct bt_writer *w)
 	}
 	if (w->failed)
 		return BT_EIO;
-	if (w->path != NULL && rename(w->tmppath, w->path) != 0) {
+	if (w->path != NULL && bt_stream_commit(w->tmppath, w->path) != 0) {
 		writer_error(w, errno);
 		return BT_EIO;
 	}

@@ -207,11 +207,21 @@ const char *bt_writer_errmsg(const struct bt_writer *writer);
 
 /* Create a new file beside PATH under a unique name (".NAME.<random>.tmp"),
  * opened for writing with the permissions a plain open would give it, for
- * a writer that renames it onto PATH once complete (the bt_writer and the
- * bt_net model files do).  Store the name in *TMPPATH (free it with free();
- * it may be set even on failure).
+ * a writer that renames it onto PATH once complete (bt_stream_commit();
+ * the bt_writer and the bt_net model files do).  Store the name in
+ * *TMPPATH (free it with free(); it may be set even on failure).
+ *
+ * When PATH exists and is not a regular file (/dev/null, /dev/stdout, a
+ * named pipe), it is opened for writing in place and *TMPPATH is NULL:
+ * renaming a file onto it would replace the device with a plain file.
  *
  * Returns the file descriptor, or -1 with errno set. */
 int bt_stream_temporary(const char *path, char **tmppath);
+
+/* Finish a write begun with bt_stream_temporary(): rename TMPPATH onto
+ * PATH, or do nothing when TMPPATH is NULL (written in place).
+ *
+ * Returns 0, or -1 with errno set. */
+int bt_stream_commit(const char *tmppath, const char *path);
 
 #endif /* BT_STREAM_H */

@@ -126,6 +126,20 @@ setup() {
 	done
 }
 
+@test "-o onto a named pipe writes through it and leaves it a pipe" {
+	# Renaming a finished file onto a device or a pipe would replace it:
+	# run as root, -o /dev/null once turned /dev/null into a plain file.
+	mkfifo pipe
+	for t in $BT_TOOLS; do
+		cat pipe >got.csv &
+		reader=$!
+		$(tool_reads "$t" in.csv) -o pipe
+		[ -p pipe ] || { kill "$reader"; echo "$t: the pipe was replaced"; return 1; }
+		wait "$reader"
+		$(tool_reads "$t" in.csv) | cmp - got.csv
+	done
+}
+
 @test "an unwritable output is an error: exit 1" {
 	for t in $BT_TOOLS; do
 		run $(tool_reads "$t" in.csv) -o /nonexistent/out.csv
