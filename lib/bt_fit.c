@@ -667,7 +667,7 @@ const_kernel(const struct problem *pb, const double *th, double *f,
 	double g[MAXP * MAXP] = { 0 }, gv[MAXP] = { 0 }, jr[MAXP];
 	double r0 = clamped_exp(th[0]), slope = slope_of(pb, th), dt_cached = -1;
 	const int want_j = jp != NULL, want_v = jp && jp->v;
-	size_t k, q, c, b, m = 0;
+	size_t k, q, c, b, lo, hi, m = 0;
 
 	taus_of(pb, th, tau);
 	for (q = 0; q < nrc; q++) {
@@ -716,9 +716,13 @@ const_kernel(const struct problem *pb, const double *th, double *f,
 					jr[P - 1] = use == ROW_LOCAL ? pb->zstate[k] - pb->z0 : 0;
 				}
 				u = want_v ? jp->u[m] : 0;
-				for (c = 0; c < P; c++) {
+				/* Only the non-zero part of the row: R0's entry
+				 * is zero at rest, the slope's off the local line. */
+				lo = i == 0 ? 1 : 0;
+				hi = free && use != ROW_LOCAL ? P - 1 : P;
+				for (c = lo; c < hi; c++) {
 					gv[c] += jr[c] * u;
-					for (b = 0; b <= c; b++)
+					for (b = lo; b <= c; b++)
 						g[c * MAXP + b] += jr[c] * jr[b];
 				}
 			}
