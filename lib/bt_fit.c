@@ -1443,7 +1443,7 @@ segment_stats(struct problem *pb, const double *th,
 /* One temperature level of a pulse fit: its OCV points and the values
  * fitted at each. */
 struct level {
-	double temp_c;			/* the first segment's temperature */
+	double temp_c;			/* the mean of its segments' rows */
 	size_t n;
 	double soc[BT_FIT_MAX_GRID], ocv[BT_FIT_MAX_GRID];
 	int have[BT_FIT_MAX_GRID];
@@ -1863,6 +1863,18 @@ bt_fit_hppc(const struct bt_fit_data *data, size_t ndata,
 			lv[nlv++].temp_c = sg[j].temp_c;
 		}
 		sg[j].level = k;
+	}
+	/* A level's temperature: the mean of its segments', weighted by
+	 * their rows. */
+	for (k = 0; k < nlv; k++) {
+		double sum = 0, rows = 0;
+
+		for (j = 0; j < nsg; j++)
+			if (sg[j].level == k) {
+				sum += sg[j].temp_c * (double)(sg[j].last - sg[j].first + 1);
+				rows += (double)(sg[j].last - sg[j].first + 1);
+			}
+		lv[k].temp_c = sum / rows;
 	}
 	for (j = 0; j < nsg; j++) {
 		struct level *L = &lv[sg[j].level];
