@@ -582,6 +582,22 @@ simulate(const struct problem *pb, const double *th, double *f)
 }
 
 
+/* The coefficients of the zero-order-hold update over DT of the NRC pairs
+ * with time constants TAU: A = exp(-dt/tau), OM = 1 - A and DA = dA/dtau =
+ * A dt / tau^2 ([Plett15] eq. 2.13). */
+static inline void
+zoh_coefficients(double dt, const double *tau, size_t nrc, double *a,
+		 double *om, double *da)
+{
+	size_t q;
+
+	for (q = 0; q < nrc; q++) {
+		om[q] = -expm1(-dt / tau[q]);
+		a[q] = 1 - om[q];
+		da[q] = a[q] * dt / (tau[q] * tau[q]);
+	}
+}
+
 /* Products of the Jacobian that fast_eval() forms row by row, without
  * storing J: what GSL's large-problem trust region (gsl_multilarge_nlinear)
  * asks of a Jacobian.  Each pointer may be NULL. */
@@ -682,15 +698,13 @@ const_kernel(const struct problem *pb, const double *th, double *f,
 		 * update over their whole span is one step of its length. */
 		if (!use && pb->skip && pb->skip[k] > k + 1) {
 			size_t to = pb->skip[k];
-			double span = t[to] - t[k];
+			double sa[BT_ECM_MAX_RC], so[BT_ECM_MAX_RC], sd[BT_ECM_MAX_RC];
 
+			zoh_coefficients(t[to] - t[k], tau, nrc, sa, so, sd);
 			for (q = 0; q < nrc; q++) {
-				double o = -expm1(-span / tau[q]), x = 1 - o;
-
 				if (want_j && free)
-					w[q] = x * w[q] + x * span / (tau[q] * tau[q])
-					       * (v[q] - r[q] * i);
-				v[q] = x * v[q] + r[q] * o * i;
+					w[q] = sa[q] * w[q] + sd[q] * (v[q] - r[q] * i);
+				v[q] = sa[q] * v[q] + r[q] * so[q] * i;
 			}
 			k = to - 1;
 			continue;
@@ -734,11 +748,7 @@ const_kernel(const struct problem *pb, const double *th, double *f,
 			double dt = t[k + 1] - t[k];
 
 			if (dt != dt_cached) {
-				for (q = 0; q < nrc; q++) {
-					om[q] = -expm1(-dt / tau[q]);
-					a[q] = 1 - om[q];
-					da[q] = a[q] * dt / (tau[q] * tau[q]);
-				}
+				zoh_coefficients(dt, tau, nrc, a, om, da);
 				dt_cached = dt;
 			}
 			for (q = 0; q < nrc; q++) {
@@ -884,11 +894,7 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 			double dt = d->t[row + 1] - d->t[row];
 
 			if (dt != dt_cached) {
-				for (q = 0; q < nrc; q++) {
-					om[q] = -expm1(-dt / tau[q]);
-					a[q] = 1 - om[q];
-					da[q] = a[q] * dt / (tau[q] * tau[q]);
-				}
+				zoh_coefficients(dt, tau, nrc, a, om, da);
 				dt_cached = dt;
 			}
 			for (q = 0; q < nrc; q++) {
