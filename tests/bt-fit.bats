@@ -89,6 +89,11 @@ hppc_round_trip() {
 	# Three time constants from 10 s pulses at 1 s sampling and 1 mV
 	# noise are resolved to 5-10 % (one sd) only: the 10 % and 15 % of
 	# the 1RC and 2RC tests do not hold at every point (see bt-fit(1)).
+	# The least-squares optimum itself lies there (a fit started at the
+	# truth lands on it): over seeds 1-4 and 13 the worst of the 27 R_k
+	# and of the 27 tau_k are 10-13 % and 20-24 % off; without noise,
+	# 2.5 %.  Fitting the rows between the pulses and the rest as well
+	# (OCV interpolated there) does not help.
 	hppc_round_trip 3 13
 	check_round_trip "$ECM/truth3rc.ecm" fit.ecm 3 0.02 0.25 0.30 0
 }
