@@ -12,7 +12,7 @@
  *              2015 (HPPC: R0 from the instantaneous voltage step).
  *   [GSL]      M. Galassi et al., GNU Scientific Library Reference Manual,
  *              sec. "Nonlinear Least-Squares Fitting": the trust-region
- *              method and gsl_multifit_nlinear_covar, whose covariance
+ *              method and gsl_multilarge_nlinear_covar, whose covariance
  *              (J^T J)^-1 is scaled by the residual variance
  *              chi^2 / (n - p).
  *   [BBBB72]   R. E. Barlow, D. J. Bartholomew, J. M. Bremner and H. D.
