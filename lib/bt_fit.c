@@ -12,7 +12,7 @@
  *              2015 (HPPC: R0 from the instantaneous voltage step).
  *   [GSL]      M. Galassi et al., GNU Scientific Library Reference Manual,
  *              sec. "Nonlinear Least-Squares Fitting": the trust-region
- *              method and gsl_multifit_nlinear_covar, whose covariance
+ *              method and gsl_multilarge_nlinear_covar, whose covariance
  *              (J^T J)^-1 is scaled by the residual variance
  *              chi^2 / (n - p).
  *   [BBBB72]   R. E. Barlow, D. J. Bartholomew, J. M. Bremner and H. D.
@@ -34,7 +34,7 @@
 #include <gsl/gsl_blas.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_matrix.h>
-#include <gsl/gsl_multifit_nlinear.h>
+#include <gsl/gsl_multilarge_nlinear.h>
 #include <gsl/gsl_vector.h>
 
 #define SECONDS_PER_HOUR 3600.0
@@ -451,7 +451,16 @@ struct problem {
 	double smooth;			/* penalty weight on each second
 					   difference; 0 for none */
 	size_t npen;
-	double *scratch;		/* nres + npen residuals (run_fit) */
+	size_t stop;			/* the last row (from first) in the
+					   residual: problem_stop() */
+	const size_t *skip;		/* NULL, or for each row (from first)
+					   out of the residual, the first row
+					   after its run of rows out of the
+					   residual at one current */
+	/* run_fit's cache of the last residual evaluation: its point, f,
+	 * J^T f and J^T J (p by p). */
+	double *cache_x, *cache_f, *cache_g, *cache_jtj;
+	int cache_valid;
 	/* The fast path: the state's soc and the model's OCV at every row
 	 * (from first), and with gp > 1 the grid cell of each row (the
 	 * point below, and the weight of the point above). */
@@ -573,8 +582,220 @@ simulate(const struct problem *pb, const double *th, double *f)
 }
 
 
-/* The residuals F (when not NULL) and their Jacobian J (row-major, row
- * stride TDA, when not NULL) of a problem with a fast path, in one pass.
+/* The coefficients of the zero-order-hold update over DT of the NRC pairs
+ * with time constants TAU: A = exp(-dt/tau), OM = 1 - A and DA = dA/dtau =
+ * A dt / tau^2 ([Plett15] eq. 2.13). */
+static inline void
+zoh_coefficients(double dt, const double *tau, size_t nrc, double *a,
+		 double *om, double *da)
+{
+	size_t q;
+
+	for (q = 0; q < nrc; q++) {
+		om[q] = -expm1(-dt / tau[q]);
+		a[q] = 1 - om[q];
+		da[q] = a[q] * dt / (tau[q] * tau[q]);
+	}
+}
+
+/* Products of the Jacobian that fast_eval() forms row by row, without
+ * storing J: what GSL's large-problem trust region (gsl_multilarge_nlinear)
+ * asks of a Jacobian.  Each pointer may be NULL. */
+struct jprod {
+	const double *u;	/* with V: v = J^T u (trans) or v = J u */
+	double *v;
+	int trans;
+	double *jtj;		/* J^T J, p by p, row stride tdj */
+	size_t tdj;
+};
+
+/* The largest number of parameters of a problem. */
+#define MAX_PARAMS (BT_FIT_MAX_GRID * (1 + BT_ECM_MAX_RC) + BT_ECM_MAX_RC + 1)
+
+/* Add the Jacobian row JR (P entries, residual M) to the products of JP. */
+static void
+jprod_row(const struct jprod *jp, const double *jr, size_t p, size_t m)
+{
+	size_t a, b;
+
+	if (jp->v && jp->trans) {
+		double um = jp->u[m];
+
+		for (a = 0; a < p; a++)
+			jp->v[a] += jr[a] * um;
+	} else if (jp->v) {
+		double s = 0;
+
+		for (a = 0; a < p; a++)
+			s += jr[a] * jp->u[a];
+		jp->v[m] = s;
+	}
+	if (jp->jtj)
+		for (a = 0; a < p; a++) {
+			double *row = jp->jtj + a * jp->tdj, x = jr[a];
+
+			if (x != 0)
+				for (b = 0; b <= a; b++)
+					row[b] += x * jr[b];
+		}
+}
+
+/* The last row offset (from first) that a residual of PB needs simulated:
+ * the last row of its mask.  With SKIP (room for the rows of PB), fill it
+ * as pb->skip describes and point pb->skip to it. */
+static size_t
+problem_stop(struct problem *pb, size_t *skip)
+{
+	size_t k = pb->last - pb->first, n;
+	const double *i = pb->ts->d->i + pb->first;
+
+	while (k > 0 && !pb->mask[k])
+		k--;
+	n = k;
+	pb->skip = skip;
+	if (skip)
+		for (k = n + 1; k-- > 0;)
+			skip[k] = pb->mask[k] || k == n ? k + 1
+				  : pb->mask[k + 1] || i[k + 1] != i[k] ? k + 1
+				  : skip[k + 1];
+	return n;
+}
+
+/* fast_eval() of a problem with constant parameters (gp 1) and either
+ * every parameter free (a whole pulse segment) or only R0 and R_k free
+ * (its discharge and charge fits), NRC and FREE constants of each call:
+ * with them the compiler keeps the RC states in registers and unrolls the
+ * accumulation of J^T J (lower triangle) and J^T u.  The same equations as
+ * fast_eval(); check_fast() holds the two against each other. */
+static inline __attribute__((always_inline)) void
+const_kernel(const struct problem *pb, const double *th, double *f,
+	     const struct jprod *jp, const size_t nrc, const int free)
+{
+	enum { MAXP = 2 + 2 * BT_ECM_MAX_RC };
+	const size_t P = free ? 2 + 2 * nrc : 1 + nrc, n = pb->stop;
+	const double *t = pb->ts->d->t + pb->first, *cur = pb->ts->d->i + pb->first;
+	const double *vm = pb->ts->d->v + pb->first;
+	const unsigned char *mask = pb->mask;
+	double tau[BT_ECM_MAX_RC], r[BT_ECM_MAX_RC], e[BT_ECM_MAX_RC];
+	double v[BT_ECM_MAX_RC] = { 0 }, w[BT_ECM_MAX_RC] = { 0 };
+	double a[BT_ECM_MAX_RC] = { 0 }, om[BT_ECM_MAX_RC] = { 0 };
+	double da[BT_ECM_MAX_RC] = { 0 };
+	double g[MAXP * MAXP] = { 0 }, gv[MAXP] = { 0 }, jr[MAXP];
+	double r0 = clamped_exp(th[0]), slope = slope_of(pb, th), dt_cached = -1;
+	const int want_j = jp != NULL, want_v = jp && jp->v;
+	size_t k, q, c, b, lo, hi, m = 0;
+
+	taus_of(pb, th, tau);
+	for (q = 0; q < nrc; q++) {
+		r[q] = clamped_exp(th[1 + q]);
+		e[q] = free ? clamped_exp(th[1 + nrc + q]) : 0;
+	}
+	for (k = 0; k <= n; k++) {
+		double i = cur[k];
+		unsigned char use = mask[k];
+
+		/* Rows out of the residual at one current: the exact ZOH
+		 * update over their whole span is one step of its length. */
+		if (!use && pb->skip && pb->skip[k] > k + 1) {
+			size_t to = pb->skip[k];
+			double sa[BT_ECM_MAX_RC], so[BT_ECM_MAX_RC], sd[BT_ECM_MAX_RC];
+
+			zoh_coefficients(t[to] - t[k], tau, nrc, sa, so, sd);
+			for (q = 0; q < nrc; q++) {
+				if (want_j && free)
+					w[q] = sa[q] * w[q] + sd[q] * (v[q] - r[q] * i);
+				v[q] = sa[q] * v[q] + r[q] * so[q] * i;
+			}
+			k = to - 1;
+			continue;
+		}
+		if (use) {
+			double vs = 0, fm, acc = 0, u;
+
+			for (q = 0; q < nrc; q++)
+				vs += v[q];
+			fm = (use == ROW_LOCAL ? pb->v0 + slope * (pb->zstate[k] - pb->z0)
+			      : pb->ocvrow[k]) + r0 * i + vs - vm[k];
+			if (f)
+				f[m] = fm;
+			if (want_j) {
+				jr[0] = r0 * i;
+				for (q = 0; q < nrc; q++)
+					jr[1 + q] = v[q];
+				if (free) {
+					for (q = nrc; q-- > 0;) {
+						acc += w[q];
+						jr[1 + nrc + q] = acc * e[q];
+					}
+					jr[P - 1] = use == ROW_LOCAL ? pb->zstate[k] - pb->z0 : 0;
+				}
+				u = want_v ? jp->u[m] : 0;
+				/* Only the non-zero part of the row: R0's entry
+				 * is zero at rest, the slope's off the local line. */
+				lo = i == 0 ? 1 : 0;
+				hi = free && use != ROW_LOCAL ? P - 1 : P;
+				for (c = lo; c < hi; c++) {
+					gv[c] += jr[c] * u;
+					for (b = lo; b <= c; b++)
+						g[c * MAXP + b] += jr[c] * jr[b];
+				}
+			}
+			m++;
+		}
+		if (k == n)
+			break;
+		{
+			double dt = t[k + 1] - t[k];
+
+			if (dt != dt_cached) {
+				zoh_coefficients(dt, tau, nrc, a, om, da);
+				dt_cached = dt;
+			}
+			for (q = 0; q < nrc; q++) {
+				if (want_j && free)
+					w[q] = a[q] * w[q] + da[q] * (v[q] - r[q] * i);
+				v[q] = a[q] * v[q] + r[q] * om[q] * i;
+			}
+		}
+	}
+	if (!jp)
+		return;
+	for (c = 0; c < P; c++) {
+		if (want_v)
+			jp->v[c] = gv[c];
+		if (jp->jtj)
+			for (b = 0; b <= c; b++)
+				jp->jtj[c * jp->tdj + b] = jp->jtj[b * jp->tdj + c]
+					= g[c * MAXP + b];
+	}
+}
+
+/* const_kernel() for the problem's NRC and FREE.  Returns 0 when the
+ * problem is of another kind (fast_eval() then does it). */
+static int
+const_eval(const struct problem *pb, const double *th, double *f,
+	   const struct jprod *jp)
+{
+	int free;
+
+	if (pb->gp != 1 || pb->npen || (jp && jp->v && !jp->trans)
+	    || pb->tau_free != pb->slope_free)
+		return 0;
+	free = pb->tau_free;
+	switch (pb->nrc * 2 + (unsigned)free) {
+	case 2: const_kernel(pb, th, f, jp, 1, 0); return 1;
+	case 3: const_kernel(pb, th, f, jp, 1, 1); return 1;
+	case 4: const_kernel(pb, th, f, jp, 2, 0); return 1;
+	case 5: const_kernel(pb, th, f, jp, 2, 1); return 1;
+	case 6: const_kernel(pb, th, f, jp, 3, 0); return 1;
+	case 7: const_kernel(pb, th, f, jp, 3, 1); return 1;
+	default: return 0;
+	}
+}
+
+/* The residuals F (when not NULL), their Jacobian J (row-major, row stride
+ * TDA, when not NULL) and the products of JP (when not NULL) of a problem
+ * with a fast path, in one pass.
  * The model is bt_ecm's, evaluated directly: the state's soc is fixed by
  * the data, so each row's grid cell (J0, W) and OCV are known beforehand;
  * R0 and R_k are linear in soc between grid points (constant when gp is
@@ -585,22 +806,27 @@ simulate(const struct problem *pb, const double *th, double *f)
  * ([Plett15] eq. 2.13 differentiated), give dV/dlog R_k,j = R_k,j s_k,j,
  * dV/dlog R0_j = R0_j W_j(z) i, dV/dtheta_m = sum_{k>=m} w_k e^theta_m for
  * tau_k = sum_{m<=k} e^theta_m, and dV/dslope = z - z0 on the rows of the
- * local OCV line.  The smoothness rows follow the residuals.  The unit
- * tests hold this against bt_ecm_step() and against central differences. */
+ * local OCV line.  The smoothness rows follow the residuals.  The
+ * simulation stops at the last row in the residual (pb->stop).  The unit
+ * tests hold this against bt_ecm_step() and against central differences,
+ * and the products against the stored Jacobian. */
 static void
 fast_eval(const struct problem *pb, const double *th, double *f, double *J,
-	  size_t tda)
+	  size_t tda, const struct jprod *jp)
 {
 	const struct bt_fit_data *d = pb->ts->d;
 	size_t nrc = pb->nrc, gp = pb->gp, p = problem_p(pb), base = gp * (1 + nrc);
-	size_t k, q, j, m = 0, n = pb->last - pb->first;
+	size_t k, q, j, m = 0, n = pb->stop;
 	double r0[BT_FIT_MAX_GRID], r[BT_ECM_MAX_RC][BT_FIT_MAX_GRID];
-	double sens[BT_ECM_MAX_RC][BT_FIT_MAX_GRID];
+	double sens[BT_ECM_MAX_RC][BT_FIT_MAX_GRID], rowbuf[MAX_PARAMS];
 	double tau[BT_ECM_MAX_RC], v[BT_ECM_MAX_RC] = { 0 }, w[BT_ECM_MAX_RC] = { 0 };
 	double a[BT_ECM_MAX_RC], om[BT_ECM_MAX_RC], da[BT_ECM_MAX_RC];
 	double e[BT_ECM_MAX_RC];
 	double slope = slope_of(pb, th), dt_cached = -1;
+	int want_j = J || jp;
 
+	if (!J && const_eval(pb, th, f, jp))
+		return;
 	taus_of(pb, th, tau);
 	for (j = 0; j < gp; j++) {
 		r0[j] = clamped_exp(th[j]);
@@ -611,6 +837,11 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 	}
 	for (q = 0; q < nrc; q++)
 		e[q] = pb->tau_free ? clamped_exp(th[base + q]) : 0;
+	if (jp && jp->v && jp->trans)
+		memset(jp->v, 0, p * sizeof *jp->v);
+	if (jp && jp->jtj)
+		for (q = 0; q < p; q++)
+			memset(jp->jtj + q * jp->tdj, 0, p * sizeof *jp->jtj);
 	for (k = 0; k <= n; k++) {
 		size_t row = pb->first + k, j0 = gp > 1 ? pb->cell[k] : 0;
 		double i = d->i[row], cw = gp > 1 ? pb->cellw[k] : 0;
@@ -628,8 +859,8 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 				vs += v[q];
 			if (f)
 				f[m] = ocv + r0z * i + vs - d->v[row];
-			if (J) {
-				double *jr = J + m * tda, acc = 0;
+			if (want_j) {
+				double *jr = J ? J + m * tda : rowbuf, acc = 0;
 
 				/* With constant parameters v_k is linear in R_k:
 				 * dV/dlog R_k = v_k, no sensitivity states. */
@@ -652,6 +883,8 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 					}
 				if (pb->slope_free)
 					jr[p - 1] = use == ROW_LOCAL ? pb->zstate[k] - pb->z0 : 0;
+				if (jp)
+					jprod_row(jp, jr, p, m);
 			}
 			m++;
 		}
@@ -661,17 +894,14 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 			double dt = d->t[row + 1] - d->t[row];
 
 			if (dt != dt_cached) {
-				for (q = 0; q < nrc; q++) {
-					om[q] = -expm1(-dt / tau[q]);
-					a[q] = 1 - om[q];
-					da[q] = a[q] * dt / (tau[q] * tau[q]);
-				}
+				zoh_coefficients(dt, tau, nrc, a, om, da);
 				dt_cached = dt;
 			}
 			for (q = 0; q < nrc; q++) {
-				w[q] = a[q] * w[q] + da[q] * (v[q] - rz[q] * i);
+				if (want_j)
+					w[q] = a[q] * w[q] + da[q] * (v[q] - rz[q] * i);
 				v[q] = a[q] * v[q] + rz[q] * om[q] * i;
-				if (!J || gp == 1)
+				if (!want_j || gp == 1)
 					continue;
 				for (j = 0; j < gp; j++)
 					sens[q][j] *= a[q];
@@ -691,66 +921,170 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 
 				if (f)
 					f[m] = wt * (t[j - 1] - 2 * t[j] + t[j + 1]);
-				if (J) {
-					double *jr = J + m * tda;
+				if (want_j) {
+					double *jr = J ? J + m * tda : rowbuf;
 
 					memset(jr, 0, p * sizeof *jr);
 					jr[c * gp + j - 1] = wt;
 					jr[c * gp + j] = -2 * wt;
 					jr[c * gp + j + 1] = wt;
+					if (jp)
+						jprod_row(jp, jr, p, m);
 				}
 			}
 	}
+	/* J^T J was accumulated below its diagonal: mirror it. */
+	if (jp && jp->jtj)
+		for (q = 0; q < p; q++)
+			for (j = 0; j < q; j++)
+				jp->jtj[j * jp->tdj + q] = jp->jtj[q * jp->tdj + j];
 }
 
+/* GSL's large-problem interface (gsl_multilarge_nlinear), which takes J^T J
+ * and J^T u from the caller instead of J.  A residual evaluation forms, in
+ * the same pass, J^T f and J^T J at its point and keeps them with the point
+ * and f (the cache of the problem): the trust region asks for exactly these
+ * at every point it accepts, so an iteration costs one pass over the rows,
+ * not two, and no tall Jacobian is stored or multiplied. */
 static int
 gsl_fast_f(const gsl_vector *x, void *params, gsl_vector *f)
 {
-	const struct problem *pb = params;
-	double *out = f->stride == 1 ? f->data : pb->scratch;
-	size_t k;
+	struct problem *pb = params;
+	size_t p = problem_p(pb), n = pb->nres + pb->npen;
+	struct jprod jp = { NULL, pb->cache_g, 1, pb->cache_jtj, p };
 
-	fast_eval(pb, x->data, out, NULL, 0);
-	if (out != f->data)
-		for (k = 0; k < f->size; k++)
-			gsl_vector_set(f, k, out[k]);
+	if (f->stride != 1 || x->stride != 1)
+		return GSL_EBADLEN;
+	jp.u = f->data;
+	fast_eval(pb, x->data, f->data, NULL, 0, &jp);
+	memcpy(pb->cache_x, x->data, p * sizeof *pb->cache_x);
+	memcpy(pb->cache_f, f->data, n * sizeof *pb->cache_f);
+	pb->cache_valid = 1;
 	return GSL_SUCCESS;
 }
 
 static int
-gsl_fast_df(const gsl_vector *x, void *params, gsl_matrix *J)
+gsl_fast_df(CBLAS_TRANSPOSE_t trans, const gsl_vector *x, const gsl_vector *u,
+	    void *params, gsl_vector *v, gsl_matrix *jtj)
 {
-	fast_eval(params, x->data, NULL, J->data, J->tda);
+	struct problem *pb = params;
+	size_t p = problem_p(pb), n = pb->nres + pb->npen, a;
+	struct jprod jp = { NULL, NULL, trans == CblasTrans, NULL, 0 };
+
+	if (x->stride != 1 || (u && u->stride != 1) || (v && v->stride != 1))
+		return GSL_EBADLEN;
+	if (pb->cache_valid
+	    && memcmp(pb->cache_x, x->data, p * sizeof *pb->cache_x) == 0
+	    && (!v || (trans == CblasTrans && u
+		       && memcmp(pb->cache_f, u->data, n * sizeof *pb->cache_f) == 0))) {
+		if (v)
+			memcpy(v->data, pb->cache_g, p * sizeof *pb->cache_g);
+		if (jtj)
+			for (a = 0; a < p; a++)
+				memcpy(jtj->data + a * jtj->tda, pb->cache_jtj + a * p,
+				       p * sizeof *pb->cache_jtj);
+		return GSL_SUCCESS;
+	}
+	if (v) {
+		jp.u = u->data;
+		jp.v = v->data;
+	}
+	if (jtj) {
+		jp.jtj = jtj->data;
+		jp.tdj = jtj->tda;
+	}
+	fast_eval(pb, x->data, NULL, NULL, 0, &jp);
 	return GSL_SUCCESS;
 }
 
 /* The step of the central differences of check_fast(). */
 #define CHECK_FD_STEP 1e-6
 
+/* The largest difference between the products of the row-by-row pass
+ * (J^T u, J u, J^T J) and those of the stored Jacobian J (N by P) at TH,
+ * relative to the largest of the latter. */
+static double
+check_products(const struct problem *pb, const double *th, const double *J,
+	       size_t n, size_t p, const double *u)
+{
+	double *v = malloc((n + p) * sizeof *v), *jtj = malloc(p * p * sizeof *jtj);
+	double err = 0, big = 0, x;
+	struct jprod jp = { NULL, NULL, 1, NULL, p };
+	size_t a, b, k;
+
+	if (!v || !jtj) {
+		free(v);
+		free(jtj);
+		return INFINITY;
+	}
+	/* J^T u (u: the residuals) and J^T J. */
+	jp.u = u;
+	jp.v = v;
+	jp.jtj = jtj;
+	fast_eval(pb, th, NULL, NULL, 0, &jp);
+	for (a = 0; a < p; a++) {
+		for (x = 0, k = 0; k < n; k++)
+			x += J[k * p + a] * u[k];
+		err = fmax(err, fabs(x - v[a]));
+		big = fmax(big, fabs(x));
+		for (b = 0; b < p; b++) {
+			for (x = 0, k = 0; k < n; k++)
+				x += J[k * p + a] * J[k * p + b];
+			err = fmax(err, fabs(x - jtj[a * p + b]));
+			big = fmax(big, fabs(x));
+		}
+	}
+	/* J u with u = (1, 2, ..., p). */
+	for (a = 0; a < p; a++)
+		v[n + a] = (double)(a + 1);
+	jp.u = v + n;
+	jp.trans = 0;
+	jp.jtj = NULL;
+	fast_eval(pb, th, NULL, NULL, 0, &jp);
+	for (k = 0; k < n; k++) {
+		for (x = 0, a = 0; a < p; a++)
+			x += J[k * p + a] * (double)(a + 1);
+		err = fmax(err, fabs(x - v[k]));
+		big = fmax(big, fabs(x));
+	}
+	free(v);
+	free(jtj);
+	return big > 0 ? err / big : err;
+}
+
 /* Compare fast_eval() at TH with simulate() and with central differences
- * of itself; raise RES->check_residual_v and RES->check_jacobian. */
+ * of itself, and its products with those of its Jacobian; raise
+ * RES->check_residual_v and RES->check_jacobian. */
 static enum bt_status
 check_fast(struct problem *pb, const double *th, struct bt_fit_result *res)
 {
 	size_t n = pb->nres + pb->npen, p = problem_p(pb), k, j;
 	double *f1 = malloc(n * sizeof *f1), *f2 = malloc(n * sizeof *f2);
 	double *J = malloc(n * p * sizeof *J), *t = malloc(p * sizeof *t);
+	size_t *skip = malloc((pb->last - pb->first + 1) * sizeof *skip);
 	double jmax = 0, jerr = 0;
 	enum bt_status st = BT_ENOMEM;
 
-	if (!f1 || !f2 || !J || !t)
+	if (!f1 || !f2 || !J || !t || !skip)
 		goto done;
-	fast_eval(pb, th, f1, J, p);
+	pb->stop = problem_stop(pb, skip);
+	fast_eval(pb, th, f1, J, p, NULL);
 	if ((st = simulate(pb, th, f2)) != BT_OK)
 		goto done;
 	for (k = 0; k < n; k++)
 		res->check_residual_v = fmax(res->check_residual_v, fabs(f1[k] - f2[k]));
+	/* The residuals alone take const_kernel() where it applies. */
+	fast_eval(pb, th, f1, NULL, 0, NULL);
+	for (k = 0; k < n; k++)
+		res->check_residual_v = fmax(res->check_residual_v, fabs(f1[k] - f2[k]));
+	res->check_jacobian = fmax(res->check_jacobian,
+				   check_products(pb, th, J, n, p, f1));
 	for (j = 0; j < p; j++) {
 		memcpy(t, th, p * sizeof *t);
 		t[j] = th[j] + CHECK_FD_STEP;
-		fast_eval(pb, t, f1, NULL, 0);
+		fast_eval(pb, t, f1, NULL, 0, NULL);
 		t[j] = th[j] - CHECK_FD_STEP;
-		fast_eval(pb, t, f2, NULL, 0);
+		fast_eval(pb, t, f2, NULL, 0, NULL);
 		for (k = 0; k < n; k++) {
 			double fd = (f1[k] - f2[k]) / (2 * CHECK_FD_STEP);
 			jerr = fmax(jerr, fabs(fd - J[k * p + j]));
@@ -764,6 +1098,8 @@ done:
 	free(f2);
 	free(J);
 	free(t);
+	free(skip);
+	pb->skip = NULL;
 	return st;
 }
 
@@ -819,24 +1155,24 @@ static enum bt_status
 run_fit(struct problem *pb, const struct bt_fit_opts *o, struct fit_out *out)
 {
 	size_t p = problem_p(pb), n = pb->nres + pb->npen, j, k;
-	gsl_multifit_nlinear_fdf fdf;
-	gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
-
-	/* The normal equations by a modified Cholesky factorisation: p is at
-	 * most a few dozen and n thousands, so QR of J costs far more, and
-	 * the modified factorisation stays usable when J^T J is nearly
-	 * singular ([GSL], "Solving the Trust Region Subproblem"). */
-	par.solver = gsl_multifit_nlinear_solver_mcholesky;
-	/* The parameters are logarithms (and one OCV slope), all of order
-	 * one: Levenberg's identity scaling serves, and spares the column
-	 * norms of J that More's scaling takes at every iteration. */
-	par.scale = gsl_multifit_nlinear_scale_levenberg;
-	gsl_multifit_nlinear_workspace *w;
+	gsl_multilarge_nlinear_fdf fdf;
+	gsl_multilarge_nlinear_parameters par = gsl_multilarge_nlinear_default_parameters();
+	gsl_multilarge_nlinear_workspace *w;
 	gsl_vector_view x0 = gsl_vector_view_array(out->theta, p);
 	gsl_matrix *covar;
-	double chi2;
+	double chi2, *cache;
+	size_t *skip;
 	int info, status;
 
+	/* Levenberg-Marquardt on the normal equations, by a modified
+	 * Cholesky factorisation: p is at most a few dozen and n thousands,
+	 * and the modified factorisation stays usable when J^T J is nearly
+	 * singular ([GSL], "Solving the Trust Region Subproblem"). */
+	par.trs = gsl_multilarge_nlinear_trs_lm;
+	par.solver = gsl_multilarge_nlinear_solver_mcholesky;
+	/* The parameters are logarithms (and one OCV slope), all of order
+	 * one: Levenberg's identity scaling serves. */
+	par.scale = gsl_multilarge_nlinear_scale_levenberg;
 	if (n < p + MIN_EXTRA_ROWS)
 		return BT_EEMPTY;
 	fdf.f = gsl_fast_f;
@@ -844,32 +1180,39 @@ run_fit(struct problem *pb, const struct bt_fit_opts *o, struct fit_out *out)
 	fdf.fvv = NULL;
 	fdf.n = n;
 	fdf.p = p;
-	fdf.params = (void *)pb;
-	w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, n, p);
+	fdf.params = pb;
+	w = gsl_multilarge_nlinear_alloc(gsl_multilarge_nlinear_trust, &par, n, p);
 	covar = gsl_matrix_alloc(p, p);
-	pb->scratch = malloc(n * sizeof *pb->scratch);
-	if (!w || !covar || !pb->scratch) {
+	cache = malloc((n + p * (p + 2)) * sizeof *cache);
+	skip = malloc((pb->last - pb->first + 1) * sizeof *skip);
+	if (!w || !covar || !cache || !skip) {
 		if (w)
-			gsl_multifit_nlinear_free(w);
+			gsl_multilarge_nlinear_free(w);
 		if (covar)
 			gsl_matrix_free(covar);
-		free(pb->scratch);
-		pb->scratch = NULL;
+		free(cache);
+		free(skip);
 		return BT_ENOMEM;
 	}
-	status = gsl_multifit_nlinear_init(&x0.vector, &fdf, w);
+	pb->stop = problem_stop(pb, skip);
+	pb->cache_f = cache;
+	pb->cache_x = cache + n;
+	pb->cache_g = pb->cache_x + p;
+	pb->cache_jtj = pb->cache_g + p;
+	pb->cache_valid = 0;
+	status = gsl_multilarge_nlinear_init(&x0.vector, &fdf, w);
 	if (status == GSL_SUCCESS)
-		status = gsl_multifit_nlinear_driver(o->max_iter, o->xtol, o->gtol,
-						     o->ftol, NULL, NULL, &info, w);
-	out->iterations = gsl_multifit_nlinear_niter(w);
+		status = gsl_multilarge_nlinear_driver(o->max_iter, o->xtol, o->gtol,
+						       o->ftol, NULL, NULL, &info, w);
+	out->iterations = gsl_multilarge_nlinear_niter(w);
 	if (status == GSL_ENOPROG)
-		status = gsl_multifit_nlinear_test(LOOSE_TOL, LOOSE_TOL, LOOSE_TOL,
-						   &info, w);
+		status = gsl_multilarge_nlinear_test(LOOSE_TOL, LOOSE_TOL, LOOSE_TOL,
+						     &info, w);
 	out->converged = status == GSL_SUCCESS;
-	memcpy(out->theta, gsl_multifit_nlinear_position(w)->data,
+	memcpy(out->theta, gsl_multilarge_nlinear_position(w)->data,
 	       p * sizeof(double));
-	gsl_blas_ddot(gsl_multifit_nlinear_residual(w),
-		      gsl_multifit_nlinear_residual(w), &chi2);
+	gsl_blas_ddot(gsl_multilarge_nlinear_residual(w),
+		      gsl_multilarge_nlinear_residual(w), &chi2);
 	out->ssr = chi2;
 	for (j = 0; j < BT_FIT_MAX_GRID; j++) {
 		out->sd_r0[j] = NAN;
@@ -878,13 +1221,16 @@ run_fit(struct problem *pb, const struct bt_fit_opts *o, struct fit_out *out)
 	}
 	for (k = 0; k < BT_ECM_MAX_RC; k++)
 		out->sd_tau[k] = NAN;
-	if (n > p && gsl_multifit_nlinear_covar(gsl_multifit_nlinear_jac(w), 0.0,
-						covar) == GSL_SUCCESS)
+	/* The covariance (J^T J)^-1 at the optimum: the workspace's J^T J is
+	 * that of its last accepted point. */
+	if (n > p && gsl_multilarge_nlinear_covar(covar, w) == GSL_SUCCESS)
 		sd_from_covar(pb, covar, chi2 / (double)(n - p), out);
 	gsl_matrix_free(covar);
-	gsl_multifit_nlinear_free(w);
-	free(pb->scratch);
-	pb->scratch = NULL;
+	gsl_multilarge_nlinear_free(w);
+	free(cache);
+	free(skip);
+	pb->skip = NULL;
+	pb->cache_f = pb->cache_x = pb->cache_g = pb->cache_jtj = NULL;
 	return BT_OK;
 }
 
@@ -1082,7 +1428,8 @@ segment_stats(struct problem *pb, const double *th,
 	f = malloc((pb->nres + pb->npen) * sizeof *f);
 	if (!f)
 		return BT_ENOMEM;
-	fast_eval(pb, th, f, NULL, 0);
+	pb->stop = problem_stop(pb, NULL);
+	fast_eval(pb, th, f, NULL, 0, NULL);
 	for (k = 0; k < pb->nres; k++)
 		bt_stats_add(&st, f[k]);
 	free(f);
@@ -1102,7 +1449,7 @@ segment_stats(struct problem *pb, const double *th,
 /* One temperature level of a pulse fit: its OCV points and the values
  * fitted at each. */
 struct level {
-	double temp_c;			/* the first segment's temperature */
+	double temp_c;			/* the mean of its segments' rows */
 	size_t n;
 	double soc[BT_FIT_MAX_GRID], ocv[BT_FIT_MAX_GRID];
 	int have[BT_FIT_MAX_GRID];
@@ -1315,6 +1662,8 @@ fit_segment(const struct test *ts, const struct seg *sg, struct level *lv,
 		if (pb.nres < p + MIN_EXTRA_ROWS)
 			continue;
 		memcpy(th, bth, p * sizeof *th);
+		if (o->selfcheck && (st = check_fast(&pb, th, res)) != BT_OK)
+			goto done;
 		out.theta = th;
 		if ((st = run_fit(&pb, o, &out)) != BT_OK)
 			goto done;
@@ -1520,6 +1869,18 @@ bt_fit_hppc(const struct bt_fit_data *data, size_t ndata,
 			lv[nlv++].temp_c = sg[j].temp_c;
 		}
 		sg[j].level = k;
+	}
+	/* A level's temperature: the mean of its segments', weighted by
+	 * their rows. */
+	for (k = 0; k < nlv; k++) {
+		double sum = 0, rows = 0;
+
+		for (j = 0; j < nsg; j++)
+			if (sg[j].level == k) {
+				sum += sg[j].temp_c * (double)(sg[j].last - sg[j].first + 1);
+				rows += (double)(sg[j].last - sg[j].first + 1);
+			}
+		lv[k].temp_c = sum / rows;
 	}
 	for (j = 0; j < nsg; j++) {
 		struct level *L = &lv[sg[j].level];

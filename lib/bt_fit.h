@@ -5,7 +5,9 @@
  * The estimation layer of battools.  Its fits are output-error fits: the
  * model of bt_ecm is simulated over the measured current with bt_ecm_step()
  * (the exact zero-order-hold update) and the voltage residual is minimised
- * by GSL's trust-region solver (gsl_multifit_nlinear).  Parameters are
+ * by GSL's trust-region solver for large problems (gsl_multilarge_nlinear),
+ * which takes J^T J and J^T f, formed in the pass that simulates the
+ * residuals, instead of the tall Jacobian.  Parameters are
  * fitted through their logarithms, so they stay positive, and the time
  * constants through the logarithms of their increments, so that
  * tau_1 < tau_2 < tau_3 always.  The standard deviation of each fitted
@@ -43,7 +45,7 @@
  * rested point) enter the residual; the rows between are simulated but
  * not fitted, since there the OCV is interpolated. */
 #define BT_FIT_DEFAULT_OCV_SPAN 0.01
-/* Trust-region iteration limit and tolerances (gsl_multifit_nlinear_test:
+/* Trust-region iteration limit and tolerances (gsl_multilarge_nlinear_test:
  * step, gradient and residual tests). */
 #define BT_FIT_DEFAULT_MAX_ITER 200
 #define BT_FIT_DEFAULT_XTOL 1e-8
@@ -135,7 +137,9 @@ struct bt_fit_result {
 	 * largest difference (V) between the residuals of the fast path of
 	 * the pulse fits and those of a bt_ecm_step() simulation, and the
 	 * largest difference between its analytic Jacobian and central
-	 * differences, relative to the largest Jacobian entry. */
+	 * differences, relative to the largest Jacobian entry, or between
+	 * the products J^T J, J^T u and J u it forms row by row and those of
+	 * the stored Jacobian, relative to the largest product. */
 	double check_residual_v, check_jacobian;
 };
 

@@ -89,6 +89,11 @@ hppc_round_trip() {
 	# Three time constants from 10 s pulses at 1 s sampling and 1 mV
 	# noise are resolved to 5-10 % (one sd) only: the 10 % and 15 % of
 	# the 1RC and 2RC tests do not hold at every point (see bt-fit(1)).
+	# The least-squares optimum itself lies there (a fit started at the
+	# truth lands on it): over seeds 1-4 and 13 the worst of the 27 R_k
+	# and of the 27 tau_k are 10-13 % and 20-24 % off; without noise,
+	# 2.5 %.  Fitting the rows between the pulses and the rest as well
+	# (OCV interpolated there) does not help.
 	hppc_round_trip 3 13
 	check_round_trip "$ECM/truth3rc.ecm" fit.ecm 3 0.02 0.25 0.30 0
 }
@@ -224,6 +229,55 @@ hppc_round_trip() {
 		END { printf "levels %d, %d points each; R0 at 0.7: %g (5 C), %g (25 C)\n", length(n), n[5], r[5], r[25]
 		      exit !(length(n) == 2 && n[5] == n[25] && r[5] / r[25] > 1.65 && r[5] / r[25] < 1.75) }'
 	awk -F, '$3 == "both" { t[$2]++ } END { exit !(t[5] == 3 && t[25] == 3) }' report.csv
+}
+
+# ecm_at FILE T: the single-level model of FILE at temperature T, its
+# table linear between the two levels around T (bt-ecm(5)); every level
+# has the same soc points.
+ecm_at() {
+	sed -n '1,/^table$/p' "$1"
+	ecm_table "$1" | awk -F, -v T="$2" 'BEGIN { OFS = "," }
+		NR == 1 { print; next }
+		{ n[$1]++; row[$1, n[$1]] = $0; lv[$1] = 1 }
+		END {
+			for (t in lv) { t += 0; if (t <= T && (lo == "" || t > lo)) lo = t; if (t >= T && (hi == "" || t < hi)) hi = t }
+			w = hi > lo ? (T - lo) / (hi - lo) : 0
+			for (k = 1; k <= n[lo]; k++) {
+				split(row[lo, k], a, ","); split(row[hi, k], b, ",")
+				printf "%s,%s", T, a[2]
+				for (c = 3; c in a; c++) printf ",%.17g", (1 - w) * a[c] + w * b[c]
+				printf "\n"
+			}
+		}'
+}
+
+@test "HPPC round trip over temperature: 0, 10 and 25 degC from a two-level 2RC truth, 2RC bounds at every point" {
+	truth="$ECM/truth2rc_2t.ecm"
+	args=()
+	for t in 0 10 25; do
+		bt-sim -m "$truth" --protocol hppc --soc-floor 0 --temperature "$t" \
+			--voltage-noise 0.001 --temperature-noise 0.3 --seed "3$t" -q >"hppc$t.csv"
+		args+=(--temperature "$t" "hppc$t.csv")
+	done
+	bt-fit --rc 2 --soc0 1 --capacity 2.3417 "${args[@]}" -o fit.ecm --report report.csv 2>summary.txt
+	cat summary.txt
+	grep -q '^bt-fit: 3[0-3] segments fitted' summary.txt
+	[ "$(ecm_table fit.ecm | awk -F, 'NR > 1 { print $1 }' | sort -u | tr '\n' ' ')" = "0 10 25 " ]
+	for t in 0 10 25; do
+		echo "== $t degC"
+		ecm_at "$truth" "$t" >"truth$t.ecm"
+		ecm_at fit.ecm "$t" >"fit$t.ecm"
+		check_round_trip "truth$t.ecm" "fit$t.ecm" 2 0.02 0.10 0.15 0
+	done
+	awk -F, '$3 == "both" { n[$2]++ } END { exit !(n[0] >= 10 && n[10] >= 10 && n[25] >= 10) }' report.csv
+	# Without --temperature the levels come from the temperature_c column
+	# bt-sim wrote (0.3 degC of noise): the mean of each level's segments,
+	# and the same parameters.
+	bt-fit -q --rc 2 --soc0 1 --capacity 2.3417 hppc0.csv hppc10.csv hppc25.csv -o again.ecm
+	ecm_table again.ecm | awk -F, 'NR > 1 { print $1 }' | sort -u -g >levels
+	cat levels
+	awk '{ t[NR] = $1 } END { exit !(NR == 3 && t[1] > -0.02 && t[1] < 0.02 && t[2] > 9.98 && t[2] < 10.02 && t[3] > 24.98 && t[3] < 25.02) }' levels
+	diff <(ecm_table fit.ecm | cut -d, -f2-) <(ecm_table again.ecm | cut -d, -f2-)
 }
 
 @test "ORNL Nissan Leaf HPPC: 2RC rmse <= 1.0 mV (worst segment 1.5), 1RC <= 2.0 mV" {

@@ -17,8 +17,9 @@ the problem is shared.
 
     fit_scipy.py [--loop] DATA.csv SOC0 CAPACITY_AH RC_PAIRS RUNS
 
-prints one line per segment (soc, r0, r_k..., tau_k...) and the median fit
-time of RUNS runs (excluding reading the CSV) on the last line.
+prints one line per segment (soc, r0, r_k..., tau_k...), then the median
+fit time of RUNS runs (excluding reading the CSV), wall ('time') and CPU
+('cpu', the process's user and system time).
 """
 import sys
 import time
@@ -168,17 +169,19 @@ def main():
     path, soc0, q_ah, nrc, runs = args[0], float(args[1]), float(args[2]), \
         int(args[3]), int(args[4])
     t, i, v = load(path)
-    times, out = [], None
+    times, cpus, out = [], [], None
     for _ in range(runs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         thr, soc, segs, zs, vs, rested = problem(t, i, v, soc0, q_ah)
         out = [fit_segment(t, i, v, soc, thr, s, zs, vs, rested, nrc, q_ah, loop)
                for s in segs]
         times.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
     for r in out:
         if r is not None:
             print(','.join(repr(float(x)) for x in [r[0], r[1], *r[2], *r[3]]))
     print('time %.6f' % sorted(times)[len(times) // 2])
+    print('cpu %.6f' % sorted(cpus)[len(cpus) // 2])
 
 
 if __name__ == '__main__':
