@@ -20,6 +20,7 @@
 #include "bt_pf.h"
 #include "bt_soc.h"
 #include "bt_rul.h"
+#include "bt_cycle.h"
 #include "bt_wavelet.h"
 #include "bt_denoise.h"
 #include "bt_wtable.h"

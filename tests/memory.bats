@@ -55,3 +55,9 @@ bounded() {	# bounded CMD: run CMD on the endless stream, expect the timeout
 @test "bt-batch gathers in constant memory" {
 	bounded "bt-batch --gather-only -"
 }
+
+@test "bt-soh cycles runs in constant memory, with and without a cycle column" {
+	bounded "bt-soh cycles --cutoff-v 3.5"
+	run bash -c "$(declare -f endless); endless | awk -F, -v OFS=, 'NR == 1 { print \$0, \"cycle\", \"cell\"; next } { print \$0, int(NR / 50), int(NR / 5000) }' | (ulimit -v $LIMIT_KB; exec timeout $SECONDS_RUN bt-soh cycles -g cell) >/dev/null"
+	[ "$status" -eq 124 ] || { echo "status $status: $output"; return 1; }
+}
