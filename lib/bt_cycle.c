@@ -427,8 +427,10 @@ hampel_flag(struct bt_cycle_health *h, size_t k)
 	med = median(h->work, m);
 	for (j = 0; j < m; j++)
 		h->dev[j] = fabs(h->work[j] - med);
-	mad = median(h->dev, m);
-	return fabs(q - med) > h->o.hampel_threshold * BT_CYCLE_MAD_NORMAL * mad;
+	mad = BT_CYCLE_MAD_NORMAL * median(h->dev, m);
+	if (mad < BT_CYCLE_HAMPEL_MIN_REL_SCALE * fabs(med))
+		mad = BT_CYCLE_HAMPEL_MIN_REL_SCALE * fabs(med);
+	return fabs(q - med) > h->o.hampel_threshold * mad;
 }
 
 enum bt_status

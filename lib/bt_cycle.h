@@ -42,6 +42,10 @@
 /* Scale from the median absolute deviation to the standard deviation of
  * normal data, 1 / Phi^-1(3/4) (Hampel 1974). */
 #define BT_CYCLE_MAD_NORMAL 1.482602218505602
+/* The robust scale is at least this fraction of the window median, so that
+ * a run of equal capacities does not flag the first one that differs in
+ * its last digit (bt_rul's Hampel filter keeps the same floor). */
+#define BT_CYCLE_HAMPEL_MIN_REL_SCALE 1e-4
 
 struct bt_cycle_opts {
 	double cutoff_v;	/* NaN: none; else capacity_ah and energy_wh
@@ -156,7 +160,7 @@ void bt_cycle_health_finish(struct bt_cycle_health *h);
 
 /* Store the oldest cycle that can go out in *ROW.  The Hampel identifier
  * (Hampel 1974; Pearson 2002) flags cycle k when |Q_k - m| > THRESHOLD *
- * BT_CYCLE_MAD_NORMAL * MAD, m and MAD the median and the median absolute
+ * max(BT_CYCLE_MAD_NORMAL * MAD, BT_CYCLE_HAMPEL_MIN_REL_SCALE * |m|), m and MAD the median and the median absolute
  * deviation of the finite capacities of the 2 * HALF + 1 cycles centred on
  * k (shifted inwards at the cell's ends).  Returns BT_OK, or BT_EOF when no
  * cycle can go out yet. */
