@@ -1,11 +1,12 @@
 /* bt-soh - per-cycle health of cells: capacity, energy, coulombic
- * efficiency, resistance and state of health.
+ * efficiency, resistance and state of health; incremental capacity.
  *
  * Subcommands: cycles streams a time series through the per-cycle
  * accumulator and the state-of-health stage (lib/bt_cycle) and writes one
  * row per cycle; history reads a table that already has one row per cycle
- * and adds soh and the outlier flag.  This file reads options, wires the
- * pieces and reports.
+ * and adds soh and the outlier flag; ica writes each cycle's dQ/dV and
+ * dV/dQ curves or their peaks (lib/bt_ica).  This file reads options,
+ * wires the pieces and reports.
  */
 #include <config.h>
 
@@ -15,20 +16,11 @@
 
 #include "bt_cli.h"
 #include "bt_cycle.h"
+#include "bt_ica.h"
 #include "bt_num.h"
 
-enum sub { CYCLES, HISTORY, NSUB };
-static const char *const sub_names[NSUB] = {"cycles", "history"};
-
-/* The columns of cycles before the resistances, and of history. */
-static const char *const cycle_columns[] = {
-	"cycle", "start_time_s", "duration_s", "samples", "capacity_ah",
-	"energy_wh", "soh", "flag", "discharge_ah", "charge_ah", "discharge_wh",
-	"charge_wh", "coulombic_efficiency", "voltage_mean_v", "voltage_min_v",
-	"voltage_max_v", "temperature_mean_c", "temperature_min_c",
-	"temperature_max_c"
-};
-static const char *const history_columns[] = {"cycle", "capacity_ah", "soh", "flag"};
+enum sub { CYCLES, HISTORY, ICA, NSUB };
+static const char *const sub_names[NSUB] = {"cycles", "history", "ica"};
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The capacity columns history reads, in order of preference (as bt-rul). */
@@ -38,15 +30,16 @@ struct soh_args {
 	struct bt_cli_common common;
 	int sub;			/* -1 until given */
 	const char *input, *group, *capacity;
-	int delays_given;
+	int delays_given, peaks;
 	struct bt_cycle_opts cyc;
+	struct bt_ica_opts ica;
 	struct bt_cycle_health_opts health;
 };
 
 enum {
 	OPT_CUTOFF = 0x200, OPT_DELAY, OPT_REST, OPT_STEP, OPT_HOLD, OPT_START,
 	OPT_REFERENCE, OPT_REF_CYCLES, OPT_FLAG_WINDOW, OPT_FLAG_THRESHOLD,
-	OPT_CAPACITY
+	OPT_CAPACITY, OPT_BIN, OPT_SMOOTH, OPT_PEAKS, OPT_PROMINENCE
 };
 
 static const struct argp_option options[] = {
@@ -62,21 +55,29 @@ static const struct argp_option options[] = {
 	 "starts a step (default 0.1)", 1},
 	{"hold", OPT_HOLD, "FRAC", 0, "cycles: a step lasts while the current stays "
 	 "within FRAC of the step (default 0.05)", 1},
-	{"rest-current", OPT_REST, "A", 0, "cycles: |current| below A is a rest "
-	 "(default 0.01)", 1},
-	{"cycle-start", OPT_START, "DIR", 0, "cycles, without a cycle column: "
+	{"rest-current", OPT_REST, "A", 0, "cycles, ica: |current| below A is a "
+	 "rest (default 0.01)", 1},
+	{"cycle-start", OPT_START, "DIR", 0, "cycles, ica without a cycle column: "
 	 "cycles begin with a discharge or a charge (default discharge)", 1},
 	{"capacity", OPT_CAPACITY, "COL", 0, "history: the capacity column "
 	 "(default capacity_ah, else discharge_capacity_ah)", 1},
-	{NULL, 0, NULL, 0, "State of health:", 2},
+	{NULL, 0, NULL, 0, "Incremental capacity (ica):", 2},
+	{"bin-v", OPT_BIN, "V", 0, "voltage bin width (default 0.002)", 2},
+	{"smooth-v", OPT_SMOOTH, "V", 0, "standard deviation of the Gaussian "
+	 "smoothing, 0 for none (default 0.006)", 2},
+	{"peaks", OPT_PEAKS, NULL, 0, "write the peaks of dQ/dV instead of the "
+	 "curves", 2},
+	{"prominence", OPT_PROMINENCE, "FRAC", 0, "smallest peak prominence, a "
+	 "fraction of the largest dQ/dV (default 0.05)", 2},
+	{NULL, 0, NULL, 0, "State of health (cycles, history):", 3},
 	{"reference-capacity", OPT_REFERENCE, "AH", 0, "soh = capacity / AH "
-	 "(default: the median of the first cycles)", 2},
+	 "(default: the median of the first cycles)", 3},
 	{"reference-cycles", OPT_REF_CYCLES, "N", 0, "cycles whose median capacity "
-	 "is the reference (default 5)", 2},
+	 "is the reference (default 5)", 3},
 	{"flag-window", OPT_FLAG_WINDOW, "N", 0, "cycles in the Hampel window of "
-	 "the outlier flag, odd; 0 flags nothing (default 11)", 2},
+	 "the outlier flag, odd; 0 flags nothing (default 11)", 3},
 	{"flag-threshold", OPT_FLAG_THRESHOLD, "K", 0, "flag a capacity more than K "
-	 "robust standard deviations from the window median (default 3)", 2},
+	 "robust standard deviations from the window median (default 3)", 3},
 	{NULL, 0, NULL, 0, NULL, 0}
 };
 
@@ -85,7 +86,7 @@ static const char args_doc[] = "SUBCOMMAND [FILE]";
 static const char doc[] =
 	"Per-cycle health of battery cells: capacity, energy, coulombic "
 	"efficiency, DC resistance and state of health.\v"
-	"SUBCOMMAND is cycles or history.  cycles reads time_s, current_a "
+	"SUBCOMMAND is cycles, history or ica.  cycles and ica read time_s, current_a "
 	"(positive = charge) and voltage_v, with temperature_c and cycle when "
 	"present (without cycle, cycles are found from the current's sign), "
 	"and writes one row per cycle: cycle, start_time_s, duration_s, samples, "
@@ -94,11 +95,14 @@ static const char doc[] =
 	"voltage_min_v, voltage_max_v, temperature_mean_c, temperature_min_c, "
 	"temperature_max_c and r_dc_<S>s_ohm per delay.  history reads one row "
 	"per cycle (cycle and a capacity) and writes cycle, capacity_ah, soh, "
-	"flag.\n\n"
+	"flag.  ica writes cycle, direction, voltage_v, capacity_ah, "
+	"dqdv_ah_per_v, dvdq_v_per_ah per voltage bin, or with --peaks cycle, "
+	"direction, peak, voltage_v, height_ah_per_v, area_ah, width_v.\n\n"
 	"Examples:\n"
 	"  bt-soh cycles --cutoff-v 3.2 cycles.csv.gz > health.csv\n"
 	"  bt-soh cycles -p 5 cycles.csv.gz | cut -d, -f1,5,7,20,21\n"
-	"  bt-soh history --reference-capacity 1.1 per_cycle.csv";
+	"  bt-soh history --reference-capacity 1.1 per_cycle.csv\n"
+	"  bt-soh ica --peaks cycles.csv.gz";
 
 static error_t
 parse_opt(int key, char *arg, struct argp_state *state)
@@ -124,7 +128,15 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_STEP: c->step_a = bt_cli_positive(state, arg, "--step-current"); break;
 	case OPT_HOLD: c->hold = bt_cli_nonnegative(state, arg, "--hold"); break;
-	case OPT_REST: c->rest_a = bt_cli_nonnegative(state, arg, "--rest-current"); break;
+	case OPT_REST:
+		c->rest_a = a->ica.rest_a = bt_cli_nonnegative(state, arg, "--rest-current");
+		break;
+	case OPT_BIN: a->ica.bin_v = bt_cli_positive(state, arg, "--bin-v"); break;
+	case OPT_SMOOTH: a->ica.smooth_v = bt_cli_nonnegative(state, arg, "--smooth-v"); break;
+	case OPT_PEAKS: a->peaks = 1; break;
+	case OPT_PROMINENCE:
+		a->ica.prominence = bt_cli_range(state, arg, "--prominence", 0, 1);
+		break;
 	case OPT_START:
 		if (strcmp(arg, "discharge") != 0 && strcmp(arg, "charge") != 0)
 			argp_error(state, "unknown direction '%s' (use discharge or charge)",
@@ -164,7 +176,9 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_END:
 		if (a->sub < 0)
-			argp_error(state, "no subcommand (use cycles or history)");
+			argp_error(state, "no subcommand (use cycles, history or ica)");
+		if (a->ica.smooth_v > 1e3 * a->ica.bin_v)
+			argp_error(state, "--smooth-v must be at most 1000 bins wide");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -175,159 +189,118 @@ parse_opt(int key, char *arg, struct argp_state *state)
 static const struct argp argp = {options, parse_opt, args_doc, doc,
 				 bt_cli_children, NULL, NULL};
 
-/* The cell a row belongs to: the text of the group column, kept while its
- * rows last (allocated once per cell, not per row). */
-struct cell {
-	long col;		/* -1 without --group */
+/* One run: the output, the stages, and the cell a row belongs to (the text
+ * of the group column, kept while its rows last: allocated once per cell,
+ * not per row). */
+struct run {
+	const struct soh_args *a;
+	struct bt_writer *w;
+	struct bt_cycle_health *health;
+	struct bt_cycle *acc;
+	struct bt_ica *ica;
+	long group_col;		/* -1 without --group */
 	char *name;
 	size_t len, size;
 	int started;
 };
 
 static void
-free_cell(void *p)
+free_run(void *p)
 {
-	free(((struct cell *)p)->name);
+	struct run *run = p;
+
+	bt_cycle_health_free(run->health);
+	bt_cycle_free(run->acc);
+	bt_ica_free(run->ica);
+	free(run->name);
 }
 
 /* Whether the current row starts a new cell. */
 static int
-new_cell(const struct cell *c, const struct bt_reader *r)
+new_cell(const struct run *run, const struct bt_reader *r)
 {
 	size_t len;
 	const char *s;
 
-	if (!c->started)
+	if (!run->started)
 		return 1;
-	if (c->col < 0)
+	if (run->group_col < 0)
 		return 0;
-	s = bt_reader_text(r, (size_t)c->col, &len);
-	return len != c->len || memcmp(s, c->name, len) != 0;
+	s = bt_reader_text(r, (size_t)run->group_col, &len);
+	return len != run->len || memcmp(s, run->name, len) != 0;
 }
 
 /* Remember the current row's cell, once its predecessor is written. */
 static void
-set_cell(struct cell *c, const struct bt_reader *r)
+set_cell(struct run *run, const struct bt_reader *r)
 {
 	size_t len = 0;
-	const char *s = c->col < 0 ? "" : bt_reader_text(r, (size_t)c->col, &len);
+	const char *s = run->group_col < 0 ? ""
+			: bt_reader_text(r, (size_t)run->group_col, &len);
 	char *p;
 
-	if (len + 1 > c->size) {
-		if ((p = realloc(c->name, len + 1)) == NULL)
+	if (len + 1 > run->size) {
+		if ((p = realloc(run->name, len + 1)) == NULL)
 			bt_cli_die("out of memory");
-		c->name = p;
-		c->size = len + 1;
+		run->name = p;
+		run->size = len + 1;
 	}
-	memcpy(c->name, s, len);
-	c->len = len;
-	c->started = 1;
-}
-
-static void
-free_cycle(void *p)
-{
-	bt_cycle_free(p);
-}
-
-static void
-free_health(void *p)
-{
-	bt_cycle_health_free(p);
-}
-
-static void
-write_header(struct bt_writer *w, const struct soh_args *a)
-{
-	char name[BT_NUM_BUFSIZE + 16], num[BT_NUM_BUFSIZE];
-	size_t j;
-
-	if (a->group != NULL)
-		bt_writer_text(w, a->group, strlen(a->group));
-	if (a->sub == HISTORY) {
-		bt_writer_names(w, history_columns, NELEM(history_columns));
-	} else {
-		bt_writer_names(w, cycle_columns, NELEM(cycle_columns));
-		for (j = 0; j < a->cyc.ndelays; j++) {
-			bt_num_format(a->cyc.delay_s[j], 0, num);
-			snprintf(name, sizeof name, "r_dc_%ss_ohm", num);
-			bt_writer_text(w, name, strlen(name));
-		}
-	}
-	bt_cli_end_row(w);
+	memcpy(run->name, s, len);
+	run->len = len;
+	run->started = 1;
 }
 
 /* Write every cycle the health stage lets out. */
 static void
-drain(struct bt_cycle_health *h, struct bt_writer *w, const struct soh_args *a,
-      const struct cell *cell)
+drain(struct run *run)
 {
 	struct bt_cycle_health_row row;
-	const struct bt_cycle_result *c = &row.result;
-	size_t j;
 
-	while (bt_cycle_health_pop(h, &row) == BT_OK) {
-		if (a->group != NULL)
-			bt_writer_text(w, cell->name, cell->len);
-		bt_writer_number(w, c->cycle);
-		if (a->sub == CYCLES) {
-			bt_writer_number_or_empty(w, c->start_time_s);
-			bt_writer_number_or_empty(w, c->duration_s);
-			bt_writer_number(w, (double)c->samples);
-		}
-		bt_writer_number_or_empty(w, c->capacity_ah);
-		if (a->sub == CYCLES)
-			bt_writer_number_or_empty(w, c->energy_wh);
-		bt_writer_number_or_empty(w, row.soh);
-		if (row.flag < 0)
-			bt_writer_empty(w);
-		else
-			bt_writer_raw(w, row.flag ? "1" : "0", 1);
-		if (a->sub == CYCLES) {
-			const double v[] = {
-				c->discharge_ah, c->charge_ah, c->discharge_wh,
-				c->charge_wh, c->coulombic_efficiency,
-				c->voltage_mean_v, c->voltage_min_v, c->voltage_max_v,
-				c->temperature_mean_c, c->temperature_min_c,
-				c->temperature_max_c
-			};
-
-			for (j = 0; j < NELEM(v); j++)
-				bt_writer_number_or_empty(w, v[j]);
-			for (j = 0; j < a->cyc.ndelays; j++)
-				bt_writer_number_or_empty(w, c->r_dc_ohm[j]);
-		}
-		bt_cli_end_row(w);
+	while (bt_cycle_health_pop(run->health, &row) == BT_OK) {
+		bt_cycle_write_row(run->w, run->a->group ? run->name : NULL, run->len,
+				   &row, &run->a->cyc, run->a->sub == HISTORY);
+		bt_cli_end_row(run->w);
 	}
+}
+
+/* The cycle under way is complete: write it (ica) or pass it on. */
+static void
+end_cycle(struct run *run, double cycle)
+{
+	struct bt_cycle_result res;
+	enum bt_status st;
+
+	if (run->ica != NULL) {
+		st = bt_ica_write_cycle(run->ica, run->w, run->a->group ? run->name : NULL,
+					run->len, cycle, run->a->peaks);
+		if (st == BT_ENOMEM)
+			bt_cli_die("out of memory");
+		if (st != BT_OK)
+			bt_cli_die("%s", bt_writer_errmsg(run->w));
+		return;
+	}
+	bt_cycle_result(run->acc, &res);
+	bt_cycle_health_push(run->health, &res);
+	drain(run);
 }
 
 static void
-end_cell(struct bt_cycle_health *h, struct bt_cycle *acc, struct bt_writer *w,
-	 const struct soh_args *a, const struct cell *cell)
+end_cell(struct run *run)
 {
-	struct bt_cycle_result res;
-
-	if (acc != NULL && bt_cycle_samples(acc) > 0) {
-		bt_cycle_result(acc, &res);
-		bt_cycle_health_push(h, &res);
-		drain(h, w, a, cell);
-	}
-	bt_cycle_health_finish(h);
-	drain(h, w, a, cell);
+	bt_cycle_health_finish(run->health);
+	drain(run);
 }
 
-/* cycles: a time series in, one row per cycle out. */
+/* cycles, ica: a time series in, one row per cycle (or per bin or peak)
+ * out. */
 static unsigned long
-run_cycles(const struct soh_args *a, struct bt_reader *r, struct bt_writer *w,
-	   struct bt_cycle_health *h, struct cell *cell)
+run_series(struct run *run, struct bt_reader *r)
 {
 	size_t tcol, icol, vcol;
 	long temp_col = bt_reader_find(r, "temperature_c");
 	long cyc_col = bt_reader_find(r, "cycle");
 	double t, i, v, temp = NAN, k = 1, kprev = NAN, tprev = 0;
 	char x[BT_NUM_BUFSIZE], y[BT_NUM_BUFSIZE];
-	struct bt_cycle *acc;
-	struct bt_cycle_result res;
 	unsigned long rows = 0;
 	enum bt_status st;
 	int fresh, linked;
@@ -335,9 +308,6 @@ run_cycles(const struct soh_args *a, struct bt_reader *r, struct bt_writer *w,
 	bt_cli_check(r, bt_reader_require(r, "time_s", &tcol));
 	bt_cli_check(r, bt_reader_require(r, "current_a", &icol));
 	bt_cli_check(r, bt_reader_require(r, "voltage_v", &vcol));
-	if (bt_cycle_alloc(&acc, &a->cyc) != BT_OK)
-		bt_cli_die("out of memory");
-	bt_cli_hold(acc, free_cycle);
 	while ((st = bt_reader_next(r)) == BT_OK) {
 		bt_cli_check(r, bt_reader_finite(r, tcol, &t));
 		bt_cli_check(r, bt_reader_finite(r, icol, &i));
@@ -347,17 +317,17 @@ run_cycles(const struct soh_args *a, struct bt_reader *r, struct bt_writer *w,
 		if (cyc_col >= 0)
 			bt_cli_check(r, bt_reader_finite(r, (size_t)cyc_col, &k));
 		fresh = linked = 0;
-		if (new_cell(cell, r)) {
-			if (rows > 0)
-				end_cell(h, acc, w, a, cell);
-			set_cell(cell, r);
+		if (new_cell(run, r)) {
+			if (rows > 0) {
+				end_cycle(run, kprev);
+				end_cell(run);
+			}
+			set_cell(run, r);
 			fresh = 1;
 			if (cyc_col < 0)
 				k = 1;
-		} else if (cyc_col >= 0 ? k != kprev : bt_cycle_starts(acc, i)) {
-			bt_cycle_result(acc, &res);
-			bt_cycle_health_push(h, &res);
-			drain(h, w, a, cell);
+		} else if (cyc_col >= 0 ? k != kprev : bt_cycle_starts(run->acc, i)) {
+			end_cycle(run, kprev);
 			fresh = 1;
 			if (cyc_col < 0) {
 				k++;
@@ -365,31 +335,41 @@ run_cycles(const struct soh_args *a, struct bt_reader *r, struct bt_writer *w,
 			}
 		}
 		if (fresh)
-			bt_cycle_begin(acc, k, linked);
-		if (bt_cycle_add(acc, t, i, v, temp) != BT_OK) {
+			bt_cycle_begin(run->acc, k, linked);
+		st = bt_cycle_add(run->acc, t, i, v, temp);
+		if (st == BT_OK && run->ica != NULL)
+			st = bt_ica_add(run->ica, t, i, v);
+		if (st == BT_ETIME) {
 			bt_num_format(tprev, 0, x);
 			bt_num_format(t, 0, y);
-			bt_reader_fail(r, BT_ETIME, "time goes backwards from %s to %s "
+			bt_reader_fail(r, st, "time goes backwards from %s to %s "
 				       "in column 'time_s' within a cycle", x, y);
-			bt_cli_die("%s", bt_reader_errmsg(r));
+		} else if (st == BT_ERANGE) {
+			bt_reader_fail(r, st, "voltage '%g' spans more than %u bins of "
+				       "--bin-v in one cycle", v, BT_ICA_MAX_BINS);
+		} else if (st != BT_OK) {
+			bt_cli_die("out of memory");
 		}
+		if (st != BT_OK)
+			bt_cli_die("%s", bt_reader_errmsg(r));
 		kprev = k;
 		tprev = t;
 		rows++;
 	}
 	if (st != BT_EOF)
 		bt_cli_check(r, st);
-	if (rows > 0)
-		end_cell(h, acc, w, a, cell);
-	bt_cli_release(acc);
+	if (rows > 0) {
+		end_cycle(run, kprev);
+		end_cell(run);
+	}
 	return rows;
 }
 
 /* history: one row per cycle in, with soh and the flag out. */
 static unsigned long
-run_history(const struct soh_args *a, struct bt_reader *r, struct bt_writer *w,
-	    struct bt_cycle_health *h, struct cell *cell)
+run_history(struct run *run, struct bt_reader *r)
 {
+	const struct soh_args *a = run->a;
 	size_t kcol, qcol, j;
 	long found = -1;
 	struct bt_cycle_result res;
@@ -410,19 +390,19 @@ run_history(const struct soh_args *a, struct bt_reader *r, struct bt_writer *w,
 	while ((st = bt_reader_next(r)) == BT_OK) {
 		bt_cli_check(r, bt_reader_finite(r, kcol, &res.cycle));
 		bt_cli_check(r, bt_reader_number(r, qcol, &res.capacity_ah));
-		if (new_cell(cell, r)) {
+		if (new_cell(run, r)) {
 			if (rows > 0)
-				end_cell(h, NULL, w, a, cell);
-			set_cell(cell, r);
+				end_cell(run);
+			set_cell(run, r);
 		}
-		bt_cycle_health_push(h, &res);
-		drain(h, w, a, cell);
+		bt_cycle_health_push(run->health, &res);
+		drain(run);
 		rows++;
 	}
 	if (st != BT_EOF)
 		bt_cli_check(r, st);
 	if (rows > 0)
-		end_cell(h, NULL, w, a, cell);
+		end_cell(run);
 	return rows;
 }
 
@@ -432,41 +412,43 @@ main(int argc, char **argv)
 	struct soh_args args;
 	struct bt_reader_opts ropts;
 	struct bt_reader *r;
-	struct bt_writer *w;
-	struct bt_cycle_health *h;
-	struct cell cell = {-1, NULL, 0, 0, 0};
+	struct run run;
 	unsigned long rows;
+	size_t g;
 
 	bt_cli_init("bt-soh");
 	memset(&args, 0, sizeof args);
 	args.sub = -1;
 	bt_cycle_opts_init(&args.cyc);
 	bt_cycle_health_opts_init(&args.health);
+	bt_ica_opts_init(&args.ica);
 	argp_parse(&argp, argc, argv, 0, NULL, &args);
 
 	ropts = bt_cli_reader_opts(&args.common);
 	r = bt_cli_open_input(args.input, &ropts);
+	memset(&run, 0, sizeof run);
+	run.a = &args;
+	run.group_col = -1;
+	bt_cli_hold(&run, free_run);
 	if (args.group != NULL) {
-		size_t g;
-
 		bt_cli_check(r, bt_reader_require(r, args.group, &g));
-		cell.col = (long)g;
+		run.group_col = (long)g;
 	}
-	if (bt_cycle_health_alloc(&h, &args.health) != BT_OK)
+	if (bt_cycle_health_alloc(&run.health, &args.health) != BT_OK
+	    || bt_cycle_alloc(&run.acc, &args.cyc) != BT_OK
+	    || (args.sub == ICA && bt_ica_alloc(&run.ica, &args.ica) != BT_OK))
 		bt_cli_die("out of memory");
-	bt_cli_hold(h, free_health);
-	bt_cli_hold(&cell, free_cell);
-	w = bt_cli_open_output(&args.common);
-	write_header(w, &args);
-	if (args.sub == CYCLES)
-		rows = run_cycles(&args, r, w, h, &cell);
+	run.w = bt_cli_open_output(&args.common);
+	if (args.sub == ICA)
+		bt_ica_write_names(run.w, args.group, args.peaks);
 	else
-		rows = run_history(&args, r, w, h, &cell);
+		bt_cycle_write_names(run.w, args.group, &args.cyc, args.sub == HISTORY);
+	bt_cli_end_row(run.w);
+	rows = args.sub == HISTORY ? run_history(&run, r) : run_series(&run, r);
 	if (rows == 0)
 		bt_cli_die("%s: no data rows after the header", bt_reader_filename(r));
-	bt_cli_close_output(w);
-	bt_cli_release(&cell);
-	bt_cli_release(h);
+	bt_cli_close_output(run.w);
+	bt_cli_release(&run);
 	bt_cli_release(r);
 	bt_cli_common_free(&args.common);
 	return BT_EXIT_OK;

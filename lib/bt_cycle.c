@@ -12,10 +12,12 @@
 #include <config.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bt_cycle.h"
+#include "bt_num.h"
 
 /* Seconds per hour, for A s -> Ah and W s -> Wh. */
 #define S_PER_H 3600.0
@@ -463,4 +465,75 @@ bt_cycle_health_pop(struct bt_cycle_health *h, struct bt_cycle_health_row *row)
 	row->flag = hampel_flag(h, k);
 	h->n_out++;
 	return BT_OK;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static const char *const cycle_columns[] = {
+	"cycle", "start_time_s", "duration_s", "samples", "capacity_ah",
+	"energy_wh", "soh", "flag", "discharge_ah", "charge_ah", "discharge_wh",
+	"charge_wh", "coulombic_efficiency", "voltage_mean_v", "voltage_min_v",
+	"voltage_max_v", "temperature_mean_c", "temperature_min_c",
+	"temperature_max_c"
+};
+static const char *const history_columns[] = {"cycle", "capacity_ah", "soh", "flag"};
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+void
+bt_cycle_write_names(struct bt_writer *w, const char *group,
+		     const struct bt_cycle_opts *opts, int history)
+{
+	char name[BT_NUM_BUFSIZE + 16], num[BT_NUM_BUFSIZE];
+	size_t j;
+
+	if (group != NULL)
+		bt_writer_text(w, group, strlen(group));
+	if (history) {
+		bt_writer_names(w, history_columns, NELEM(history_columns));
+		return;
+	}
+	bt_writer_names(w, cycle_columns, NELEM(cycle_columns));
+	for (j = 0; j < opts->ndelays; j++) {
+		bt_num_format(opts->delay_s[j], 0, num);
+		snprintf(name, sizeof name, "r_dc_%ss_ohm", num);
+		bt_writer_text(w, name, strlen(name));
+	}
+}
+
+void
+bt_cycle_write_row(struct bt_writer *w, const char *group, size_t glen,
+		   const struct bt_cycle_health_row *row,
+		   const struct bt_cycle_opts *opts, int history)
+{
+	const struct bt_cycle_result *c = &row->result;
+	const double rest[] = {
+		c->discharge_ah, c->charge_ah, c->discharge_wh, c->charge_wh,
+		c->coulombic_efficiency, c->voltage_mean_v, c->voltage_min_v,
+		c->voltage_max_v, c->temperature_mean_c, c->temperature_min_c,
+		c->temperature_max_c
+	};
+	size_t j;
+
+	if (group != NULL)
+		bt_writer_text(w, group, glen);
+	bt_writer_number(w, c->cycle);
+	if (!history) {
+		bt_writer_number_or_empty(w, c->start_time_s);
+		bt_writer_number_or_empty(w, c->duration_s);
+		bt_writer_number(w, (double)c->samples);
+	}
+	bt_writer_number_or_empty(w, c->capacity_ah);
+	if (!history)
+		bt_writer_number_or_empty(w, c->energy_wh);
+	bt_writer_number_or_empty(w, row->soh);
+	if (row->flag < 0)
+		bt_writer_empty(w);
+	else
+		bt_writer_raw(w, row->flag ? "1" : "0", 1);
+	if (history)
+		return;
+	for (j = 0; j < NELEM(rest); j++)
+		bt_writer_number_or_empty(w, rest[j]);
+	for (j = 0; j < opts->ndelays; j++)
+		bt_writer_number_or_empty(w, c->r_dc_ohm[j]);
 }

@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "bt_status.h"
+#include "bt_stream.h"
 
 /* Most DC-resistance delays a run measures. */
 #define BT_CYCLE_MAX_DELAYS 8
@@ -166,5 +167,21 @@ void bt_cycle_health_finish(struct bt_cycle_health *h);
  * cycle can go out yet. */
 enum bt_status bt_cycle_health_pop(struct bt_cycle_health *h,
 				   struct bt_cycle_health_row *row);
+
+/* ---- output ------------------------------------------------------------ */
+
+/* The columns of a per-cycle row, without and with HISTORY (the short row
+ * of bt-soh history: cycle, capacity_ah, soh, flag); the resistances are
+ * named r_dc_<delay>s_ohm after OPTS's delays.  GROUP (may be NULL) names
+ * a leading column.  Returns nothing; a write error shows at the row's end. */
+void bt_cycle_write_names(struct bt_writer *w, const char *group,
+			  const struct bt_cycle_opts *opts, int history);
+
+/* Write ROW as bt_cycle_write_names named its columns, after the GLEN bytes
+ * of GROUP when GROUP is not NULL, without ending the row.  Missing values
+ * are empty fields.  Returns nothing. */
+void bt_cycle_write_row(struct bt_writer *w, const char *group, size_t glen,
+			const struct bt_cycle_health_row *row,
+			const struct bt_cycle_opts *opts, int history);
 
 #endif /* BT_CYCLE_H */

@@ -136,6 +136,33 @@ setup() {
 		"$d/nasa_capacity_B0005_B0006_B0007_B0018.csv" b5.csv
 }
 
+@test "ica: dQ/dV peaks of a C/20 cycle within 5 mV of the OCV's inflection points" {
+	# tests/data/soh/ica3peaks.ecm (scripts/gen-ica-ecm): dQ/dV peaks of
+	# the OCV at 3.4517, 3.7283 and 3.9871 V; at 0.1 A in steady state the
+	# terminal voltage is shifted by -/+ 0.1 (R0 + R1) = 1.84 mV.
+	ecm="$DATA/soh/ica3peaks.ecm"
+	bt-sim -q -m "$ecm" --protocol cc --current -0.1 --soc0 0.99 --duration 69840 \
+		--dt 10 --voltage-noise 0.0005 --seed 5 >d.csv
+	bt-sim -q -m "$ecm" --protocol cc --current 0.1 --soc0 0.02 --duration 69840 \
+		--dt 10 --voltage-noise 0.0005 --seed 6 >c.csv
+	awk -F, -v OFS=, 'NR == FNR { print; t = $1; next } FNR > 1 { $1 = $1 + t + 10; print }' \
+		d.csv c.csv >dc.csv
+	bt-soh ica --peaks dc.csv >peaks.csv
+	head -n 1 peaks.csv | grep -qx 'cycle,direction,peak,voltage_v,height_ah_per_v,area_ah,width_v'
+	awk -F, 'NR > 1 { shift = ($2 == "discharge" ? -1 : 1) * 0.1 * (0.0123 + 0.0061)
+		c[1] = 3.4517; c[2] = 3.7283; c[3] = 3.9871
+		e = $4 - (c[$3] + shift); if (e < 0) e = -e
+		printf "%s peak %d at %.5f V: %.2f mV off\n", $2, $3, $4, 1000 * e
+		if (e > 0.005) bad++; n++ }
+		END { exit !(n == 6 && bad == 0) }' peaks.csv
+	# the curve: increasing voltage per direction, dV/dQ its reciprocal
+	bt-soh ica dc.csv >curve.csv
+	head -n 1 curve.csv | grep -qx 'cycle,direction,voltage_v,capacity_ah,dqdv_ah_per_v,dvdq_v_per_ah'
+	awk -F, 'NR > 1 { if ($2 == d && $3 <= v) bad++; d = $2; v = $3
+		if ($5 > 0 && ($5 * $6 - 1 > 1e-12 || 1 - $5 * $6 > 1e-12)) bad++ }
+		END { exit bad > 0 }' curve.csv
+}
+
 @test "errors: golden messages and exit statuses" {
 	for c in "$GOLDEN"/bt-soh/*.cmd; do
 		golden bt-soh "$(basename "$c" .cmd)"
