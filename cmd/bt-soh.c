@@ -1,12 +1,15 @@
 /* bt-soh - per-cycle health of cells: capacity, energy, coulombic
- * efficiency, resistance and state of health; incremental capacity.
+ * efficiency, resistance and state of health; incremental capacity; a
+ * CNN-LSTM state-of-health model.
  *
- * Subcommands: cycles streams a time series through the per-cycle
- * accumulator and the state-of-health stage (lib/bt_cycle) and writes one
- * row per cycle; history reads a table that already has one row per cycle
- * and adds soh and the outlier flag; ica writes each cycle's dQ/dV and
- * dV/dQ curves or their peaks (lib/bt_ica).  This file reads options,
- * wires the pieces and reports.
+ * Subcommands: cycles streams a time series cycle by cycle (lib/bt_cycle's
+ * iterator) through the per-cycle accumulator and the state-of-health
+ * stage and writes one row per cycle; history reads a table that already
+ * has one row per cycle and adds soh and the outlier flag; ica writes each
+ * cycle's dQ/dV and dV/dQ curves or their peaks (lib/bt_ica); train fits
+ * the CNN-LSTM (lib/bt_net) on each cycle's resampled discharge curve
+ * (lib/bt_curve) against its soh, and predict applies an ensemble of such
+ * models.  This file reads options, wires the pieces and reports.
  */
 #include <config.h>
 
@@ -17,10 +20,21 @@
 #include "bt_cli.h"
 #include "bt_cycle.h"
 #include "bt_ica.h"
+#include "bt_curve.h"
+#include "bt_net.h"
 #include "bt_num.h"
 
-enum sub { CYCLES, HISTORY, ICA, NSUB };
-static const char *const sub_names[NSUB] = {"cycles", "history", "ica"};
+enum sub { CYCLES, HISTORY, ICA, TRAIN, PREDICT, NSUB };
+static const char *const sub_names[NSUB] = {
+	"cycles", "history", "ica", "train", "predict"
+};
+
+/* Most models predict averages. */
+#define MAX_MEMBERS 16
+
+static const char *const predict_columns[] = {
+	"cycle", "soh", "soh_sd", "soh_lo", "soh_hi"
+};
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The capacity columns history reads, in order of preference (as bt-rul). */
@@ -30,7 +44,11 @@ struct soh_args {
 	struct bt_cli_common common;
 	int sub;			/* -1 until given */
 	const char *input, *group, *capacity;
-	int delays_given, peaks;
+	int delays_given, peaks, threads;
+	const char *models[MAX_MEMBERS];
+	size_t nmodels, points;
+	double step_s;
+	struct bt_net_train_opts train;
 	struct bt_cycle_opts cyc;
 	struct bt_ica_opts ica;
 	struct bt_cycle_health_opts health;
@@ -39,7 +57,8 @@ struct soh_args {
 enum {
 	OPT_CUTOFF = 0x200, OPT_DELAY, OPT_REST, OPT_STEP, OPT_HOLD, OPT_START,
 	OPT_REFERENCE, OPT_REF_CYCLES, OPT_FLAG_WINDOW, OPT_FLAG_THRESHOLD,
-	OPT_CAPACITY, OPT_BIN, OPT_SMOOTH, OPT_PEAKS, OPT_PROMINENCE
+	OPT_CAPACITY, OPT_BIN, OPT_SMOOTH, OPT_PEAKS, OPT_PROMINENCE, OPT_METHOD,
+	OPT_POINTS, OPT_STEP_S, OPT_EPOCHS, OPT_SEED, OPT_THREADS
 };
 
 static const struct argp_option options[] = {
@@ -69,7 +88,20 @@ static const struct argp_option options[] = {
 	 "curves", 2},
 	{"prominence", OPT_PROMINENCE, "FRAC", 0, "smallest peak prominence, a "
 	 "fraction of the largest dQ/dV (default 0.05)", 2},
-	{NULL, 0, NULL, 0, "State of health (cycles, history):", 3},
+	{NULL, 0, NULL, 0, "CNN-LSTM state of health (train, predict):", 4},
+	{"model", 'm', "FILE", 0, "train: the model to write; predict: a model "
+	 "to apply (repeat it for an ensemble)", 4},
+	{"method", OPT_METHOD, "NAME", 0, "cnn-lstm (the default and only one)", 4},
+	{"points", OPT_POINTS, "N", 0, "train: samples of each resampled "
+	 "discharge curve (default 100)", 4},
+	{"curve-step", OPT_STEP_S, "S", 0, "train: seconds between them "
+	 "(default 40)", 4},
+	{"epochs", OPT_EPOCHS, "N", 0, "train: most passes over the curves "
+	 "(default 300)", 4},
+	{"seed", OPT_SEED, "N", 0, "train: seed of the weights and the order "
+	 "(default 1)", 4},
+	{"threads", OPT_THREADS, "N", 0, "OpenBLAS threads (default 1)", 4},
+	{NULL, 0, NULL, 0, "State of health (cycles, history, train):", 3},
 	{"reference-capacity", OPT_REFERENCE, "AH", 0, "soh = capacity / AH "
 	 "(default: the median of the first cycles)", 3},
 	{"reference-cycles", OPT_REF_CYCLES, "N", 0, "cycles whose median capacity "
@@ -86,7 +118,8 @@ static const char args_doc[] = "SUBCOMMAND [FILE]";
 static const char doc[] =
 	"Per-cycle health of battery cells: capacity, energy, coulombic "
 	"efficiency, DC resistance and state of health.\v"
-	"SUBCOMMAND is cycles, history or ica.  cycles and ica read time_s, current_a "
+	"SUBCOMMAND is cycles, history, ica, train or predict.  cycles, ica, "
+	"train and predict read time_s, current_a "
 	"(positive = charge) and voltage_v, with temperature_c and cycle when "
 	"present (without cycle, cycles are found from the current's sign), "
 	"and writes one row per cycle: cycle, start_time_s, duration_s, samples, "
@@ -97,12 +130,16 @@ static const char doc[] =
 	"per cycle (cycle and a capacity) and writes cycle, capacity_ah, soh, "
 	"flag.  ica writes cycle, direction, voltage_v, capacity_ah, "
 	"dqdv_ah_per_v, dvdq_v_per_ah per voltage bin, or with --peaks cycle, "
-	"direction, peak, voltage_v, height_ah_per_v, area_ah, width_v.\n\n"
+	"direction, peak, voltage_v, height_ah_per_v, area_ah, width_v.  train "
+	"writes a bt-net(5) model; predict writes cycle, soh, soh_sd, soh_lo, "
+	"soh_hi.\n\n"
 	"Examples:\n"
 	"  bt-soh cycles --cutoff-v 3.2 cycles.csv.gz > health.csv\n"
 	"  bt-soh cycles -p 5 cycles.csv.gz | cut -d, -f1,5,7,20,21\n"
 	"  bt-soh history --reference-capacity 1.1 per_cycle.csv\n"
-	"  bt-soh ica --peaks cycles.csv.gz";
+	"  bt-soh ica --peaks cycles.csv.gz\n"
+	"  bt-soh train --epochs 20 -m soh.btnet cycles.csv.gz\n"
+	"  bt-soh predict -m soh.btnet cycles.csv.gz";
 
 static error_t
 parse_opt(int key, char *arg, struct argp_state *state)
@@ -144,6 +181,28 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		c->start_on_charge = arg[0] == 'c';
 		break;
 	case OPT_CAPACITY: a->capacity = arg; break;
+	case 'm':
+		if (a->nmodels == MAX_MEMBERS)
+			argp_error(state, "at most %d models", MAX_MEMBERS);
+		a->models[a->nmodels++] = arg;
+		break;
+	case OPT_METHOD:
+		if (strcmp(arg, "cnn-lstm") != 0)
+			argp_error(state, "unknown method '%s' (use cnn-lstm)", arg);
+		break;
+	case OPT_POINTS:
+		a->points = (size_t)bt_cli_count(state, arg, "--points", 8, 65536);
+		break;
+	case OPT_STEP_S: a->step_s = bt_cli_positive(state, arg, "--curve-step"); break;
+	case OPT_EPOCHS:
+		a->train.epochs = (unsigned)bt_cli_count(state, arg, "--epochs", 1, 1e6);
+		break;
+	case OPT_SEED:
+		a->train.seed = (uint64_t)bt_cli_count(state, arg, "--seed", 0, 1e15);
+		break;
+	case OPT_THREADS:
+		a->threads = (int)bt_cli_count(state, arg, "--threads", 1, 1024);
+		break;
 	case OPT_REFERENCE:
 		h->reference_ah = bt_cli_positive(state, arg, "--reference-capacity");
 		break;
@@ -176,7 +235,12 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_END:
 		if (a->sub < 0)
-			argp_error(state, "no subcommand (use cycles, history or ica)");
+			argp_error(state, "no subcommand (use cycles, history, ica, train "
+				   "or predict)");
+		if ((a->sub == TRAIN && a->nmodels != 1)
+		    || (a->sub == PREDICT && a->nmodels == 0))
+			argp_error(state, "%s needs -m FILE%s", sub_names[a->sub],
+				   a->sub == TRAIN ? " (one)" : "");
 		if (a->ica.smooth_v > 1e3 * a->ica.bin_v)
 			argp_error(state, "--smooth-v must be at most 1000 bins wide");
 		break;
@@ -189,180 +253,146 @@ parse_opt(int key, char *arg, struct argp_state *state)
 static const struct argp argp = {options, parse_opt, args_doc, doc,
 				 bt_cli_children, NULL, NULL};
 
-/* One run: the output, the stages, and the cell a row belongs to (the text
- * of the group column, kept while its rows last: allocated once per cell,
- * not per row). */
+/* One run: the output and the stages of the subcommand. */
 struct run {
 	const struct soh_args *a;
 	struct bt_writer *w;
+	struct bt_cycle_iter *it;
 	struct bt_cycle_health *health;
-	struct bt_cycle *acc;
 	struct bt_ica *ica;
-	long group_col;		/* -1 without --group */
-	char *name;
-	size_t len, size;
-	int started;
+	struct bt_curve *curve;
+	struct bt_curve_set *set;
+	struct bt_curve_ensemble *ens;
+	struct bt_net *nets[MAX_MEMBERS];
+	double *x;		/* one resampled curve */
+	const char *cell;	/* the group text of the cycle out, or NULL */
+	size_t len;
 };
 
 static void
 free_run(void *p)
 {
 	struct run *run = p;
+	size_t k;
 
+	bt_cycle_iter_free(run->it);
 	bt_cycle_health_free(run->health);
-	bt_cycle_free(run->acc);
 	bt_ica_free(run->ica);
-	free(run->name);
+	bt_curve_free(run->curve);
+	bt_curve_set_free(run->set);
+	bt_curve_ensemble_free(run->ens);
+	for (k = 0; k < MAX_MEMBERS; k++)
+		bt_net_free(run->nets[k]);
+	free(run->x);
 }
 
-/* Whether the current row starts a new cell. */
-static int
-new_cell(const struct run *run, const struct bt_reader *r)
-{
-	size_t len;
-	const char *s;
-
-	if (!run->started)
-		return 1;
-	if (run->group_col < 0)
-		return 0;
-	s = bt_reader_text(r, (size_t)run->group_col, &len);
-	return len != run->len || memcmp(s, run->name, len) != 0;
-}
-
-/* Remember the current row's cell, once its predecessor is written. */
 static void
-set_cell(struct run *run, const struct bt_reader *r)
+check_alloc(enum bt_status st)
 {
-	size_t len = 0;
-	const char *s = run->group_col < 0 ? ""
-			: bt_reader_text(r, (size_t)run->group_col, &len);
-	char *p;
-
-	if (len + 1 > run->size) {
-		if ((p = realloc(run->name, len + 1)) == NULL)
-			bt_cli_die("out of memory");
-		run->name = p;
-		run->size = len + 1;
-	}
-	memcpy(run->name, s, len);
-	run->len = len;
-	run->started = 1;
+	if (st == BT_ENOMEM)
+		bt_cli_die("out of memory");
 }
 
-/* Write every cycle the health stage lets out. */
+/* Write (or, for train, give their targets to) the cycles the health
+ * stage lets out. */
 static void
 drain(struct run *run)
 {
 	struct bt_cycle_health_row row;
 
 	while (bt_cycle_health_pop(run->health, &row) == BT_OK) {
-		bt_cycle_write_row(run->w, run->a->group ? run->name : NULL, run->len,
-				   &row, &run->a->cyc, run->a->sub == HISTORY);
+		if (run->set != NULL) {
+			check_alloc(bt_curve_set_target(run->set, row.soh));
+			continue;
+		}
+		bt_cycle_write_row(run->w, run->cell, run->len, &row, &run->a->cyc,
+				   run->a->sub == HISTORY);
 		bt_cli_end_row(run->w);
 	}
 }
 
-/* The cycle under way is complete: write it (ica) or pass it on. */
+/* The cycle that ended: write it (ica, predict) or pass it on. */
 static void
 end_cycle(struct run *run, double cycle)
 {
 	struct bt_cycle_result res;
+	double soh, sd, z = BT_CURVE_INTERVAL_Z;
 	enum bt_status st;
+	int has;
 
 	if (run->ica != NULL) {
-		st = bt_ica_write_cycle(run->ica, run->w, run->a->group ? run->name : NULL,
-					run->len, cycle, run->a->peaks);
-		if (st == BT_ENOMEM)
-			bt_cli_die("out of memory");
+		st = bt_ica_write_cycle(run->ica, run->w, run->cell, run->len, cycle,
+					run->a->peaks);
+		check_alloc(st);
 		if (st != BT_OK)
 			bt_cli_die("%s", bt_writer_errmsg(run->w));
 		return;
 	}
-	bt_cycle_result(run->acc, &res);
+	if (run->curve != NULL) {
+		has = bt_curve_resample(run->curve, run->a->points, run->a->step_s,
+					run->x) == BT_OK;
+		bt_curve_reset(run->curve);
+		if (run->set != NULL) {
+			check_alloc(bt_curve_set_push(run->set, has ? run->x : NULL));
+		} else {
+			if (run->cell != NULL)
+				bt_writer_text(run->w, run->cell, run->len);
+			bt_writer_number(run->w, cycle);
+			if (!has || bt_curve_ensemble_predict(run->ens, run->x, &soh,
+							      &sd) != BT_OK)
+				soh = sd = NAN;
+			bt_writer_number_or_empty(run->w, soh);
+			bt_writer_number_or_empty(run->w, sd);
+			bt_writer_number_or_empty(run->w, soh - z * sd);
+			bt_writer_number_or_empty(run->w, soh + z * sd);
+			bt_cli_end_row(run->w);
+			return;
+		}
+	}
+	bt_cycle_result(bt_cycle_iter_cycle(run->it), &res);
 	bt_cycle_health_push(run->health, &res);
 	drain(run);
 }
 
-static void
-end_cell(struct run *run)
-{
-	bt_cycle_health_finish(run->health);
-	drain(run);
-}
-
-/* cycles, ica: a time series in, one row per cycle (or per bin or peak)
- * out. */
+/* cycles, ica, train, predict: a time series in, cycle by cycle. */
 static unsigned long
 run_series(struct run *run, struct bt_reader *r)
 {
-	size_t tcol, icol, vcol;
-	long temp_col = bt_reader_find(r, "temperature_c");
-	long cyc_col = bt_reader_find(r, "cycle");
-	double t, i, v, temp = NAN, k = 1, kprev = NAN, tprev = 0;
-	char x[BT_NUM_BUFSIZE], y[BT_NUM_BUFSIZE];
-	unsigned long rows = 0;
+	const struct bt_cycle_sample *s;
+	enum bt_cycle_event ev = BT_CYCLE_SAMPLE;
 	enum bt_status st;
-	int fresh, linked;
 
-	bt_cli_check(r, bt_reader_require(r, "time_s", &tcol));
-	bt_cli_check(r, bt_reader_require(r, "current_a", &icol));
-	bt_cli_check(r, bt_reader_require(r, "voltage_v", &vcol));
-	while ((st = bt_reader_next(r)) == BT_OK) {
-		bt_cli_check(r, bt_reader_finite(r, tcol, &t));
-		bt_cli_check(r, bt_reader_finite(r, icol, &i));
-		bt_cli_check(r, bt_reader_finite(r, vcol, &v));
-		if (temp_col >= 0)
-			bt_cli_check(r, bt_reader_number(r, (size_t)temp_col, &temp));
-		if (cyc_col >= 0)
-			bt_cli_check(r, bt_reader_finite(r, (size_t)cyc_col, &k));
-		fresh = linked = 0;
-		if (new_cell(run, r)) {
-			if (rows > 0) {
-				end_cycle(run, kprev);
-				end_cell(run);
-			}
-			set_cell(run, r);
-			fresh = 1;
-			if (cyc_col < 0)
-				k = 1;
-		} else if (cyc_col >= 0 ? k != kprev : bt_cycle_starts(run->acc, i)) {
-			end_cycle(run, kprev);
-			fresh = 1;
-			if (cyc_col < 0) {
-				k++;
-				linked = 1;
-			}
+	while ((st = bt_cycle_iter_next(run->it, &ev)) == BT_OK) {
+		run->cell = run->a->group ? bt_cycle_iter_cell(run->it, &run->len) : NULL;
+		if (ev == BT_CYCLE_END) {
+			end_cycle(run, bt_cycle_iter_number(run->it));
+			continue;
 		}
-		if (fresh)
-			bt_cycle_begin(run->acc, k, linked);
-		st = bt_cycle_add(run->acc, t, i, v, temp);
-		if (st == BT_OK && run->ica != NULL)
-			st = bt_ica_add(run->ica, t, i, v);
-		if (st == BT_ETIME) {
-			bt_num_format(tprev, 0, x);
-			bt_num_format(t, 0, y);
-			bt_reader_fail(r, st, "time goes backwards from %s to %s "
-				       "in column 'time_s' within a cycle", x, y);
-		} else if (st == BT_ERANGE) {
+		if (ev == BT_CYCLE_CELL_END) {
+			bt_cycle_health_finish(run->health);
+			drain(run);
+			continue;
+		}
+		s = bt_cycle_iter_sample(run->it);
+		st = BT_OK;
+		if (run->ica != NULL)
+			st = bt_ica_add(run->ica, s->time_s, s->current_a, s->voltage_v);
+		if (run->curve != NULL)
+			st = bt_curve_add(run->curve, s->time_s, s->current_a,
+					  s->voltage_v, s->temperature_c);
+		check_alloc(st);
+		if (st == BT_ERANGE)
 			bt_reader_fail(r, st, "voltage '%g' spans more than %u bins of "
-				       "--bin-v in one cycle", v, BT_ICA_MAX_BINS);
-		} else if (st != BT_OK) {
-			bt_cli_die("out of memory");
-		}
+				       "--bin-v in one cycle", s->voltage_v, BT_ICA_MAX_BINS);
+		if (st == BT_ENONFINITE)
+			bt_reader_fail(r, st, "no temperature in a discharge sample "
+				       "of column 'temperature_c'");
 		if (st != BT_OK)
 			bt_cli_die("%s", bt_reader_errmsg(r));
-		kprev = k;
-		tprev = t;
-		rows++;
 	}
 	if (st != BT_EOF)
 		bt_cli_check(r, st);
-	if (rows > 0) {
-		end_cycle(run, kprev);
-		end_cell(run);
-	}
-	return rows;
+	return bt_cycle_iter_rows(run->it);
 }
 
 /* history: one row per cycle in, with soh and the flag out. */
@@ -370,13 +400,17 @@ static unsigned long
 run_history(struct run *run, struct bt_reader *r)
 {
 	const struct soh_args *a = run->a;
-	size_t kcol, qcol, j;
+	size_t kcol, qcol, gcol = 0, j, len = 0;
 	long found = -1;
 	struct bt_cycle_result res;
 	unsigned long rows = 0;
 	enum bt_status st;
+	char *name = NULL, *p;
+	const char *g;
 
 	bt_cli_check(r, bt_reader_require(r, "cycle", &kcol));
+	if (a->group != NULL)
+		bt_cli_check(r, bt_reader_require(r, a->group, &gcol));
 	if (a->capacity != NULL)
 		bt_cli_check(r, bt_reader_require(r, a->capacity, &qcol));
 	for (j = 0; a->capacity == NULL && found < 0 && j < NELEM(capacity_names); j++)
@@ -390,10 +424,17 @@ run_history(struct run *run, struct bt_reader *r)
 	while ((st = bt_reader_next(r)) == BT_OK) {
 		bt_cli_check(r, bt_reader_finite(r, kcol, &res.cycle));
 		bt_cli_check(r, bt_reader_number(r, qcol, &res.capacity_ah));
-		if (new_cell(run, r)) {
-			if (rows > 0)
-				end_cell(run);
-			set_cell(run, r);
+		g = a->group ? bt_reader_text(r, gcol, &len) : "";
+		if (rows == 0 || (a->group && (len != run->len || memcmp(g, name, len)))) {
+			if (rows > 0) {
+				bt_cycle_health_finish(run->health);
+				drain(run);
+			}
+			if ((p = realloc(name, len + 1)) == NULL)
+				bt_cli_die("out of memory");
+			memcpy(name = p, g, len);
+			run->cell = a->group ? name : NULL;
+			run->len = a->group ? len : 0;
 		}
 		bt_cycle_health_push(run->health, &res);
 		drain(run);
@@ -401,9 +442,46 @@ run_history(struct run *run, struct bt_reader *r)
 	}
 	if (st != BT_EOF)
 		bt_cli_check(r, st);
-	if (rows > 0)
-		end_cell(run);
+	bt_cycle_health_finish(run->health);
+	drain(run);
+	free(name);
 	return rows;
+}
+
+/* train: the training set from the stream, then the model. */
+static void
+train(struct run *run, struct bt_reader *r)
+{
+	const struct soh_args *a = run->a;
+	struct bt_net_arch arch;
+	struct bt_net_report rep;
+	struct bt_net *net;
+	char msg[BT_ERRMSG_SIZE] = "";
+	enum bt_status st;
+
+	check_alloc(bt_curve_set_alloc(&run->set, bt_curve_channels(run->curve),
+				       a->points));
+	if (run_series(run, r) == 0)
+		bt_cli_die("%s: no data rows after the header", bt_reader_filename(r));
+	bt_net_arch_init(&arch, bt_curve_channels(run->curve));
+	arch.window = (unsigned)a->points;
+	st = bt_net_train(&net, &arch, bt_curve_set_data(run->set), NULL, &a->train,
+			  &rep, msg);
+	if (st == BT_EEMPTY)
+		bt_cli_die("%s: no cycle with a discharge curve and a soh to train on",
+			   bt_reader_filename(r));
+	check_alloc(st);
+	if (st != BT_OK)
+		bt_cli_die("%s", msg[0] ? msg : bt_strerror(st));
+	run->nets[0] = net;
+	if (bt_net_set_sample_period(net, a->step_s) != BT_OK
+	    || bt_net_save(net, a->models[0], msg) != BT_OK)
+		bt_cli_die("%s", msg);
+	if (!a->common.quiet)
+		bt_cli_warn("trained on %zu cycles (%zu held out): %u epochs, kept "
+			    "epoch %u, soh rmse %.4g training, %.4g validation",
+			    rep.train_windows, rep.val_windows, rep.epochs_run,
+			    rep.best_epoch, rep.train_rmse, rep.val_rmse);
 }
 
 int
@@ -413,41 +491,78 @@ main(int argc, char **argv)
 	struct bt_reader_opts ropts;
 	struct bt_reader *r;
 	struct run run;
+	char msg[BT_ERRMSG_SIZE];
 	unsigned long rows;
-	size_t g;
+	size_t k;
+	int series;
 
 	bt_cli_init("bt-soh");
 	memset(&args, 0, sizeof args);
 	args.sub = -1;
+	args.points = BT_CURVE_DEFAULT_POINTS;
+	args.step_s = BT_CURVE_DEFAULT_STEP_S;
+	args.threads = 1;
 	bt_cycle_opts_init(&args.cyc);
 	bt_cycle_health_opts_init(&args.health);
 	bt_ica_opts_init(&args.ica);
+	bt_net_train_opts_init(&args.train);
+	args.train.epochs = BT_CURVE_DEFAULT_EPOCHS;
 	argp_parse(&argp, argc, argv, 0, NULL, &args);
+	bt_net_set_threads(args.threads);
 
-	ropts = bt_cli_reader_opts(&args.common);
-	r = bt_cli_open_input(args.input, &ropts);
 	memset(&run, 0, sizeof run);
 	run.a = &args;
-	run.group_col = -1;
 	bt_cli_hold(&run, free_run);
-	if (args.group != NULL) {
-		bt_cli_check(r, bt_reader_require(r, args.group, &g));
-		run.group_col = (long)g;
+	for (k = 0; args.sub == PREDICT && k < args.nmodels; k++) {
+		if (bt_net_load(args.models[k], &run.nets[k], msg) != BT_OK)
+			bt_cli_die("%s", msg);
+		args.points = bt_net_arch(run.nets[k])->window;
+		args.step_s = bt_net_sample_period(run.nets[k]);
+		if (k > 0 && (args.points != bt_net_arch(run.nets[0])->window
+			      || args.step_s != bt_net_sample_period(run.nets[0])))
+			bt_cli_die("%s: its curves differ from those of %s", args.models[k],
+				   args.models[0]);
 	}
-	if (bt_cycle_health_alloc(&run.health, &args.health) != BT_OK
-	    || bt_cycle_alloc(&run.acc, &args.cyc) != BT_OK
-	    || (args.sub == ICA && bt_ica_alloc(&run.ica, &args.ica) != BT_OK))
-		bt_cli_die("out of memory");
-	run.w = bt_cli_open_output(&args.common);
+	ropts = bt_cli_reader_opts(&args.common);
+	r = bt_cli_open_input(args.input, &ropts);
+	series = args.sub != HISTORY;
+	if (series)
+		bt_cli_check(r, bt_cycle_iter_alloc(&run.it, r, args.group, &args.cyc));
+	check_alloc(bt_cycle_health_alloc(&run.health, &args.health));
 	if (args.sub == ICA)
-		bt_ica_write_names(run.w, args.group, args.peaks);
-	else
-		bt_cycle_write_names(run.w, args.group, &args.cyc, args.sub == HISTORY);
-	bt_cli_end_row(run.w);
-	rows = args.sub == HISTORY ? run_history(&run, r) : run_series(&run, r);
-	if (rows == 0)
-		bt_cli_die("%s: no data rows after the header", bt_reader_filename(r));
-	bt_cli_close_output(run.w);
+		check_alloc(bt_ica_alloc(&run.ica, &args.ica));
+	if (args.sub == TRAIN || args.sub == PREDICT) {
+		check_alloc(bt_curve_alloc(&run.curve, args.cyc.rest_a, args.cyc.cutoff_v,
+					   bt_cycle_iter_has_temperature(run.it)));
+		run.x = malloc(args.points * BT_CURVE_MAX_CHANNELS * sizeof *run.x);
+		check_alloc(run.x == NULL ? BT_ENOMEM : BT_OK);
+	}
+	for (k = 0; args.sub == PREDICT && k < args.nmodels; k++)
+		if (bt_curve_check_net(run.nets[k], bt_curve_channels(run.curve)) != BT_OK)
+			bt_cli_die("%s: not a soh model for curves of this input's %u "
+				   "channels", args.models[k], bt_curve_channels(run.curve));
+	if (args.sub == PREDICT)
+		check_alloc(bt_curve_ensemble_alloc(&run.ens, run.nets, args.nmodels));
+	if (args.sub == TRAIN) {
+		train(&run, r);
+	} else {
+		run.w = bt_cli_open_output(&args.common);
+		if (args.sub == ICA)
+			bt_ica_write_names(run.w, args.group, args.peaks);
+		else if (args.sub == PREDICT && args.group != NULL)
+			bt_writer_text(run.w, args.group, strlen(args.group));
+		if (args.sub == PREDICT)
+			bt_writer_names(run.w, predict_columns, NELEM(predict_columns));
+		else if (args.sub != ICA)
+			bt_cycle_write_names(run.w, args.group, &args.cyc,
+					     args.sub == HISTORY);
+		bt_cli_end_row(run.w);
+		rows = series ? run_series(&run, r) : run_history(&run, r);
+		if (rows == 0)
+			bt_cli_die("%s: no data rows after the header",
+				   bt_reader_filename(r));
+		bt_cli_close_output(run.w);
+	}
 	bt_cli_release(&run);
 	bt_cli_release(r);
 	bt_cli_common_free(&args.common);

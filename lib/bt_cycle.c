@@ -467,6 +467,219 @@ bt_cycle_health_pop(struct bt_cycle_health *h, struct bt_cycle_health_row *row)
 	return BT_OK;
 }
 
+/* ---- reading a stream cycle by cycle ---------------------------------- */
+
+struct bt_cycle_iter {
+	struct bt_reader *r;
+	struct bt_cycle *acc;
+	size_t tcol, icol, vcol;
+	long temp_col, cyc_col, group_col;
+	struct bt_cycle_sample s;
+	double k, kprev;	/* the pending row's cycle, the current one's */
+	char *name;		/* the current cell */
+	size_t len, size;
+	unsigned long rows;
+	int pend_row, pend_cycle, pend_cell, fresh, linked, done;
+};
+
+enum bt_status
+bt_cycle_iter_alloc(struct bt_cycle_iter **itp, struct bt_reader *r,
+		    const char *group, const struct bt_cycle_opts *opts)
+{
+	struct bt_cycle_iter *it;
+	size_t g;
+	enum bt_status st;
+
+	*itp = NULL;
+	if ((it = calloc(1, sizeof *it)) == NULL)
+		return BT_ENOMEM;
+	it->r = r;
+	it->group_col = -1;
+	if ((st = bt_reader_require(r, "time_s", &it->tcol)) != BT_OK
+	    || (st = bt_reader_require(r, "current_a", &it->icol)) != BT_OK
+	    || (st = bt_reader_require(r, "voltage_v", &it->vcol)) != BT_OK
+	    || (group != NULL && (st = bt_reader_require(r, group, &g)) != BT_OK)
+	    || (st = bt_cycle_alloc(&it->acc, opts)) != BT_OK) {
+		free(it);
+		return st;
+	}
+	if (group != NULL)
+		it->group_col = (long)g;
+	it->temp_col = bt_reader_find(r, "temperature_c");
+	it->cyc_col = bt_reader_find(r, "cycle");
+	it->kprev = NAN;
+	*itp = it;
+	return BT_OK;
+}
+
+void
+bt_cycle_iter_free(struct bt_cycle_iter *it)
+{
+	if (it == NULL)
+		return;
+	bt_cycle_free(it->acc);
+	free(it->name);
+	free(it);
+}
+
+int
+bt_cycle_iter_has_temperature(const struct bt_cycle_iter *it)
+{
+	return it->temp_col >= 0;
+}
+
+/* Whether the current row belongs to another cell than the current one. */
+static int
+other_cell(const struct bt_cycle_iter *it)
+{
+	size_t len;
+	const char *s;
+
+	if (it->rows == 0)
+		return 1;
+	if (it->group_col < 0)
+		return 0;
+	s = bt_reader_text(it->r, (size_t)it->group_col, &len);
+	return len != it->len || memcmp(s, it->name, len) != 0;
+}
+
+static enum bt_status
+take_cell(struct bt_cycle_iter *it)
+{
+	size_t len = 0;
+	const char *s = it->group_col < 0 ? ""
+			: bt_reader_text(it->r, (size_t)it->group_col, &len);
+	char *p;
+
+	if (len + 1 > it->size) {
+		if ((p = realloc(it->name, len + 1)) == NULL)
+			return BT_ENOMEM;
+		it->name = p;
+		it->size = len + 1;
+	}
+	memcpy(it->name, s, len);
+	it->len = len;
+	return BT_OK;
+}
+
+/* Read the next row and decide what it ends. */
+static enum bt_status
+read_row(struct bt_cycle_iter *it)
+{
+	struct bt_reader *r = it->r;
+	enum bt_status st;
+
+	if ((st = bt_reader_next(r)) != BT_OK)
+		return st;
+	if ((st = bt_reader_finite(r, it->tcol, &it->s.time_s)) != BT_OK
+	    || (st = bt_reader_finite(r, it->icol, &it->s.current_a)) != BT_OK
+	    || (st = bt_reader_finite(r, it->vcol, &it->s.voltage_v)) != BT_OK)
+		return st;
+	it->s.temperature_c = NAN;
+	if (it->temp_col >= 0
+	    && (st = bt_reader_number(r, (size_t)it->temp_col, &it->s.temperature_c)) != BT_OK)
+		return st;
+	if (it->cyc_col >= 0
+	    && (st = bt_reader_finite(r, (size_t)it->cyc_col, &it->k)) != BT_OK)
+		return st;
+	it->fresh = it->linked = 0;
+	if (other_cell(it)) {
+		it->pend_cycle = it->pend_cell = it->rows > 0;
+		it->fresh = 2;
+		if (it->cyc_col < 0)
+			it->k = 1;
+	} else if (it->cyc_col >= 0 ? it->k != it->kprev
+		   : bt_cycle_starts(it->acc, it->s.current_a)) {
+		it->pend_cycle = 1;
+		it->fresh = 1;
+		if (it->cyc_col < 0) {
+			it->k = it->kprev + 1;
+			it->linked = 1;
+		}
+	}
+	it->pend_row = 1;
+	return BT_OK;
+}
+
+enum bt_status
+bt_cycle_iter_next(struct bt_cycle_iter *it, enum bt_cycle_event *ev)
+{
+	char a[BT_NUM_BUFSIZE], b[BT_NUM_BUFSIZE];
+	enum bt_status st;
+
+	if (!it->pend_row && !it->pend_cycle && !it->pend_cell) {
+		if (it->done)
+			return BT_EOF;
+		st = read_row(it);
+		if (st == BT_EOF) {
+			it->done = 1;
+			if (it->rows == 0)
+				return BT_EOF;
+			it->pend_cycle = it->pend_cell = 1;
+		} else if (st != BT_OK) {
+			return st;
+		}
+	}
+	if (it->pend_cycle) {
+		it->pend_cycle = 0;
+		*ev = BT_CYCLE_END;
+		return BT_OK;
+	}
+	if (it->pend_cell) {
+		it->pend_cell = 0;
+		*ev = BT_CYCLE_CELL_END;
+		return BT_OK;
+	}
+	/* the pending row: its cycle begins (the reader still holds it) */
+	if (it->fresh == 2 && (st = take_cell(it)) != BT_OK)
+		return st;
+	if (it->fresh)
+		bt_cycle_begin(it->acc, it->k, it->linked);
+	if (bt_cycle_add(it->acc, it->s.time_s, it->s.current_a, it->s.voltage_v,
+			 it->s.temperature_c) != BT_OK) {
+		bt_num_format(it->acc->tp, 0, a);
+		bt_num_format(it->s.time_s, 0, b);
+		return bt_reader_fail(it->r, BT_ETIME, "time goes backwards from %s "
+				      "to %s in column 'time_s' within a cycle", a, b);
+	}
+	it->kprev = it->k;
+	it->rows++;
+	it->pend_row = 0;
+	*ev = BT_CYCLE_SAMPLE;
+	return BT_OK;
+}
+
+const struct bt_cycle *
+bt_cycle_iter_cycle(const struct bt_cycle_iter *it)
+{
+	return it->acc;
+}
+
+const struct bt_cycle_sample *
+bt_cycle_iter_sample(const struct bt_cycle_iter *it)
+{
+	return &it->s;
+}
+
+double
+bt_cycle_iter_number(const struct bt_cycle_iter *it)
+{
+	return it->kprev;
+}
+
+const char *
+bt_cycle_iter_cell(const struct bt_cycle_iter *it, size_t *len)
+{
+	*len = it->len;
+	return it->name != NULL ? it->name : "";
+}
+
+unsigned long
+bt_cycle_iter_rows(const struct bt_cycle_iter *it)
+{
+	return it->rows;
+}
+
 /* ---- output ------------------------------------------------------------ */
 
 static const char *const cycle_columns[] = {

@@ -168,6 +168,60 @@ void bt_cycle_health_finish(struct bt_cycle_health *h);
 enum bt_status bt_cycle_health_pop(struct bt_cycle_health *h,
 				   struct bt_cycle_health_row *row);
 
+/* ---- reading a stream cycle by cycle ---------------------------------- */
+
+/* What bt_cycle_iter_next found. */
+enum bt_cycle_event {
+	BT_CYCLE_SAMPLE,	/* a sample, already taken by the accumulator */
+	BT_CYCLE_END,		/* the cycle before the next sample is complete */
+	BT_CYCLE_CELL_END	/* and so is its cell (after its BT_CYCLE_END) */
+};
+
+/* One sample of the stream in canonical units (temperature NaN when the
+ * stream has none). */
+struct bt_cycle_sample {
+	double time_s, current_a, voltage_v, temperature_c;
+};
+
+struct bt_cycle_iter;
+
+/* Read the stream of READER (borrowed) cycle by cycle: time_s, current_a
+ * and voltage_v are required, temperature_c and cycle used when present,
+ * GROUP (may be NULL) names the column whose runs of equal values are
+ * cells.  Cycles come from the cycle column, or else from
+ * bt_cycle_starts; the iterator feeds its own accumulator (OPTS).
+ * Returns BT_OK, BT_ENOCOL (with the reader's message), BT_EINVAL or
+ * BT_ENOMEM. */
+enum bt_status bt_cycle_iter_alloc(struct bt_cycle_iter **it, struct bt_reader *r,
+				   const char *group, const struct bt_cycle_opts *opts);
+void bt_cycle_iter_free(struct bt_cycle_iter *it);
+
+/* Whether the stream has a temperature_c column.  Returns 1 or 0. */
+int bt_cycle_iter_has_temperature(const struct bt_cycle_iter *it);
+
+/* The next event: each cycle's samples, then its BT_CYCLE_END (and
+ * BT_CYCLE_CELL_END at the end of a cell), the last ones at the end of the
+ * input.  Returns BT_OK, BT_EOF after the last event, or an error with the
+ * reader's message set: a reader error, BT_ETIME (time going backwards
+ * within a cycle).  A stream with no rows gives BT_EOF at once. */
+enum bt_status bt_cycle_iter_next(struct bt_cycle_iter *it,
+				  enum bt_cycle_event *ev);
+
+/* The accumulator: at BT_CYCLE_END it holds the cycle that ended. */
+const struct bt_cycle *bt_cycle_iter_cycle(const struct bt_cycle_iter *it);
+
+/* The sample of the last BT_CYCLE_SAMPLE. */
+const struct bt_cycle_sample *bt_cycle_iter_sample(const struct bt_cycle_iter *it);
+
+/* The number of the cycle of the last event, and the GROUP text of its
+ * cell (*LEN bytes, not NUL-terminated; "" without GROUP).  Valid until
+ * the next call. */
+double bt_cycle_iter_number(const struct bt_cycle_iter *it);
+const char *bt_cycle_iter_cell(const struct bt_cycle_iter *it, size_t *len);
+
+/* Returns the number of data rows read. */
+unsigned long bt_cycle_iter_rows(const struct bt_cycle_iter *it);
+
 /* ---- output ------------------------------------------------------------ */
 
 /* The columns of a per-cycle row, without and with HISTORY (the short row

@@ -163,6 +163,29 @@ setup() {
 		END { exit bad > 0 }' curve.csv
 }
 
+@test "train and predict: a model file, one soh per cycle, an ensemble interval" {
+	ex="$DATA/examples/cycles.csv.gz"
+	bt-soh train -q --epochs 8 --seed 3 -m a.btnet "$ex"
+	bt-soh train -q --epochs 8 --seed 3 -m same.btnet "$ex"
+	bt-soh train -q --epochs 8 --seed 4 -m b.btnet "$ex"
+	cmp a.btnet same.btnet
+	! cmp -s a.btnet b.btnet
+	run bt-soh predict -m a.btnet "$ex"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = cycle,soh,soh_sd,soh_lo,soh_hi ]
+	[ "${#lines[@]}" -eq 7 ]
+	# one member: no spread, no interval
+	[[ "${lines[1]}" == 1,*,,, ]]
+	bt-soh predict -m a.btnet -m b.btnet "$ex" >two.csv
+	awk -F, 'NR > 1 { if (!($3 > 0 && $4 < $2 && $2 < $5)) bad++
+		d = $4 - ($2 - 1.959963984540054 * $3); if (d < 0) d = -d; if (d > 1e-12) bad++; n++ }
+		END { exit !(n == 6 && bad == 0) }' two.csv
+	# a model for curves with temperature does not read curves without
+	zcat "$ex" | cut -d, -f1-3,5 >notemp.csv
+	run bt-soh predict -m a.btnet notemp.csv
+	fails_with 1 "bt-soh: a.btnet: not a soh model for curves of this input's 2 channels"
+}
+
 @test "errors: golden messages and exit statuses" {
 	for c in "$GOLDEN"/bt-soh/*.cmd; do
 		golden bt-soh "$(basename "$c" .cmd)"
