@@ -58,7 +58,7 @@ enum {
 	OPT_CUTOFF = 0x200, OPT_DELAY, OPT_REST, OPT_STEP, OPT_HOLD, OPT_START,
 	OPT_REFERENCE, OPT_REF_CYCLES, OPT_FLAG_WINDOW, OPT_FLAG_THRESHOLD,
 	OPT_CAPACITY, OPT_BIN, OPT_SMOOTH, OPT_PEAKS, OPT_PROMINENCE, OPT_METHOD,
-	OPT_POINTS, OPT_STEP_S, OPT_EPOCHS, OPT_SEED, OPT_THREADS
+	OPT_POINTS, OPT_STEP_S, OPT_EPOCHS, OPT_PATIENCE, OPT_SEED, OPT_THREADS
 };
 
 static const struct argp_option options[] = {
@@ -98,6 +98,8 @@ static const struct argp_option options[] = {
 	 "(default 40)", 4},
 	{"epochs", OPT_EPOCHS, "N", 0, "train: most passes over the curves "
 	 "(default 300)", 4},
+	{"patience", OPT_PATIENCE, "N", 0, "train: epochs without a better "
+	 "validation rmse before stopping, 0 never (default 20)", 4},
 	{"seed", OPT_SEED, "N", 0, "train: seed of the weights and the order "
 	 "(default 1)", 4},
 	{"threads", OPT_THREADS, "N", 0, "OpenBLAS threads (default 1)", 4},
@@ -196,6 +198,9 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_STEP_S: a->step_s = bt_cli_positive(state, arg, "--curve-step"); break;
 	case OPT_EPOCHS:
 		a->train.epochs = (unsigned)bt_cli_count(state, arg, "--epochs", 1, 1e6);
+		break;
+	case OPT_PATIENCE:
+		a->train.patience = (unsigned)bt_cli_count(state, arg, "--patience", 0, 1e6);
 		break;
 	case OPT_SEED:
 		a->train.seed = (uint64_t)bt_cli_count(state, arg, "--seed", 0, 1e15);
@@ -507,6 +512,7 @@ main(int argc, char **argv)
 	bt_ica_opts_init(&args.ica);
 	bt_net_train_opts_init(&args.train);
 	args.train.epochs = BT_CURVE_DEFAULT_EPOCHS;
+	args.train.patience = BT_CURVE_DEFAULT_PATIENCE;
 	argp_parse(&argp, argc, argv, 0, NULL, &args);
 	bt_net_set_threads(args.threads);
 
