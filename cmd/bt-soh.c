@@ -32,13 +32,6 @@ static const char *const sub_names[NSUB] = {
 /* Most models predict averages. */
 #define MAX_MEMBERS 16
 
-static const char *const predict_columns[] = {
-	"cycle", "soh", "soh_sd", "soh_lo", "soh_hi"
-};
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-/* The capacity columns history reads, in order of preference (as bt-rul). */
-static const char *const capacity_names[] = {"capacity_ah", "discharge_capacity_ah"};
 
 struct soh_args {
 	struct bt_cli_common common;
@@ -321,7 +314,7 @@ static void
 end_cycle(struct run *run, double cycle)
 {
 	struct bt_cycle_result res;
-	double soh, sd, z = BT_CURVE_INTERVAL_Z;
+	double soh, sd;
 	enum bt_status st;
 	int has;
 
@@ -340,26 +333,21 @@ end_cycle(struct run *run, double cycle)
 		if (run->set != NULL) {
 			check_alloc(bt_curve_set_push(run->set, has ? run->x : NULL));
 		} else {
-			if (run->cell != NULL)
-				bt_writer_text(run->w, run->cell, run->len);
-			bt_writer_number(run->w, cycle);
 			if (!has || bt_curve_ensemble_predict(run->ens, run->x, &soh,
 							      &sd) != BT_OK)
 				soh = sd = NAN;
-			bt_writer_number_or_empty(run->w, soh);
-			bt_writer_number_or_empty(run->w, sd);
-			bt_writer_number_or_empty(run->w, soh - z * sd);
-			bt_writer_number_or_empty(run->w, soh + z * sd);
+			bt_curve_write_prediction(run->w, run->cell, run->len, cycle,
+						  soh, sd);
 			bt_cli_end_row(run->w);
 			return;
 		}
 	}
-	bt_cycle_result(bt_cycle_iter_cycle(run->it), &res);
+	bt_cycle_iter_result(run->it, &res);
 	bt_cycle_health_push(run->health, &res);
 	drain(run);
 }
 
-/* cycles, ica, train, predict: a time series in, cycle by cycle. */
+/* Every subcommand: the input, cycle by cycle. */
 static unsigned long
 run_series(struct run *run, struct bt_reader *r)
 {
@@ -398,59 +386,6 @@ run_series(struct run *run, struct bt_reader *r)
 	if (st != BT_EOF)
 		bt_cli_check(r, st);
 	return bt_cycle_iter_rows(run->it);
-}
-
-/* history: one row per cycle in, with soh and the flag out. */
-static unsigned long
-run_history(struct run *run, struct bt_reader *r)
-{
-	const struct soh_args *a = run->a;
-	size_t kcol, qcol, gcol = 0, j, len = 0;
-	long found = -1;
-	struct bt_cycle_result res;
-	unsigned long rows = 0;
-	enum bt_status st;
-	char *name = NULL, *p;
-	const char *g;
-
-	bt_cli_check(r, bt_reader_require(r, "cycle", &kcol));
-	if (a->group != NULL)
-		bt_cli_check(r, bt_reader_require(r, a->group, &gcol));
-	if (a->capacity != NULL)
-		bt_cli_check(r, bt_reader_require(r, a->capacity, &qcol));
-	for (j = 0; a->capacity == NULL && found < 0 && j < NELEM(capacity_names); j++)
-		found = bt_reader_find(r, capacity_names[j]);
-	if (a->capacity == NULL) {
-		if (found < 0)
-			bt_cli_check(r, bt_reader_require(r, capacity_names[0], &qcol));
-		qcol = (size_t)found;
-	}
-	memset(&res, 0, sizeof res);
-	while ((st = bt_reader_next(r)) == BT_OK) {
-		bt_cli_check(r, bt_reader_finite(r, kcol, &res.cycle));
-		bt_cli_check(r, bt_reader_number(r, qcol, &res.capacity_ah));
-		g = a->group ? bt_reader_text(r, gcol, &len) : "";
-		if (rows == 0 || (a->group && (len != run->len || memcmp(g, name, len)))) {
-			if (rows > 0) {
-				bt_cycle_health_finish(run->health);
-				drain(run);
-			}
-			if ((p = realloc(name, len + 1)) == NULL)
-				bt_cli_die("out of memory");
-			memcpy(name = p, g, len);
-			run->cell = a->group ? name : NULL;
-			run->len = a->group ? len : 0;
-		}
-		bt_cycle_health_push(run->health, &res);
-		drain(run);
-		rows++;
-	}
-	if (st != BT_EOF)
-		bt_cli_check(r, st);
-	bt_cycle_health_finish(run->health);
-	drain(run);
-	free(name);
-	return rows;
 }
 
 /* train: the training set from the stream, then the model. */
@@ -497,9 +432,8 @@ main(int argc, char **argv)
 	struct bt_reader *r;
 	struct run run;
 	char msg[BT_ERRMSG_SIZE];
-	unsigned long rows;
+	enum bt_status st;
 	size_t k;
-	int series;
 
 	bt_cli_init("bt-soh");
 	memset(&args, 0, sizeof args);
@@ -531,9 +465,11 @@ main(int argc, char **argv)
 	}
 	ropts = bt_cli_reader_opts(&args.common);
 	r = bt_cli_open_input(args.input, &ropts);
-	series = args.sub != HISTORY;
-	if (series)
-		bt_cli_check(r, bt_cycle_iter_alloc(&run.it, r, args.group, &args.cyc));
+	st = args.sub == HISTORY
+	     ? bt_cycle_iter_alloc_history(&run.it, r, args.group, args.capacity)
+	     : bt_cycle_iter_alloc(&run.it, r, args.group, &args.cyc);
+	check_alloc(st);
+	bt_cli_check(r, st);
 	check_alloc(bt_cycle_health_alloc(&run.health, &args.health));
 	if (args.sub == ICA)
 		check_alloc(bt_ica_alloc(&run.ica, &args.ica));
@@ -555,16 +491,13 @@ main(int argc, char **argv)
 		run.w = bt_cli_open_output(&args.common);
 		if (args.sub == ICA)
 			bt_ica_write_names(run.w, args.group, args.peaks);
-		else if (args.sub == PREDICT && args.group != NULL)
-			bt_writer_text(run.w, args.group, strlen(args.group));
-		if (args.sub == PREDICT)
-			bt_writer_names(run.w, predict_columns, NELEM(predict_columns));
-		else if (args.sub != ICA)
+		else if (args.sub == PREDICT)
+			bt_curve_write_names(run.w, args.group);
+		else
 			bt_cycle_write_names(run.w, args.group, &args.cyc,
 					     args.sub == HISTORY);
 		bt_cli_end_row(run.w);
-		rows = series ? run_series(&run, r) : run_history(&run, r);
-		if (rows == 0)
+		if (run_series(&run, r) == 0)
 			bt_cli_die("%s: no data rows after the header",
 				   bt_reader_filename(r));
 		bt_cli_close_output(run.w);

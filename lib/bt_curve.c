@@ -327,3 +327,28 @@ bt_curve_ensemble_predict(struct bt_curve_ensemble *e, const double *x,
 	*sd = e->n > 1 ? sqrt(m2 / (double)(e->n - 1)) : NAN;
 	return BT_OK;
 }
+
+static const char *const predict_columns[] = {
+	"cycle", "soh", "soh_sd", "soh_lo", "soh_hi"
+};
+
+void
+bt_curve_write_names(struct bt_writer *w, const char *group)
+{
+	if (group != NULL)
+		bt_writer_text(w, group, strlen(group));
+	bt_writer_names(w, predict_columns, sizeof predict_columns / sizeof *predict_columns);
+}
+
+void
+bt_curve_write_prediction(struct bt_writer *w, const char *group, size_t glen,
+			  double cycle, double mean, double sd)
+{
+	if (group != NULL)
+		bt_writer_text(w, group, glen);
+	bt_writer_number(w, cycle);
+	bt_writer_number_or_empty(w, mean);
+	bt_writer_number_or_empty(w, sd);
+	bt_writer_number_or_empty(w, mean - BT_CURVE_INTERVAL_Z * sd);
+	bt_writer_number_or_empty(w, mean + BT_CURVE_INTERVAL_Z * sd);
+}

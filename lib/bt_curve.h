@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "bt_status.h"
+#include "bt_stream.h"
 
 /* Channels of a resampled curve, in order; the last only with temperature. */
 #define BT_CURVE_MAX_CHANNELS 3
@@ -129,5 +130,15 @@ void bt_curve_ensemble_free(struct bt_curve_ensemble *e);
  * Returns BT_OK or BT_EINVAL. */
 enum bt_status bt_curve_ensemble_predict(struct bt_curve_ensemble *e,
 					 const double *x, double *mean, double *sd);
+
+/* The columns of bt-soh predict (cycle, soh, soh_sd, soh_lo, soh_hi) after
+ * a column named GROUP when it is not NULL.  Returns nothing. */
+void bt_curve_write_names(struct bt_writer *w, const char *group);
+
+/* One row of them: after the GLEN bytes of GROUP (when not NULL), CYCLE,
+ * MEAN, SD and MEAN -/+ BT_CURVE_INTERVAL_Z SD, NaN values as empty
+ * fields; the row is not ended.  Returns nothing. */
+void bt_curve_write_prediction(struct bt_writer *w, const char *group,
+			       size_t glen, double cycle, double mean, double sd);
 
 #endif /* BT_CURVE_H */

@@ -480,6 +480,9 @@ struct bt_cycle_iter {
 	size_t len, size;
 	unsigned long rows;
 	int pend_row, pend_cycle, pend_cell, fresh, linked, done;
+	int history;		/* a per-cycle table: capacity in qcol */
+	size_t qcol;
+	double q;
 };
 
 enum bt_status
@@ -509,6 +512,87 @@ bt_cycle_iter_alloc(struct bt_cycle_iter **itp, struct bt_reader *r,
 	it->cyc_col = bt_reader_find(r, "cycle");
 	it->kprev = NAN;
 	*itp = it;
+	return BT_OK;
+}
+
+enum bt_status
+bt_cycle_iter_alloc_history(struct bt_cycle_iter **itp, struct bt_reader *r,
+			    const char *group, const char *capacity)
+{
+	static const char *const names[] = {"capacity_ah", "discharge_capacity_ah"};
+	struct bt_cycle_iter *it;
+	struct bt_cycle_opts o;
+	size_t g, k;
+	long found = -1;
+	enum bt_status st;
+
+	*itp = NULL;
+	for (k = 0; capacity == NULL && found < 0 && k < 2; k++)
+		found = bt_reader_find(r, names[k]);
+	bt_cycle_opts_init(&o);
+	if ((it = calloc(1, sizeof *it)) == NULL)
+		return BT_ENOMEM;
+	it->r = r;
+	it->history = 1;
+	it->qcol = (size_t)found;
+	it->group_col = -1;
+	it->cyc_col = -1;
+	if ((st = bt_reader_require(r, "cycle", &it->tcol)) != BT_OK
+	    || (found < 0 && (st = bt_reader_require(r, capacity ? capacity : names[0],
+						       &it->qcol)) != BT_OK)
+	    || (group != NULL && (st = bt_reader_require(r, group, &g)) != BT_OK)
+	    || (st = bt_cycle_alloc(&it->acc, &o)) != BT_OK) {
+		free(it);
+		return st;
+	}
+	if (group != NULL)
+		it->group_col = (long)g;
+	it->temp_col = -1;
+	it->kprev = NAN;
+	*itp = it;
+	return BT_OK;
+}
+
+static int other_cell(const struct bt_cycle_iter *it);
+static enum bt_status take_cell(struct bt_cycle_iter *it);
+
+/* bt_cycle_iter_next for a per-cycle table: each row one cycle. */
+static enum bt_status
+next_history(struct bt_cycle_iter *it, enum bt_cycle_event *ev)
+{
+	enum bt_status st;
+
+	if (it->pend_cell) {
+		it->pend_cell = 0;
+		*ev = BT_CYCLE_CELL_END;
+		return BT_OK;
+	}
+	if (!it->pend_row) {
+		if (it->done)
+			return BT_EOF;
+		if ((st = bt_reader_next(it->r)) == BT_EOF) {
+			it->done = 1;
+			if (it->rows == 0)
+				return BT_EOF;
+			*ev = BT_CYCLE_CELL_END;
+			return BT_OK;
+		}
+		if (st != BT_OK
+		    || (st = bt_reader_finite(it->r, it->tcol, &it->k)) != BT_OK
+		    || (st = bt_reader_number(it->r, it->qcol, &it->q)) != BT_OK)
+			return st;
+		it->fresh = other_cell(it);
+		it->pend_cell = it->fresh && it->rows > 0;
+		it->pend_row = 1;
+		if (it->pend_cell)
+			return next_history(it, ev);
+	}
+	if (it->fresh && (st = take_cell(it)) != BT_OK)
+		return st;
+	it->kprev = it->k;
+	it->rows++;
+	it->pend_row = 0;
+	*ev = BT_CYCLE_END;
 	return BT_OK;
 }
 
@@ -607,6 +691,8 @@ bt_cycle_iter_next(struct bt_cycle_iter *it, enum bt_cycle_event *ev)
 	char a[BT_NUM_BUFSIZE], b[BT_NUM_BUFSIZE];
 	enum bt_status st;
 
+	if (it->history)
+		return next_history(it, ev);
 	if (!it->pend_row && !it->pend_cycle && !it->pend_cell) {
 		if (it->done)
 			return BT_EOF;
@@ -649,10 +735,16 @@ bt_cycle_iter_next(struct bt_cycle_iter *it, enum bt_cycle_event *ev)
 	return BT_OK;
 }
 
-const struct bt_cycle *
-bt_cycle_iter_cycle(const struct bt_cycle_iter *it)
+void
+bt_cycle_iter_result(const struct bt_cycle_iter *it, struct bt_cycle_result *res)
 {
-	return it->acc;
+	if (!it->history) {
+		bt_cycle_result(it->acc, res);
+		return;
+	}
+	memset(res, 0, sizeof *res);
+	res->cycle = it->kprev;
+	res->capacity_ah = it->q;
 }
 
 const struct bt_cycle_sample *

@@ -196,6 +196,16 @@ enum bt_status bt_cycle_iter_alloc(struct bt_cycle_iter **it, struct bt_reader *
 				   const char *group, const struct bt_cycle_opts *opts);
 void bt_cycle_iter_free(struct bt_cycle_iter *it);
 
+/* Read a table of one row per cycle instead (bt-soh history): a cycle
+ * column and the capacity in column CAPACITY, or when CAPACITY is NULL in
+ * capacity_ah, else discharge_capacity_ah (an empty capacity is missing).
+ * Each row gives one BT_CYCLE_END, whose bt_cycle_iter_result has the cycle
+ * and capacity_ah set and every other quantity zero.  Returns BT_OK,
+ * BT_ENOCOL (with the reader's message) or BT_ENOMEM. */
+enum bt_status bt_cycle_iter_alloc_history(struct bt_cycle_iter **it,
+					   struct bt_reader *r, const char *group,
+					   const char *capacity);
+
 /* Whether the stream has a temperature_c column.  Returns 1 or 0. */
 int bt_cycle_iter_has_temperature(const struct bt_cycle_iter *it);
 
@@ -207,8 +217,9 @@ int bt_cycle_iter_has_temperature(const struct bt_cycle_iter *it);
 enum bt_status bt_cycle_iter_next(struct bt_cycle_iter *it,
 				  enum bt_cycle_event *ev);
 
-/* The accumulator: at BT_CYCLE_END it holds the cycle that ended. */
-const struct bt_cycle *bt_cycle_iter_cycle(const struct bt_cycle_iter *it);
+/* At BT_CYCLE_END: the result of the cycle that ended. */
+void bt_cycle_iter_result(const struct bt_cycle_iter *it,
+			  struct bt_cycle_result *res);
 
 /* The sample of the last BT_CYCLE_SAMPLE. */
 const struct bt_cycle_sample *bt_cycle_iter_sample(const struct bt_cycle_iter *it);
