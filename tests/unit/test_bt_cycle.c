@@ -3,8 +3,11 @@
  * hand-counted medians. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "bt_cycle.h"
+#include "bt_stream.h"
 #include "check.h"
 
 /* Linear current and voltage: the trapezoid is exact for the charge; for
@@ -223,9 +226,70 @@ test_health(void)
 	bt_cycle_free(NULL);
 }
 
+/* Run the iterator over the text CSV and compare its events, written as
+ * letters (S sample, E cycle end with its number and cell, C cell end),
+ * with WANT. */
+static void
+iterate(const char *csv, int history, const char *want)
+{
+	char path[] = "/tmp/test_bt_cycle.XXXXXX", got[256] = "", *p = got;
+	struct bt_reader *r;
+	struct bt_cycle_iter *it;
+	struct bt_cycle_opts o;
+	struct bt_cycle_result res;
+	enum bt_cycle_event ev = BT_CYCLE_SAMPLE;
+	const char *cell;
+	size_t len;
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	if (f == NULL || fputs(csv, f) < 0 || fclose(f) != 0) {
+		CHECK(0, "temporary file");
+		return;
+	}
+	bt_cycle_opts_init(&o);
+	CHECK(bt_reader_open(&r, path, NULL) == BT_OK, "open");
+	CHECK((history ? bt_cycle_iter_alloc_history(&it, r, "cell", NULL)
+		       : bt_cycle_iter_alloc(&it, r, "cell", &o)) == BT_OK, "iterator");
+	while (bt_cycle_iter_next(it, &ev) == BT_OK && p < got + sizeof got - 16) {
+		if (ev == BT_CYCLE_SAMPLE) {
+			*p++ = 'S';
+		} else if (ev == BT_CYCLE_CELL_END) {
+			*p++ = 'C';
+		} else {
+			bt_cycle_iter_result(it, &res);
+			cell = bt_cycle_iter_cell(it, &len);
+			p += sprintf(p, "E%g%.*s", res.cycle, (int)len, cell);
+			if (history)
+				p += sprintf(p, "=%g", res.capacity_ah);
+		}
+	}
+	CHECK_STR(got, want, "events");
+	bt_cycle_iter_free(it);
+	bt_reader_free(r);
+	remove(path);
+}
+
+static void
+test_iterator(void)
+{
+	/* a cycle column; cells A and B; B restarts time */
+	iterate("time_s,current_a,voltage_v,cycle,cell\n"
+		"0,-1,3.7,1,A\n1,-1,3.6,1,A\n2,1,3.7,1,A\n3,-1,3.6,2,A\n4,0,3.7,2,A\n"
+		"0,-1,3.9,1,B\n1,-1,3.8,1,B\n", 0, "SSSE1ASSE2ACSSE1BC");
+	/* no cycle column: a discharge after a charge begins a cycle */
+	iterate("time_s,current_a,voltage_v,cell\n"
+		"0,-1,3.7,A\n1,0,3.7,A\n2,1,3.7,A\n3,-1,3.6,A\n4,-1,3.5,A\n", 0,
+		"SSSE1ASSE2AC");
+	iterate("cycle,capacity_ah,cell\n1,1.1,A\n2,,A\n7,0.9,B\n", 1,
+		"E1A=1.1E2A=nanCE7B=0.9C");
+	iterate("cycle,capacity_ah,cell\n", 1, "");
+}
+
 int
 main(void)
 {
+	test_iterator();
 	test_integrals();
 	test_cutoff();
 	test_resistance();
