@@ -18,6 +18,7 @@
 
 #include "bt_cycle.h"
 #include "bt_num.h"
+#include "bt_stats.h"
 
 /* Seconds per hour, for A s -> Ah and W s -> Wh. */
 #define S_PER_H 3600.0
@@ -379,23 +380,6 @@ bt_cycle_health_finish(struct bt_cycle_health *h)
 	h->finished = 1;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The median of X[0..N-1] (N > 0), sorting X; the mean of the two middle
- * values for even N. */
-static double
-median(double *x, size_t n)
-{
-	qsort(x, n, sizeof *x, cmp_double);
-	return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
-
 /* Gather the finite capacities of cycles LO..HI into WORK; returns how many. */
 static size_t
 gather(const struct bt_cycle_health *h, size_t lo, size_t hi, double *work)
@@ -426,10 +410,10 @@ hampel_flag(struct bt_cycle_health *h, size_t k)
 		lo = h->n_in - 1 > w ? h->n_in - 1 - w : 0;
 	hi = lo + w < h->n_in - 1 ? lo + w : h->n_in - 1;
 	m = gather(h, lo, hi, h->work);
-	med = median(h->work, m);
+	med = bt_stats_median(h->work, m);
 	for (j = 0; j < m; j++)
 		h->dev[j] = fabs(h->work[j] - med);
-	mad = BT_CYCLE_MAD_NORMAL * median(h->dev, m);
+	mad = BT_CYCLE_MAD_NORMAL * bt_stats_median(h->dev, m);
 	if (mad < BT_CYCLE_HAMPEL_MIN_REL_SCALE * fabs(med))
 		mad = BT_CYCLE_HAMPEL_MIN_REL_SCALE * fabs(med);
 	return fabs(q - med) > h->o.hampel_threshold * mad;
@@ -451,7 +435,7 @@ bt_cycle_health_pop(struct bt_cycle_health *h, struct bt_cycle_health_row *row)
 			return BT_EOF;
 		n = h->n_in < h->o.reference_cycles ? h->n_in : h->o.reference_cycles;
 		n = gather(h, 0, n - 1, h->work);
-		h->ref = n > 0 ? median(h->work, n) : NAN;
+		h->ref = n > 0 ? bt_stats_median(h->work, n) : NAN;
 		h->ref_known = 1;
 	}
 	need = k + h->o.hampel_half > 2 * h->o.hampel_half
