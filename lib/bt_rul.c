@@ -36,6 +36,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "bt_rul.h"
+#include "bt_stats.h"
 
 /* Robust standard deviation from the median absolute deviation of Gaussian
  * data: 1 / Phi^-1(3/4). */
@@ -294,14 +295,6 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median of the N values at V, which it reorders. */
-static double
-median(double *v, size_t n)
-{
-	qsort(v, n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 enum bt_status
 bt_rul_hampel(const double *y, size_t n, size_t window, double threshold,
 	      unsigned char *flag, size_t *nflagged)
@@ -325,10 +318,10 @@ bt_rul_hampel(const double *y, size_t n, size_t window, double threshold,
 		if (lo + w > n)
 			lo = n - w;
 		memcpy(buf, y + lo, w * sizeof *buf);
-		m = median(buf, w);
+		m = bt_stats_median(buf, w);
 		for (j = 0; j < w; j++)
 			buf[j] = fabs(y[lo + j] - m);
-		mad = median(buf, w);
+		mad = bt_stats_median(buf, w);
 		scale = MAD_TO_SD * mad;
 		if (scale < HAMPEL_MIN_REL_SCALE * fabs(m))
 			scale = HAMPEL_MIN_REL_SCALE * fabs(m);

@@ -1,5 +1,6 @@
 /* bt_stats.c - error metrics accumulated in O(1) memory. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "bt_stats.h"
 
@@ -66,4 +67,19 @@ bt_stats_summary(const struct bt_stats *s)
 	r.max_abs = s->max_abs;
 	r.bias = s->mean;
 	return r;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double
+bt_stats_median(double *x, size_t n)
+{
+	qsort(x, n, sizeof *x, cmp_double);
+	return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }

@@ -39,4 +39,8 @@ void bt_stats_merge(struct bt_stats *a, const struct bt_stats *b);
 /* Returns the metrics of what S has taken. */
 struct bt_stats_summary bt_stats_summary(const struct bt_stats *s);
 
+/* Returns the median of X[0..N-1] (N > 0), which it sorts: the mean of the
+ * two middle values for even N, as numpy.median. */
+double bt_stats_median(double *x, size_t n);
+
 #endif /* BT_STATS_H */

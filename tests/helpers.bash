@@ -12,7 +12,7 @@ GOLDEN="$BT_SRCDIR/tests/golden"
 # Public lab data beside the checkout (absent on a user's machine).
 SHARED="$BT_SRCDIR/../shared/datasets"
 # The tools of the family, with the arguments that make each read FILE.
-BT_TOOLS="bt-import bt-sim bt-fit bt-soc bt-rul bt-wavelet bt-batch"
+BT_TOOLS="bt-import bt-sim bt-fit bt-soc bt-soh bt-rul bt-wavelet bt-batch"
 
 # tool_reads TOOL FILE: the command line with which TOOL reads FILE.
 tool_reads() {
@@ -20,6 +20,7 @@ tool_reads() {
 	bt-import) echo "bt-import $2" ;;
 	bt-sim) echo "bt-sim -m $BT_SRCDIR/datasets/nmc18650.ecm $2" ;;
 	bt-soc) echo "bt-soc -q -m $BT_SRCDIR/datasets/nmc18650.ecm $2" ;;
+	bt-soh) echo "bt-soh cycles $2" ;;
 	# Three points of discharge current as a capacity history: it fades.
 	bt-rul) echo "bt-rul -q --map cycle=time_s --map capacity_ah=current_a*-1 --hampel-window 0 --min-points 3 --trend-z 0 -m linear --eol-capacity -1 $2" ;;
 	bt-wavelet) echo "bt-wavelet denoise -c current_a,voltage_v $2" ;;

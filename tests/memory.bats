@@ -55,3 +55,20 @@ bounded() {	# bounded CMD: run CMD on the endless stream, expect the timeout
 @test "bt-batch gathers in constant memory" {
 	bounded "bt-batch --gather-only -"
 }
+
+@test "bt-soh cycles runs in constant memory, with and without a cycle column" {
+	bounded "bt-soh cycles --cutoff-v 3.5"
+	run bash -c "$(declare -f endless); endless | awk -F, -v OFS=, 'NR == 1 { print \$0, \"cycle\", \"cell\"; next } { print \$0, int(NR / 50), int(NR / 5000) }' | (ulimit -v $LIMIT_KB; exec timeout $SECONDS_RUN bt-soh cycles -g cell) >/dev/null"
+	[ "$status" -eq 124 ] || { echo "status $status: $output"; return 1; }
+}
+
+@test "bt-soh ica runs in constant memory" {
+	# 500-row discharges and charges sweeping the voltage, so that every
+	# cycle fills its bins
+	for opt in "" --peaks; do
+		run bash -c "awk 'BEGIN { print \"time_s,current_a,voltage_v\"
+			for (i = 0; ; i++) { k = i % 1000; printf \"%d,%s,%.4f\\n\", i, k < 500 ? \"-1\" : \"1\", k < 500 ? 4.1 - 0.002 * k : 3.1 + 0.002 * (k - 500) } }' |
+			(ulimit -v $LIMIT_KB; exec timeout $SECONDS_RUN bt-soh ica $opt) >/dev/null"
+		[ "$status" -eq 124 ] || { echo "status $status: $output"; return 1; }
+	done
+}

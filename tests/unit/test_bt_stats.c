@@ -80,5 +80,15 @@ main(void)
 	CHECK(r.n == 0 && isnan(r.rmse) && isnan(r.mae) && isnan(r.bias)
 	      && isnan(r.max_abs), "empty gives NaN");
 
+	{
+		/* medians, as numpy.median: the middle value, or the mean of
+		 * the two middle values */
+		double odd[5] = {3.7182, -1.25, 9.9, 0.5, 2.0001};
+		double even[4] = {4.25, -0.125, 1.5, 1.0};
+
+		CHECK_NEAR(bt_stats_median(odd, 5), 2.0001, 0, "odd median");
+		CHECK_NEAR(bt_stats_median(even, 4), 1.25, 0, "even median");
+		CHECK_NEAR(bt_stats_median(even, 1), -0.125, 0, "one value (sorted)");
+	}
 	return check_report();
 }

@@ -1,0 +1,1 @@
+bt-soh ica --bin-v 0 soh/backwards.csv

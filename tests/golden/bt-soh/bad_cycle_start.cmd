@@ -1,0 +1,1 @@
+bt-soh cycles --cycle-start up soh/backwards.csv

@@ -1,0 +1,1 @@
+bt-soh history --flag-window 4 soh/history.csv

@@ -1,0 +1,1 @@
+bt-soh train -m x.btnet --method lstm examples/cycles.csv.gz

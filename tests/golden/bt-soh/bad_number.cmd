@@ -1,0 +1,1 @@
+bt-soh cycles soh/bad_number.csv

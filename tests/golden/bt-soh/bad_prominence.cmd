@@ -1,0 +1,1 @@
+bt-soh ica --prominence 2 soh/backwards.csv

@@ -1,0 +1,1 @@
+bt-soh cycles --reference-capacity 0 soh/backwards.csv

@@ -1,0 +1,1 @@
+bt-soh dance soh/history.csv

@@ -1,0 +1,1 @@
+bt-soh history soh/history.csv extra.csv

@@ -1,0 +1,1 @@
+bt-soh history --capacity capacity_ah soh/history.csv

@@ -1,0 +1,1 @@
+bt-soh history soh/no_voltage.csv

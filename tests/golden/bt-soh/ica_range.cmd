@@ -1,0 +1,1 @@
+bt-soh ica -g cell soh/wild_voltage.csv

@@ -1,0 +1,1 @@
+bt-soh ica soh/wild_voltage.csv

@@ -1,0 +1,1 @@
+bt-soh cycles -g battery_id soh/backwards.csv

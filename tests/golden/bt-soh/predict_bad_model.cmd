@@ -1,0 +1,1 @@
+bt-soh predict -m ecm/linear2rc.ecm examples/cycles.csv.gz

@@ -1,0 +1,1 @@
+bt-soh predict -m soh/no_such.btnet examples/cycles.csv.gz

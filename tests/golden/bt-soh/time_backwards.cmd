@@ -1,0 +1,1 @@
+bt-soh cycles soh/backwards.csv

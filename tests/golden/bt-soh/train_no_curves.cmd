@@ -1,0 +1,1 @@
+bt-soh train -q -m x.btnet soh/charge_only.csv

@@ -1,0 +1,1 @@
+bt-soh train soh/history.csv
