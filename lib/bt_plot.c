@@ -267,6 +267,13 @@ row_before(const struct pt *a, unsigned long long sa, const struct pt *b,
 	return a->x < b->x || (a->x == b->x && sa < sb);
 }
 
+static int
+same(const struct bt_plot_decim *d, const struct pt *a, const struct pt *b)
+{
+	return a->x == b->x && a->y[0] == b->y[0]
+		&& (d->nv == 1 || a->y[1] == b->y[1]);
+}
+
 enum bt_status
 bt_plot_decim_finish(struct bt_plot_decim *d)
 {
@@ -311,8 +318,7 @@ bt_plot_decim_finish(struct bt_plot_decim *d)
 				ts = seq[k], seq[k] = seq[k - 1], seq[k - 1] = ts;
 			}
 		for (j = 0; j < n; j++) {
-			if (d->nout > 0 && j > 0
-			    && memcmp(&row[j], &d->out[d->nout - 1], sizeof row[j]) == 0)
+			if (j > 0 && same(d, &row[j], &d->out[d->nout - 1]))
 				continue;
 			d->out[d->nout++] = row[j];
 		}
@@ -992,6 +998,34 @@ terminal(FILE *f, const struct bt_plot *p, enum bt_plot_format format)
 	}
 }
 
+/* Dash types told apart (gnuplot's dt 1..5), for the values of a second
+ * --by column (an ICA's charge and discharge). */
+#define N_DASHES 5
+
+/* The dash type of group GI of SRC: 1 unless a second --by column splits
+ * the groups, then one per distinct value of it, in order of appearance. */
+static int
+dash_of(const struct source *src, size_t gi)
+{
+	const char *seen[N_DASHES], *v;
+	size_t n = 0, j, k;
+
+	if (src->nby < 2)
+		return 1;
+	for (j = 0; j <= gi; j++) {
+		v = strchr(src->groups[j].key, ' ');
+		v = v != NULL ? v : "";
+		for (k = 0; k < n; k++)
+			if (strcmp(seen[k], v) == 0)
+				break;
+		if (k == n && n < N_DASHES)
+			seen[n++] = v;
+		if (j == gi)
+			return k < n ? (int)k + 1 : 1;	/* past the last: solid */
+	}
+	return 1;
+}
+
 /* The plot command of panel PANEL; returns the number of series drawn. */
 static size_t
 plot_panel(FILE *f, const struct bt_plot *p, int panel, int palette)
@@ -1019,7 +1053,8 @@ plot_panel(FILE *f, const struct bt_plot *p, int panel, int palette)
 			else if (ly->style == STYLE_RAW)
 				fprintf(f, "lines lc rgb '%s' lw 1", RAW_COLOUR);
 			else if (palette && p->src[ly->source].nby > 0)
-				fprintf(f, "lines lc palette cb %.17g lw 1.5", g->value);
+				fprintf(f, "lines lc palette cb %.17g lw 1.5 dt %d", g->value,
+					dash_of(&p->src[ly->source], gi));
 			else
 				fprintf(f, "lines lc rgb '%s' lw 1.5",
 					colours[colour++ % (sizeof colours / sizeof colours[0])]);

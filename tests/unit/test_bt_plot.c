@@ -72,12 +72,12 @@ check_envelope(const double *x, const double *y, size_t n, const char *what)
 		bt_plot_decim_point(d, j, &px, &py);
 		out[2 * j] = px;
 		out[2 * j + 1] = py;
-		if (j > 0 && px < out[2 * j - 2])
+		if (j > 0 && px <= out[2 * j - 2])	/* distinct x: each once */
 			sorted = 0;
 		omin = fmin(omin, py);
 		omax = fmax(omax, py);
 	}
-	CHECK(sorted, "%s: output in order of x", what);
+	CHECK(sorted, "%s: output in order of x, no point twice", what);
 	for (i = 0; i < n; i++) {
 		ymin = fmin(ymin, y[i]);
 		ymax = fmax(ymax, y[i]);
