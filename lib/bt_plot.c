@@ -1287,7 +1287,8 @@ bt_plot_render(struct bt_plot *p, enum bt_plot_format format,
 	if ((f = fdopen(pfd[1], "w")) != NULL) {
 		pfd[1] = -1;
 		st = bt_plot_script(p, format, tmp, f);
-		fclose(f);
+		if (fclose(f) != 0 && st == BT_OK)
+			st = BT_EIO;
 	} else {
 		st = BT_ENOMEM;
 	}
