@@ -1071,13 +1071,49 @@ plot_panel(FILE *f, const struct bt_plot *p, int panel, int palette)
 	return drawn;
 }
 
+/* Ticks wanted on the y axis of the small lower panel: gnuplot chooses
+ * them for a full-height plot and crowds them there. */
+#define LOWER_PANEL_TICS 4
+
+/* A tick step of 1, 2 or 5 times a power of ten that gives at most
+ * LOWER_PANEL_TICS intervals over the displayed range of panel PANEL, or 0
+ * when the range is empty. */
+static double
+tic_step(const struct bt_plot *p, int panel)
+{
+	const struct layer *ly;
+	const struct group *g;
+	double lo = INFINITY, hi = -INFINITY, x, y[2], raw, mag;
+	size_t l, gi, i;
+
+	for (l = 0; l < p->nlayers; l++) {
+		ly = &p->layers[l];
+		if (ly->panel != panel)
+			continue;
+		for (gi = 0; gi < p->src[ly->source].ngroups; gi++) {
+			g = &p->src[ly->source].groups[gi];
+			for (i = 0; i < bt_plot_decim_npoints(g->dec[l]); i++) {
+				bt_plot_decim_point(g->dec[l], i, &x, y);
+				lo = fmin(lo, y[0] * ly->scale);
+				hi = fmax(hi, y[ly->style == STYLE_BAND] * ly->scale);
+			}
+		}
+	}
+	if (!(hi > lo) || !isfinite(hi - lo))
+		return 0;
+	raw = (hi - lo) / LOWER_PANEL_TICS;
+	mag = pow(10, floor(log10(raw)));
+	return raw <= mag ? mag : raw <= 2 * mag ? 2 * mag : raw <= 5 * mag ? 5 * mag
+		: 10 * mag;
+}
+
 enum bt_status
 bt_plot_script(struct bt_plot *p, enum bt_plot_format format,
 	       const char *output, FILE *f)
 {
 	const struct layer *ly;
 	const struct group *g;
-	double x, y[2], cbmin = INFINITY, cbmax = -INFINITY;
+	double x, y[2], cbmin = INFINITY, cbmax = -INFINITY, step;
 	size_t l, gi, i, n, id = 0;
 	int palette = p->src[0].nby > 0, panels = 1;
 
@@ -1147,6 +1183,11 @@ bt_plot_script(struct bt_plot *p, enum bt_plot_format format,
 		      "set origin 0,0.32\nset size 1,0.68\nset format x ''\n", f);
 		if (plot_panel(f, p, 0, palette) == 0)
 			return BT_EEMPTY;
+		if ((step = tic_step(p, 1)) > 0) {
+			fputs("set ytics ", f);
+			number(f, step);
+			fputc('\n', f);
+		}
 		fputs("unset title\nset format x '% h'\nset origin 0,0\n"
 		      "set size 1,0.32\nset key off\nset xlabel ", f);
 		quoted(f, p->xlabel);
