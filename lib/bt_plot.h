@@ -21,8 +21,9 @@
  * writes the decimated points as a CSV stream or runs gnuplot as a child
  * process (posix_spawn, the script and the data through a pipe, no shell)
  * to render a PNG, SVG or PDF file, renamed into place only on success.
- * Memory: O(buckets) per series; nothing is allocated per row once a
- * series exists.
+ * Memory: O(buckets) per series, whatever the number of rows; a series
+ * allocates a few times while its first points arrive (its points double
+ * up to the number of buckets, then the buckets), and never after.
  */
 #ifndef BT_PLOT_H
 #define BT_PLOT_H
