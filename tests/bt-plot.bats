@@ -149,6 +149,13 @@ spiky() {
 	run bt-plot -x time_s -y voltage_v --gnuplot false "$EX/drive.csv" -o out.png
 	fails_with 1 "bt-plot: false failed (exit status 1)"
 	[ -z "$(ls -A)" ] || { echo "left behind: $(ls -A)"; return 1; }
+	# gnuplot's own message, without its echo of the script line
+	mkdir bin
+	printf '#!/bin/sh\ncat >"${0%%/*}/script.gp"\necho "gnuplot> set terminal pngcairo" >&2\necho "                      ^" >&2\necho "         line 0: unknown or ambiguous terminal type" >&2\nexit 1\n' >bin/gp
+	chmod +x bin/gp
+	run bt-plot -x time_s -y voltage_v --gnuplot bin/gp "$EX/drive.csv" -o out.png
+	fails_with 1 "bt-plot: bin/gp failed (exit status 1): line 0: unknown or ambiguous terminal type"
+	[ "$(ls -A)" = bin ] || { echo "left behind: $(ls -A)"; return 1; }
 }
 
 @test "standard output on a terminal: say how to get a file" {
