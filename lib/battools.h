@@ -31,5 +31,6 @@
 #include "bt_gather.h"
 #include "bt_batch.h"
 #include "bt_fit.h"
+#include "bt_plot.h"
 
 #endif /* BATTOOLS_H */

@@ -12,7 +12,7 @@ GOLDEN="$BT_SRCDIR/tests/golden"
 # Public lab data beside the checkout (absent on a user's machine).
 SHARED="$BT_SRCDIR/../shared/datasets"
 # The tools of the family, with the arguments that make each read FILE.
-BT_TOOLS="bt-import bt-sim bt-fit bt-soc bt-soh bt-rul bt-wavelet bt-batch"
+BT_TOOLS="bt-import bt-sim bt-fit bt-soc bt-soh bt-rul bt-wavelet bt-batch bt-plot"
 
 # tool_reads TOOL FILE: the command line with which TOOL reads FILE.
 tool_reads() {
@@ -25,6 +25,8 @@ tool_reads() {
 	bt-rul) echo "bt-rul -q --map cycle=time_s --map capacity_ah=current_a*-1 --hampel-window 0 --min-points 3 --trend-z 0 -m linear --eol-capacity -1 $2" ;;
 	bt-wavelet) echo "bt-wavelet denoise -c current_a,voltage_v $2" ;;
 	bt-batch) echo "bt-batch --gather-only $2" ;;
+	# The decimated points as CSV: a picture's bytes are gnuplot's.
+	bt-plot) echo "bt-plot --format csv -x time_s -y current_a,voltage_v $2" ;;
 	# An OCV curve from the three rows (a tiny cell, so that they move
 	# the soc): the one mode that can use so little data.
 	bt-fit) echo "bt-fit -q --mode ocv --soc0 0.9 --capacity 0.001 --max-c-rate 5000 $2" ;;

@@ -72,3 +72,8 @@ bounded() {	# bounded CMD: run CMD on the endless stream, expect the timeout
 		[ "$status" -eq 124 ] || { echo "status $status: $output"; return 1; }
 	done
 }
+
+@test "bt-plot decimates in constant memory" {
+	bounded "bt-plot --format csv -x time_s -y voltage_v,current_a --band voltage_v,temperature_c"
+	bounded "bt-plot --format svg -x time_s -y voltage_v --by temperature_c"
+}

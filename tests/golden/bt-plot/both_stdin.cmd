@@ -1,0 +1,1 @@
+bt-plot --preset denoise --with - < examples/drive.csv

@@ -1,0 +1,1 @@
+bt-plot --preset denoise examples/noisy_drive.csv.gz

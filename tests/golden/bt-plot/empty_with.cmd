@@ -1,0 +1,1 @@
+printf '' | bt-plot --preset denoise --with - examples/drive.csv

@@ -1,0 +1,1 @@
+bt-plot --preset fit -y voltage_v examples/drive.csv

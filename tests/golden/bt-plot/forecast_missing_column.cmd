@@ -1,0 +1,1 @@
+bt-plot --preset fade --with examples/cell.csv examples/cell.csv

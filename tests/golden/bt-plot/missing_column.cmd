@@ -1,0 +1,1 @@
+bt-plot -x time_s -y voltage_v,nope examples/drive.csv

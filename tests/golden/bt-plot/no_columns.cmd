@@ -1,0 +1,1 @@
+bt-plot -x time_s examples/drive.csv

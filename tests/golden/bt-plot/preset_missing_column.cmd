@@ -1,0 +1,1 @@
+bt-plot --preset soc examples/drive.csv

@@ -1,0 +1,1 @@
+bt-plot --preset fit --reference soc_true examples/drive.csv

@@ -1,0 +1,1 @@
+bt-plot --preset bode examples/drive.csv

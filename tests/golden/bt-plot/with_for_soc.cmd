@@ -1,0 +1,1 @@
+bt-plot --preset soc --with examples/drive.csv examples/drive.csv
