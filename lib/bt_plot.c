@@ -1270,9 +1270,9 @@ bt_plot_render(struct bt_plot *p, enum bt_plot_format format,
 	       const char *path, int out_fd, const char *gnuplot, char *errmsg)
 {
 	char *tmp = NULL, base[4096], msg[256];
-	const char *dir;
+	const char *dir, *dev = NULL;
 	char *argv[2];
-	int fd, pfd[2] = {-1, -1}, errfd = -1, wst = 0, spawned;
+	int fd, pfd[2] = {-1, -1}, errfd = -1, wst = 0, spawned, dev_fd = -1;
 	posix_spawn_file_actions_t fa;
 	struct sigaction ign, old;
 	struct stat sb;
@@ -1281,6 +1281,17 @@ bt_plot_render(struct bt_plot *p, enum bt_plot_format format,
 	pid_t pid;
 
 	errmsg[0] = '\0';
+	/* A device or a pipe (/dev/null, a FIFO) is not renamed onto: the
+	 * picture is made in a temporary file and copied to it. */
+	if (path != NULL && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		if ((dev_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+			snprintf(errmsg, BT_ERRMSG_SIZE, "%s: %s", path, strerror(errno));
+			return BT_EIO;
+		}
+		dev = path;
+		path = NULL;
+		out_fd = dev_fd;
+	}
 	if (path != NULL) {
 		snprintf(base, sizeof base, "%s", path);
 	} else {
@@ -1367,7 +1378,7 @@ bt_plot_render(struct bt_plot *p, enum bt_plot_format format,
 		goto out;
 	}
 	if (path != NULL) {
-		if (rename(tmp, path) != 0) {
+		if (bt_stream_commit(tmp, path) != 0) {
 			snprintf(errmsg, BT_ERRMSG_SIZE, "%s: %s", path, strerror(errno));
 			st = BT_EIO;
 		}
@@ -1384,5 +1395,9 @@ out:
 	if (st != BT_OK || path == NULL)
 		unlink(tmp);
 	free(tmp);
+	if (dev_fd >= 0 && close(dev_fd) != 0 && st == BT_OK) {
+		snprintf(errmsg, BT_ERRMSG_SIZE, "%s: %s", dev, strerror(errno));
+		st = BT_EIO;
+	}
 	return st;
 }
