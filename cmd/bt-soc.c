@@ -5,7 +5,7 @@
  * Coulomb counting, the extended and unscented Kalman filters, the
  * particle filter and the network methods live in lib/bt_soc, lib/bt_kf,
  * lib/bt_pf and lib/bt_net; this file reads options, streams rows through
- * the estimator and reports.  The train verb is bt-soc-train.c.
+ * the estimator and reports.  The train verb is bt_soc_nn.c.
  */
 #include <config.h>
 
@@ -13,21 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bt-soc-train.h"
+#include "bt_soc_nn.h"
 #include "bt_cli.h"
 #include "bt_num.h"
 #include "bt_soc.h"
-
-/* The columns bt-soc appends, in order: the first alone with nn; the
- * first seven with the other methods, then the next three with --adapt or
- * the last with nn+ekf. */
-static const char *const soc_columns[] = {
-	"soc", "soc_sd", "soc_lo", "soc_hi", "v_model_v", "innovation_v", "nis",
-	"r0_ohm", "capacity_ah", "drift", "soc_nn"
-};
-#define N_BASE_COLUMNS 7
-#define N_ADAPT_COLUMNS 3
-#define N_ALL_COLUMNS (sizeof soc_columns / sizeof soc_columns[0])
 
 struct soc_args {
 	struct bt_cli_common common;
@@ -37,12 +26,10 @@ struct soc_args {
 	const char *metrics;
 	double skip_s;
 	struct bt_soc_opts soc;
-	const char *net;
-	int threads;
 	int train;			/* the verb train was given */
 	const char **files;		/* its operands */
 	size_t nfiles;
-	struct soc_train_args tr;
+	struct soc_nn_args tr;
 };
 
 enum {
@@ -50,8 +37,7 @@ enum {
 	OPT_R_V, OPT_P0, OPT_UKF_ALPHA, OPT_UKF_BETA, OPT_UKF_KAPPA,
 	OPT_PARTICLES, OPT_SEED, OPT_ADAPT, OPT_Q_R0, OPT_Q_CAPACITY, OPT_P0_R0,
 	OPT_P0_CAPACITY, OPT_DRIFT_WINDOW, OPT_DRIFT_ALPHA, OPT_REFERENCE,
-	OPT_METRICS, OPT_SKIP, OPT_P0_OFFSET, OPT_Q_OFFSET, OPT_R_TAU, OPT_NET,
-	OPT_STREAM, OPT_R_NN, OPT_THREADS
+	OPT_METRICS, OPT_SKIP, OPT_P0_OFFSET, OPT_Q_OFFSET, OPT_R_TAU
 };
 
 static const struct argp_option options[] = {
@@ -102,15 +88,6 @@ static const struct argp_option options[] = {
 	 "samples in the NIS window of the drift test (default 300)", 5},
 	{"drift-alpha", OPT_DRIFT_ALPHA, "P", 0,
 	 "significance of the drift test's chi-square bounds (default 0.01)", 5},
-	{NULL, 0, NULL, 0, "Network (nn, nn+ekf):", 6},
-	{"net", OPT_NET, "FILE", 0, "the trained network, a bt-net(5) file", 6},
-	{"stream", OPT_STREAM, "MODE", 0, "incremental (the LSTM state carried "
-	 "over the whole history) or window (re-run every window; default "
-	 "incremental)", 6},
-	{"r-nn", OPT_R_NN, "SD", 0,
-	 "nn+ekf: standard deviation of the network's soc (default 0.1)", 6},
-	{"threads", OPT_THREADS, "N", 0,
-	 "BLAS threads for training and the network (default 1)", 6},
 	{NULL, 0, NULL, 0, "Evaluation:", 7},
 	{"reference", OPT_REFERENCE, "COL", 0,
 	 "compare soc with the input column COL; metrics on standard error", 7},
@@ -144,15 +121,12 @@ static const char doc[] =
 	"drive.csv\n"
 	"  bt-soc --method nn --net soc.net drive.csv -o nn.csv";
 
-
-
-
-
 static error_t
 parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct soc_args *a = state->input;
 	struct bt_soc_opts *o = &a->soc;
+	int nn;
 
 	switch (key) {
 	case ARGP_KEY_INIT:
@@ -165,18 +139,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "unknown method '%s' (use cc, ekf, ukf, pf, "
 				   "nn or nn+ekf)", arg);
 		break;
-	case OPT_NET: a->net = arg; break;
-	case OPT_STREAM:
-		if (strcmp(arg, "incremental") == 0)
-			o->net_mode = BT_NET_INCREMENTAL;
-		else if (strcmp(arg, "window") == 0)
-			o->net_mode = BT_NET_WINDOW;
-		else
-			argp_error(state, "unknown streaming mode '%s' (use incremental "
-				   "or window)", arg);
-		break;
-	case OPT_R_NN: o->r_nn = bt_cli_positive(state, arg, "--r-nn"); break;
-	case OPT_THREADS: a->threads = (int)bt_cli_count(state, arg, "--threads", 1, 256); break;
+
 	case OPT_SOC0:
 		if (strcmp(arg, "auto") == 0) {
 			o->soc0 = NAN;
@@ -251,19 +214,18 @@ parse_opt(int key, char *arg, struct argp_state *state)
 			a->tr.train.seed = o->seed;
 			break;
 		}
+		o->net_mode = a->tr.mode;
+		o->r_nn = a->tr.r_nn;
 		if (a->tr.given != NULL)
 			argp_error(state, "--%s applies to bt-soc train only", a->tr.given);
-		if (o->method == BT_SOC_NN || o->method == BT_SOC_NN_EKF) {
-			if (a->net == NULL)
-				argp_error(state, "no network given (use --net FILE)");
-			if (o->method == BT_SOC_NN && a->model != NULL)
-				argp_error(state, "--method nn takes no cell model (-m)");
-			if (o->method == BT_SOC_NN)
-				break;
-		} else if (a->net != NULL) {
+		nn = o->method == BT_SOC_NN || o->method == BT_SOC_NN_EKF;
+		if (nn && a->tr.net == NULL)
+			argp_error(state, "no network given (use --net FILE)");
+		if (!nn && a->tr.net != NULL)
 			argp_error(state, "--net needs --method nn or nn+ekf");
-		}
-		if (a->model == NULL)
+		if (o->method == BT_SOC_NN && a->model != NULL)
+			argp_error(state, "--method nn takes no cell model (-m)");
+		if (o->method != BT_SOC_NN && a->model == NULL)
 			argp_error(state, "no model given (use -m FILE)");
 		if (o->kf.adapt && o->method != BT_SOC_EKF && o->method != BT_SOC_UKF)
 			argp_error(state, "--adapt needs --method ekf or ukf");
@@ -278,7 +240,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = {
 	{&bt_cli_common_argp, 0, NULL, 0},
-	{&soc_train_argp, 0, NULL, 0},
+	{&soc_nn_argp, 0, NULL, 0},
 	{NULL, 0, NULL, 0}
 };
 
@@ -289,45 +251,6 @@ static void
 free_soc(void *s)
 {
 	bt_soc_free(s);
-}
-
-static void
-free_net(void *n)
-{
-	bt_net_free(n);
-}
-
-/* The row's estimate: soc alone with nn (empty before the network's first
- * full window), the filter's columns otherwise, then --adapt's or
- * nn+ekf's. */
-static void
-write_estimate(struct bt_writer *w, const struct bt_soc_row *e,
-	       enum bt_soc_method method, int adapt)
-{
-	bt_writer_number_or_empty(w, e->soc);
-	if (method == BT_SOC_NN)
-		return;
-	bt_writer_number(w, e->soc_sd);
-	bt_writer_number(w, e->soc_lo);
-	bt_writer_number(w, e->soc_hi);
-	bt_writer_number(w, e->v_model_v);
-	if (isnan(e->innovation_v)) {
-		bt_writer_empty(w);
-		bt_writer_empty(w);
-	} else {
-		bt_writer_number(w, e->innovation_v);
-		bt_writer_number(w, e->nis);
-	}
-	if (adapt) {
-		bt_writer_number(w, e->r0_ohm);
-		bt_writer_number(w, e->capacity_ah);
-		if (isnan(e->nis_mean))
-			bt_writer_empty(w);
-		else
-			bt_writer_raw(w, e->drift ? "1" : "0", 1);
-	}
-	if (method == BT_SOC_NN_EKF)
-		bt_writer_number_or_empty(w, e->soc_nn);
 }
 
 /* Die with the message for an estimator error on the current row. */
@@ -355,10 +278,6 @@ estimator_failed(struct bt_reader *r, enum bt_status st, double t_prev, double t
 static void
 report_metrics(const struct soc_args *a, const struct bt_soc_metrics *m)
 {
-	static const char *const names[] = {
-		"method", "reference", "n", "rmse", "mae", "max_abs", "bias",
-		"coverage", "convergence_s", "final_error"
-	};
 	struct bt_soc_summary s = bt_soc_metrics_summary(m);
 	const char *method = bt_soc_method_name(a->soc.method);
 	struct bt_cli_common c = a->common;
@@ -375,18 +294,7 @@ report_metrics(const struct soc_args *a, const struct bt_soc_metrics *m)
 	c.output = a->metrics;
 	c.delimiter = ',';
 	w = bt_cli_open_output(&c);
-	bt_writer_names(w, names, sizeof names / sizeof names[0]);
-	bt_cli_end_row(w);
-	bt_writer_raw(w, method, strlen(method));
-	bt_writer_text(w, a->reference, strlen(a->reference));
-	bt_writer_number(w, (double)s.n);
-	bt_writer_number(w, s.rmse);
-	bt_writer_number(w, s.mae);
-	bt_writer_number(w, s.max_abs);
-	bt_writer_number(w, s.bias);
-	bt_writer_number(w, s.coverage);
-	bt_writer_number(w, s.convergence_s);
-	bt_writer_number(w, s.final_error);
+	bt_soc_write_summary(w, method, a->reference, &s);
 	bt_cli_end_row(w);
 	bt_cli_close_output(w);
 }
@@ -412,7 +320,7 @@ static void
 run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 	const struct bt_net *net, struct soc_args *a)
 {
-	size_t tcol, icol = 0, vcol = 0, refcol = 0, ncols = 1, i;
+	size_t tcol, icol = 0, vcol = 0, refcol = 0, ncols;
 	size_t ncol[BT_NET_MAX_CHANNELS];
 	long tc = ecm ? bt_reader_find(r, "temperature_c") : -1;
 	double t, cur = 0, v = NAN, temp, ref = NAN, tprev = NAN;
@@ -426,17 +334,9 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 	enum bt_status st;
 	enum bt_soc_method method = a->soc.method;
 	int said_temp = 0, adapt = a->soc.kf.adapt;
-	const char *cols[N_ALL_COLUMNS + 1];
+	const char *cols[BT_SOC_MAX_COLUMNS + 1];
 
-	cols[0] = soc_columns[0];
-	if (method != BT_SOC_NN)
-		for (ncols = 1; ncols < N_BASE_COLUMNS; ncols++)
-			cols[ncols] = soc_columns[ncols];
-	for (i = 0; adapt && i < N_ADAPT_COLUMNS; i++)
-		cols[ncols++] = soc_columns[N_BASE_COLUMNS + i];
-	if (method == BT_SOC_NN_EKF)
-		cols[ncols++] = soc_columns[N_ALL_COLUMNS - 1];
-	cols[ncols] = NULL;
+	ncols = bt_soc_columns(method, adapt, cols);
 	bt_cli_check(r, bt_reader_require(r, "time_s", &tcol));
 	if (ecm != NULL) {
 		bt_cli_check(r, bt_reader_require(r, "current_a", &icol));
@@ -489,7 +389,7 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 				    bt_reader_filename(r), bt_reader_line(r), cur);
 		tprev = t;
 		bt_reader_copy_row(r, w);
-		write_estimate(w, &e, method, adapt);
+		bt_soc_write_row(w, &e, method, adapt);
 		bt_cli_end_row(w);
 		if (a->reference != NULL)
 			bt_soc_metrics_add(&metrics, t, &e, ref);
@@ -516,7 +416,6 @@ main(int argc, char **argv)
 	struct bt_writer *w;
 	struct bt_ecm *ecm = NULL;
 	struct bt_net *net = NULL;
-	char errmsg[BT_ERRMSG_SIZE];
 	const char **names;
 
 	bt_cli_init("bt-soc");
@@ -528,24 +427,19 @@ main(int argc, char **argv)
 		bt_cli_die("out of memory");
 	bt_cli_hold(names, free);
 	args.files = names;
-	soc_train_init(&args.tr, names + argc);
-	args.threads = 1;
+	soc_nn_init(&args.tr, names + argc);
 	argp_parse(&argp, argc, argv, 0, NULL, &args);
 	/* OpenBLAS runs one thread unless told otherwise: results then do
 	 * not depend on the machine. */
-	bt_net_set_threads(args.threads);
+	bt_net_set_threads(args.tr.threads);
 
 	if (args.train) {
-		soc_train_run(&args.tr, &args.common, args.files, args.nfiles);
+		soc_nn_train(&args.tr, &args.common, args.files, args.nfiles);
 	} else {
 		if (args.model != NULL)
 			ecm = bt_cli_load_model(args.model);
-		if (args.net != NULL) {
-			if (bt_net_load(args.net, &net, errmsg) != BT_OK)
-				bt_cli_die("%s", errmsg);
-			bt_cli_hold(net, free_net);
-			args.soc.net = net;
-		}
+		if (args.tr.net != NULL)
+			args.soc.net = net = soc_nn_load(&args.tr);
 		ropts = bt_cli_reader_opts(&args.common);
 		r = bt_cli_open_input(args.input, &ropts);
 		w = bt_cli_open_output(&args.common);

@@ -37,6 +37,7 @@
 #include <gsl/gsl_cdf.h>
 
 #include "bt_soc.h"
+#include "bt_stream.h"
 
 /* Bisection of the OCV curve: iterations halve [0, 1] down to 2^-60. */
 #define OCV_BISECTION_STEPS 60
@@ -433,6 +434,64 @@ bt_soc_drift_summary(const struct bt_soc *s, struct bt_soc_drift *d)
 	*d = s->drift;
 }
 
+/* --- Output rows ------------------------------------------------------------- */
+
+/* The columns in order: the base seven, the three of adaptation, and
+ * nn+ekf's network output. */
+static const char *const column_names[BT_SOC_MAX_COLUMNS] = {
+	"soc", "soc_sd", "soc_lo", "soc_hi", "v_model_v", "innovation_v", "nis",
+	"r0_ohm", "capacity_ah", "drift", "soc_nn"
+};
+#define N_BASE_COLUMNS 7
+#define N_ADAPT_COLUMNS 3
+
+size_t
+bt_soc_columns(enum bt_soc_method method, int adapt,
+	       const char *names[BT_SOC_MAX_COLUMNS + 1])
+{
+	size_t n = 0, k;
+
+	names[n++] = column_names[0];
+	for (k = 1; method != BT_SOC_NN && k < N_BASE_COLUMNS; k++)
+		names[n++] = column_names[k];
+	for (k = 0; adapt && k < N_ADAPT_COLUMNS; k++)
+		names[n++] = column_names[N_BASE_COLUMNS + k];
+	if (method == BT_SOC_NN_EKF)
+		names[n++] = column_names[BT_SOC_MAX_COLUMNS - 1];
+	names[n] = NULL;
+	return n;
+}
+
+void
+bt_soc_write_row(struct bt_writer *w, const struct bt_soc_row *e,
+		 enum bt_soc_method method, int adapt)
+{
+	bt_writer_number_or_empty(w, e->soc);
+	if (method == BT_SOC_NN)
+		return;
+	bt_writer_number(w, e->soc_sd);
+	bt_writer_number(w, e->soc_lo);
+	bt_writer_number(w, e->soc_hi);
+	bt_writer_number(w, e->v_model_v);
+	if (isnan(e->innovation_v)) {
+		bt_writer_empty(w);
+		bt_writer_empty(w);
+	} else {
+		bt_writer_number(w, e->innovation_v);
+		bt_writer_number(w, e->nis);
+	}
+	if (adapt) {
+		bt_writer_number(w, e->r0_ohm);
+		bt_writer_number(w, e->capacity_ah);
+		if (isnan(e->nis_mean))
+			bt_writer_empty(w);
+		else
+			bt_writer_raw(w, e->drift ? "1" : "0", 1);
+	}
+	if (method == BT_SOC_NN_EKF)
+		bt_writer_number_or_empty(w, e->soc_nn);
+}
+
 /* --- Metrics ------------------------------------------------------------------ */
 
 void
@@ -498,4 +557,29 @@ bt_soc_metrics_summary(const struct bt_soc_metrics *m)
 	else
 		r.convergence_s = m->converged_s - m->start_s;
 	return r;
+}
+
+enum bt_status
+bt_soc_write_summary(struct bt_writer *w, const char *method,
+		     const char *reference, const struct bt_soc_summary *s)
+{
+	static const char *const names[] = {
+		"method", "reference", "n", "rmse", "mae", "max_abs", "bias",
+		"coverage", "convergence_s", "final_error"
+	};
+	enum bt_status st;
+
+	bt_writer_names(w, names, sizeof names / sizeof names[0]);
+	st = bt_writer_end_row(w);
+	bt_writer_raw(w, method, strlen(method));
+	bt_writer_text(w, reference, strlen(reference));
+	bt_writer_number(w, (double)s->n);
+	bt_writer_number(w, s->rmse);
+	bt_writer_number(w, s->mae);
+	bt_writer_number(w, s->max_abs);
+	bt_writer_number(w, s->bias);
+	bt_writer_number(w, s->coverage);
+	bt_writer_number(w, s->convergence_s);
+	bt_writer_number(w, s->final_error);
+	return st;
 }

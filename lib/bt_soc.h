@@ -114,6 +114,10 @@ struct bt_soc_drift {
 };
 
 struct bt_soc;
+struct bt_writer;
+
+/* Most columns an estimator's row has (bt_soc_columns). */
+#define BT_SOC_MAX_COLUMNS 11
 
 /* Returns the command-line name of METHOD ("cc", "ekf", "ukf", "pf", "nn",
  * "nn+ekf"). */
@@ -195,6 +199,26 @@ void bt_soc_drift_summary(const struct bt_soc *soc, struct bt_soc_drift *drift);
  * Returns the state of charge. */
 double bt_soc_from_ocv(const struct bt_ecm *ecm, double ocv_v, double temp_c);
 
+/* --- Output rows ----------------------------------------------------------- */
+
+/* The names of the columns bt_soc_write_row writes for METHOD (with
+ * --adapt when ADAPT): soc alone for nn; soc, soc_sd, soc_lo, soc_hi,
+ * v_model_v, innovation_v and nis for the others, then r0_ohm,
+ * capacity_ah and drift with ADAPT, or soc_nn for nn+ekf.  NAMES receives
+ * them (static strings) and a NULL after the last.
+ *
+ * Returns their number. */
+size_t bt_soc_columns(enum bt_soc_method method, int adapt,
+		      const char *names[BT_SOC_MAX_COLUMNS + 1]);
+
+/* Write ROW's values of those columns to W: a NaN soc, soc_nn,
+ * innovation or nis (none) and a drift flag before the window is full as
+ * empty fields.
+ *
+ * Returns nothing (the writer keeps its errors). */
+void bt_soc_write_row(struct bt_writer *w, const struct bt_soc_row *row,
+		      enum bt_soc_method method, int adapt);
+
 /* --- Metrics against a reference ------------------------------------------ */
 
 struct bt_soc_metrics {
@@ -235,5 +259,15 @@ void bt_soc_metrics_add(struct bt_soc_metrics *m, double time_s,
 
 /* Returns the summary of what M has taken (NaN metrics when nothing). */
 struct bt_soc_summary bt_soc_metrics_summary(const struct bt_soc_metrics *m);
+
+/* Write the names of the metrics (method, reference, n, rmse, mae,
+ * max_abs, bias, coverage, convergence_s, final_error), end that row, and
+ * write the values of S for METHOD against the column REFERENCE, leaving
+ * the row for the caller to end.
+ *
+ * Returns the status of ending the names' row (bt_writer_end_row). */
+enum bt_status bt_soc_write_summary(struct bt_writer *w, const char *method,
+				    const char *reference,
+				    const struct bt_soc_summary *s);
 
 #endif /* BT_SOC_H */

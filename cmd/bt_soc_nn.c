@@ -1,6 +1,8 @@
-/* bt-soc-train.c - bt-soc train: read training (and validation) streams
- * into lib/bt_net training sets, train the CNN-LSTM, show its progress and
- * write the model file (bt-net(5)).  The numerics are lib/bt_net's.
+/* bt_soc_nn.c - the network half of bt-soc: the options of nn, nn+ekf
+ * and train, the model's loading, and bt-soc train: read training (and
+ * validation) streams into lib/bt_net training sets, train the CNN-LSTM,
+ * show its progress and write the model file (bt-net(5)).  The numerics
+ * are lib/bt_net's.
  */
 #include <config.h>
 
@@ -9,19 +11,29 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bt-soc-train.h"
+#include "bt_soc.h"
+#include "bt_soc_nn.h"
 
 /* The progress bar's width in characters. */
 #define BAR_WIDTH 30
 
 enum {
-	OPT_TARGET = 0x300, OPT_INPUTS, OPT_VAL, OPT_WINDOW, OPT_CONV_LAYERS,
+	OPT_NET = 0x300, OPT_STREAM, OPT_R_NN, OPT_THREADS, OPT_TARGET, OPT_INPUTS, OPT_VAL, OPT_WINDOW, OPT_CONV_LAYERS,
 	OPT_KERNEL, OPT_FILTERS, OPT_POOL, OPT_LSTM_LAYERS, OPT_HIDDEN,
 	OPT_EPOCHS, OPT_BATCH, OPT_LEARNING_RATE, OPT_L2, OPT_PATIENCE,
 	OPT_VAL_FRACTION, OPT_STRIDE
 };
 
 static const struct argp_option options[] = {
+	{NULL, 0, NULL, 0, "Network (nn, nn+ekf, train):", 6},
+	{"net", OPT_NET, "FILE", 0, "the trained network, a bt-net(5) file", 6},
+	{"stream", OPT_STREAM, "MODE", 0, "incremental (the LSTM state carried "
+	 "over the whole history) or window (re-run every window; default "
+	 "incremental)", 6},
+	{"r-nn", OPT_R_NN, "SD", 0,
+	 "nn+ekf: standard deviation of the network's soc (default 0.1)", 6},
+	{"threads", OPT_THREADS, "N", 0,
+	 "BLAS threads for training and the network (default 1)", 6},
 	{NULL, 0, NULL, 0, "Training (bt-soc train):", 10},
 	{"target", OPT_TARGET, "COL", 0,
 	 "the column of reference soc to learn (required)", 10},
@@ -52,9 +64,12 @@ static const struct argp_option options[] = {
 };
 
 void
-soc_train_init(struct soc_train_args *a, const char **val)
+soc_nn_init(struct soc_nn_args *a, const char **val)
 {
 	memset(a, 0, sizeof *a);
+	a->mode = BT_NET_INCREMENTAL;
+	a->r_nn = BT_SOC_DEFAULT_R_NN;
+	a->threads = 1;
 	a->val = val;
 	bt_net_arch_init(&a->arch, 1);
 	bt_net_train_opts_init(&a->train);
@@ -62,7 +77,7 @@ soc_train_init(struct soc_train_args *a, const char **val)
 
 /* Split the comma-separated list ARG (in place) into A->inputs. */
 static void
-parse_inputs(struct argp_state *state, struct soc_train_args *a, char *arg)
+parse_inputs(struct argp_state *state, struct soc_nn_args *a, char *arg)
 {
 	char *p = arg, *comma;
 
@@ -93,17 +108,31 @@ units(struct argp_state *state, const char *arg, const char *opt, double min,
 static error_t
 parse_opt(int key, char *arg, struct argp_state *state)
 {
-	struct soc_train_args *a = state->input;
+	struct soc_nn_args *a = state->input;
 	struct bt_net_arch *n = &a->arch;
 	struct bt_net_train_opts *o = &a->train;
 	const struct argp_option *opt;
 
-	/* Remember the first training option's name (after the group's
-	 * heading), for bt-soc's message when the verb is missing. */
-	for (opt = options + 1; a->given == NULL && opt->name != NULL; opt++)
+	/* Remember the first training option's name, for bt-soc's message
+	 * when the verb is missing. */
+	for (opt = options; key >= OPT_TARGET && key <= OPT_STRIDE
+	     && a->given == NULL
+	     && (opt->name != NULL || opt->doc != NULL); opt++)
 		if (opt->key == key)
 			a->given = opt->name;
 	switch (key) {
+	case OPT_NET: a->net = arg; break;
+	case OPT_STREAM:
+		if (strcmp(arg, "incremental") == 0)
+			a->mode = BT_NET_INCREMENTAL;
+		else if (strcmp(arg, "window") == 0)
+			a->mode = BT_NET_WINDOW;
+		else
+			argp_error(state, "unknown streaming mode '%s' (use incremental "
+				   "or window)", arg);
+		break;
+	case OPT_R_NN: a->r_nn = bt_cli_positive(state, arg, "--r-nn"); break;
+	case OPT_THREADS: a->threads = units(state, arg, "--threads", 1, 256); break;
 	case OPT_TARGET: a->target = arg; break;
 	case OPT_INPUTS: parse_inputs(state, a, arg); break;
 	case OPT_VAL: a->val[a->nval++] = arg; break;
@@ -113,7 +142,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_CONV_LAYERS:
 		n->n_conv = units(state, arg, "--conv-layers", 0, BT_NET_MAX_CONV);
 		break;
-	/* The first layer's sizes; soc_train_run gives them to every layer. */
+	/* The first layer's sizes; soc_nn_train gives them to every layer. */
 	case OPT_KERNEL:
 		n->conv[0].kernel = units(state, arg, "--kernel", 1, BT_NET_MAX_WINDOW);
 		break;
@@ -148,13 +177,31 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-const struct argp soc_train_argp = {options, parse_opt, NULL, NULL, NULL,
+const struct argp soc_nn_argp = {options, parse_opt, NULL, NULL, NULL,
 				    NULL, NULL};
 
 static void
 free_data(void *d)
 {
 	bt_net_data_free(d);
+}
+
+static void
+free_net(void *n)
+{
+	bt_net_free(n);
+}
+
+struct bt_net *
+soc_nn_load(const struct soc_nn_args *a)
+{
+	struct bt_net *net;
+	char errmsg[BT_ERRMSG_SIZE];
+
+	if (bt_net_load(a->net, &net, errmsg) != BT_OK)
+		bt_cli_die("%s", errmsg);
+	bt_cli_hold(net, free_net);
+	return net;
 }
 
 /* Read FILES into a new training set of the columns NAMES and TARGET, or
@@ -210,9 +257,14 @@ show_progress(void *arg, const struct bt_net_progress *p)
 		fprintf(stderr, "\rbt-soc: epoch %u/%u [%-*.*s] train rmse %.4g",
 			p->epoch, p->epochs, BAR_WIDTH, cells,
 			"==============================", p->train_rmse);
+		if (p->epoch_done && !isnan(p->val_rmse))
+			fprintf(stderr, ", val rmse %.4g", p->val_rmse);
 		if (p->epoch_done)
-			fprintf(stderr, ", val rmse %.4g\n", p->val_rmse);
+			fputc('\n', stderr);
 		fflush(stderr);
+	} else if (!pr->tty && p->epoch_done && isnan(p->val_rmse)) {
+		bt_cli_warn("epoch %u/%u: train rmse %.4g (no validation)",
+			    p->epoch, p->epochs, p->train_rmse);
 	} else if (!pr->tty && p->epoch_done) {
 		bt_cli_warn("epoch %u/%u: train rmse %.4g, val rmse %.4g (best %.4g "
 			    "at epoch %u)", p->epoch, p->epochs, p->train_rmse,
@@ -222,7 +274,7 @@ show_progress(void *arg, const struct bt_net_progress *p)
 }
 
 void
-soc_train_run(struct soc_train_args *a, const struct bt_cli_common *common,
+soc_nn_train(struct soc_nn_args *a, const struct bt_cli_common *common,
 	      const char *const *files, size_t nfiles)
 {
 	struct bt_net_data *train, *val = NULL;
@@ -252,8 +304,12 @@ soc_train_run(struct soc_train_args *a, const struct bt_cli_common *common,
 		bt_net_free(net);
 		bt_cli_die("%s", errmsg);
 	}
-	if (!common->quiet)
-		bt_cli_warn("%u epochs on %zu windows (best: epoch %u, val rmse "
+	if (!common->quiet && rep.val_windows == 0)
+		bt_cli_warn("%u epochs on %zu windows, no validation window; "
+			    "wrote %s", rep.epochs_run, rep.train_windows,
+			    common->output);
+	else if (!common->quiet)
+		bt_cli_warn("%u epochs on %zu windows (kept epoch %u: val rmse "
 			    "%.4g on %zu windows%s); wrote %s", rep.epochs_run,
 			    rep.train_windows, rep.best_epoch, rep.val_rmse,
 			    rep.val_windows, rep.stopped_early ? ", stopped early" : "",
