@@ -112,6 +112,8 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	struct bt_net_arch *n = &a->arch;
 	struct bt_net_train_opts *o = &a->train;
 	const struct argp_option *opt;
+	char errmsg[BT_ERRMSG_SIZE];
+	unsigned k;
 
 	/* Remember the first training option's name, for bt-soc's message
 	 * when the verb is missing. */
@@ -171,6 +173,16 @@ parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--val-fraction must lie in [0, 1), not '%s'", arg);
 		break;
 	case OPT_STRIDE: o->stride = units(state, arg, "--stride", 1, 1e9); break;
+	case ARGP_KEY_END:
+		/* Every layer gets the first one's sizes; the shape must hold
+		 * whatever the number of input columns. */
+		for (k = 1; k < BT_NET_MAX_CONV; k++)
+			n->conv[k] = n->conv[0];
+		for (k = 1; k < BT_NET_MAX_LSTM; k++)
+			n->hidden[k] = n->hidden[0];
+		if (bt_net_arch_check(n, errmsg) != BT_OK)
+			argp_error(state, "%s", errmsg);
+		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
@@ -283,12 +295,7 @@ soc_nn_train(struct soc_nn_args *a, const struct bt_cli_common *common,
 	struct bt_net *net;
 	char errmsg[BT_ERRMSG_SIZE] = "";
 	enum bt_status st;
-	unsigned k;
 
-	for (k = 1; k < BT_NET_MAX_CONV; k++)
-		a->arch.conv[k] = a->arch.conv[0];
-	for (k = 1; k < BT_NET_MAX_LSTM; k++)
-		a->arch.hidden[k] = a->arch.hidden[0];
 	train = read_set(files, nfiles, a->inputs, &a->ninputs, a->target, common);
 	if (a->nval > 0)
 		val = read_set(a->val, a->nval, a->inputs, &a->ninputs, a->target,

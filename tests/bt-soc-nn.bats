@@ -159,6 +159,7 @@ max_diff() {
 @test "train: missing target column: exit 1" { golden bt-soc nn_missing_target; }
 @test "train: window longer than the data: exit 1" { golden bt-soc nn_window_too_long; }
 @test "train: no target: exit 2" { golden bt-soc nn_no_target; }
+@test "train: a kernel longer than the window: exit 2" { golden bt-soc nn_bad_arch; }
 @test "train: no model file: exit 2" { golden bt-soc nn_no_output; }
 @test "a training option without train: exit 2" { golden bt-soc nn_train_option; }
 @test "nn: a corrupt model file: exit 1" { golden bt-soc nn_corrupt_model; }
