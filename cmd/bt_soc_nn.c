@@ -271,6 +271,9 @@ show_progress(void *arg, const struct bt_net_progress *p)
 			"==============================", p->train_rmse);
 		if (p->epoch_done && !isnan(p->val_rmse))
 			fprintf(stderr, ", val rmse %.4g", p->val_rmse);
+		/* Erase what a longer line left (ECMA-48 EL, erase to the end
+		 * of the line). */
+		fputs("\033[K", stderr);
 		if (p->epoch_done)
 			fputc('\n', stderr);
 		fflush(stderr);
