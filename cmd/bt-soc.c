@@ -216,6 +216,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		}
 		o->net_mode = a->tr.mode;
 		o->r_nn = a->tr.r_nn;
+		o->r_nn_tau_s = a->tr.r_nn_tau_s;
 		if (a->tr.given != NULL)
 			argp_error(state, "--%s applies to bt-soc train only", a->tr.given);
 		nn = o->method == BT_SOC_NN || o->method == BT_SOC_NN_EKF;

@@ -18,7 +18,7 @@
 #define BAR_WIDTH 30
 
 enum {
-	OPT_NET = 0x300, OPT_STREAM, OPT_R_NN, OPT_THREADS, OPT_TARGET, OPT_INPUTS, OPT_VAL, OPT_WINDOW, OPT_CONV_LAYERS,
+	OPT_NET = 0x300, OPT_STREAM, OPT_R_NN, OPT_R_NN_TAU, OPT_THREADS, OPT_TARGET, OPT_INPUTS, OPT_VAL, OPT_WINDOW, OPT_CONV_LAYERS,
 	OPT_KERNEL, OPT_FILTERS, OPT_POOL, OPT_LSTM_LAYERS, OPT_HIDDEN,
 	OPT_EPOCHS, OPT_BATCH, OPT_LEARNING_RATE, OPT_L2, OPT_PATIENCE,
 	OPT_VAL_FRACTION, OPT_STRIDE
@@ -31,7 +31,9 @@ static const struct argp_option options[] = {
 	 "over the whole history) or window (re-run every window; default "
 	 "incremental)", 6},
 	{"r-nn", OPT_R_NN, "SD", 0,
-	 "nn+ekf: standard deviation of the network's soc (default 0.1)", 6},
+	 "nn+ekf: standard deviation of the network's soc error (default 0.01)", 6},
+	{"r-nn-tau", OPT_R_NN_TAU, "S", 0,
+	 "nn+ekf: that error's correlation time; 0: white (default 0)", 6},
 	{"threads", OPT_THREADS, "N", 0,
 	 "BLAS threads for training and the network (default 1)", 6},
 	{NULL, 0, NULL, 0, "Training (bt-soc train):", 10},
@@ -69,6 +71,7 @@ soc_nn_init(struct soc_nn_args *a, const char **val)
 	memset(a, 0, sizeof *a);
 	a->mode = BT_NET_INCREMENTAL;
 	a->r_nn = BT_SOC_DEFAULT_R_NN;
+	a->r_nn_tau_s = BT_SOC_DEFAULT_R_NN_TAU_S;
 	a->threads = 1;
 	a->val = val;
 	bt_net_arch_init(&a->arch, 1);
@@ -134,6 +137,9 @@ parse_opt(int key, char *arg, struct argp_state *state)
 				   "or window)", arg);
 		break;
 	case OPT_R_NN: a->r_nn = bt_cli_positive(state, arg, "--r-nn"); break;
+	case OPT_R_NN_TAU:
+		a->r_nn_tau_s = bt_cli_nonnegative(state, arg, "--r-nn-tau");
+		break;
 	case OPT_THREADS: a->threads = units(state, arg, "--threads", 1, 256); break;
 	case OPT_TARGET: a->target = arg; break;
 	case OPT_INPUTS: parse_inputs(state, a, arg); break;

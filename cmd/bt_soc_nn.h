@@ -15,6 +15,7 @@ struct soc_nn_args {
 	const char *net;		/* --net FILE */
 	enum bt_net_stream_mode mode;	/* --stream */
 	double r_nn;			/* --r-nn */
+	double r_nn_tau_s;		/* --r-nn-tau */
 	int threads;			/* --threads */
 	const char *target;		/* --target COL */
 	const char *inputs[BT_NET_MAX_CHANNELS];	/* --inputs COLS */

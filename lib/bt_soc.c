@@ -102,6 +102,7 @@ bt_soc_opts_init(struct bt_soc_opts *o)
 	o->net = NULL;
 	o->net_mode = BT_NET_INCREMENTAL;
 	o->r_nn = BT_SOC_DEFAULT_R_NN;
+	o->r_nn_tau_s = BT_SOC_DEFAULT_R_NN_TAU_S;
 }
 
 static enum bt_status
@@ -180,8 +181,10 @@ bt_soc_alloc(const struct bt_ecm *ecm, const struct bt_soc_opts *opts,
 	if (opts->method != BT_SOC_NN && ecm == NULL)
 		return invalid(errmsg, "the method needs a cell model");
 	if (opts->method == BT_SOC_NN_EKF
-	    && (!(opts->r_nn > 0) || !isfinite(opts->r_nn)))
-		return invalid(errmsg, "r_nn must be positive");
+	    && (!(opts->r_nn > 0) || !isfinite(opts->r_nn)
+		|| !(opts->r_nn_tau_s >= 0) || !isfinite(opts->r_nn_tau_s)))
+		return invalid(errmsg, "r_nn must be positive and its "
+			       "correlation time not negative");
 	if (opts->kf.adapt && (opts->drift_window < 1
 			       || !(opts->drift_alpha > 0 && opts->drift_alpha < 1)))
 		return invalid(errmsg, "the drift window must be at least 1 and "
@@ -346,7 +349,7 @@ bt_soc_update_net(struct bt_soc *s, double time_s, double current_a,
 	struct bt_kf_result kr;
 	struct bt_pf_result pr;
 	enum bt_status st;
-	double dt, i_hold, y = NAN;
+	double dt = NAN, i_hold, y = NAN, var;
 
 	if (!isfinite(time_s) || !isfinite(current_a) || !isfinite(temp_c))
 		return BT_ENONFINITE;
@@ -410,9 +413,12 @@ bt_soc_update_net(struct bt_soc *s, double time_s, double current_a,
 		row->nis = row->innovation_v * row->innovation_v / kr.innovation_var;
 		row->r0_ohm = kr.r0_ohm;
 		row->capacity_ah = kr.capacity_ah;
-		/* nn+ekf: the network's soc once it has a full window. */
-		if (s->stream != NULL && !isnan(y)) {
-			if ((st = bt_kf_update_soc(s->kf, y, s->o.r_nn, &kr)) != BT_OK)
+		/* nn+ekf: the network's soc once it has a full window, weighed
+		 * for its correlated error (none at a repeated time stamp). */
+		var = isnan(dt) ? s->o.r_nn * s->o.r_nn
+		      : bt_kf_sample_variance(s->o.r_nn, s->o.r_nn_tau_s, dt);
+		if (s->stream != NULL && !isnan(y) && isfinite(var)) {
+			if ((st = bt_kf_update_soc(s->kf, y, sqrt(var), &kr)) != BT_OK)
 				return st;
 			row->soc = kr.soc;
 			row->soc_sd = kr.soc_sd;

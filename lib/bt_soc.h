@@ -49,13 +49,15 @@
  * standard deviations, the two-sided 95 % point of a normal distribution. */
 #define BT_SOC_INTERVAL_Z 1.959963984540054
 
-/* nn+ekf: the standard deviation of the network's soc as a measurement.
- * The network's errors are correlated from one sample to the next (they
- * follow the slowly varying operating point), which a white measurement
- * noise does not describe; a deliberately large value keeps the filter
- * from treating thousands of correlated outputs as independent evidence,
- * so that it follows the network slowly and the voltage model quickly. */
-#define BT_SOC_DEFAULT_R_NN 0.1
+/* nn+ekf: the network's soc as a measurement, its error's standard
+ * deviation and correlation time.  With a correlation time each sample is
+ * weighed as bt_kf_sample_variance() says, so that a run of correlated
+ * outputs is not taken as that many independent ones.  The defaults are
+ * the values that did best on real data (the CALCE drive cycles of
+ * scripts/eval/nn): white, about the network's own RMSE; bt-soc(1) gives
+ * the trade-off measured on the twin. */
+#define BT_SOC_DEFAULT_R_NN 0.01
+#define BT_SOC_DEFAULT_R_NN_TAU_S 0
 
 /* The error below which an estimate counts as converged (metrics). */
 #define BT_SOC_CONVERGED_ERROR 0.02
@@ -86,7 +88,8 @@ struct bt_soc_opts {
 	double drift_alpha;	/* adaptation: significance of the bounds */
 	const struct bt_net *net;	/* nn, nn+ekf: the network (borrowed) */
 	enum bt_net_stream_mode net_mode;	/* nn, nn+ekf: how it streams */
-	double r_nn;		/* nn+ekf: sd of the network's soc */
+	double r_nn;		/* nn+ekf: sd of the network's soc error */
+	double r_nn_tau_s;	/* nn+ekf: its correlation time, s; 0: white */
 };
 
 /* One row's estimate. */
@@ -129,7 +132,8 @@ enum bt_status bt_soc_method_parse(const char *name, enum bt_soc_method *method)
 
 /* Fill OPTS with the defaults: method ekf, soc0 auto, the defaults above,
  * bt_kf_opts_init(), BT_PF_DEFAULT_PARTICLES and BT_PF_DEFAULT_SEED, no
- * network, incremental streaming, BT_SOC_DEFAULT_R_NN.
+ * network, incremental streaming, BT_SOC_DEFAULT_R_NN and
+ * BT_SOC_DEFAULT_R_NN_TAU_S.
  *
  * Returns nothing. */
 void bt_soc_opts_init(struct bt_soc_opts *opts);
