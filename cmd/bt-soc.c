@@ -1,9 +1,11 @@
 /* bt-soc - estimate the state of charge of a cell from its measured
- * current, voltage and temperature with an equivalent-circuit model.
+ * current, voltage and temperature with an equivalent-circuit model or a
+ * trained network, and (bt-soc train) train that network.
  *
- * Coulomb counting, the extended and unscented Kalman filters and the
- * particle filter live in lib/bt_soc, lib/bt_kf and lib/bt_pf; this file
- * reads options, streams rows through the estimator and reports.
+ * Coulomb counting, the extended and unscented Kalman filters, the
+ * particle filter and the network methods live in lib/bt_soc, lib/bt_kf,
+ * lib/bt_pf and lib/bt_net; this file reads options, streams rows through
+ * the estimator and reports.  The train verb is bt_soc_nn.c.
  */
 #include <config.h>
 
@@ -11,17 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bt_soc_nn.h"
 #include "bt_cli.h"
 #include "bt_num.h"
 #include "bt_soc.h"
-
-/* The columns bt-soc appends, in order; the last three with --adapt. */
-static const char *const soc_columns[] = {
-	"soc", "soc_sd", "soc_lo", "soc_hi", "v_model_v", "innovation_v", "nis",
-	"r0_ohm", "capacity_ah", "drift"
-};
-#define N_BASE_COLUMNS 7
-#define N_ALL_COLUMNS (sizeof soc_columns / sizeof soc_columns[0])
 
 struct soc_args {
 	struct bt_cli_common common;
@@ -31,6 +26,10 @@ struct soc_args {
 	const char *metrics;
 	double skip_s;
 	struct bt_soc_opts soc;
+	int train;			/* the verb train was given */
+	const char **files;		/* its operands */
+	size_t nfiles;
+	struct soc_nn_args tr;
 };
 
 enum {
@@ -45,7 +44,7 @@ static const struct argp_option options[] = {
 	{NULL, 0, NULL, 0, "Model and method:", 1},
 	{"model", 'm', "FILE", 0, "the cell model, a bt-ecm(5) file (required)", 1},
 	{"method", OPT_METHOD, "NAME", 0,
-	 "cc (coulomb counting), ekf, ukf or pf (default ekf)", 1},
+	 "cc (coulomb counting), ekf, ukf, pf, nn or nn+ekf (default ekf)", 1},
 	{"soc0", OPT_SOC0, "X|auto", 0,
 	 "initial state of charge, or auto: from the first row's voltage "
 	 "through the OCV (default auto)", 1},
@@ -74,7 +73,8 @@ static const struct argp_option options[] = {
 	{"ukf-kappa", OPT_UKF_KAPPA, "X", 0, "secondary scaling (default 0)", 3},
 	{NULL, 0, NULL, 0, "Particle filter (pf):", 4},
 	{"particles", OPT_PARTICLES, "N", 0, "number of particles (default 500)", 4},
-	{"seed", OPT_SEED, "N", 0, "seed of the particle filter (default 1)", 4},
+	{"seed", OPT_SEED, "N", 0,
+	 "seed of the particle filter and of training (default 1)", 4},
 	{NULL, 0, NULL, 0, "Self-updating twin (ekf, ukf):", 5},
 	{"adapt", OPT_ADAPT, NULL, 0,
 	 "also estimate R0 and the capacity; write r0_ohm, capacity_ah, drift", 5},
@@ -88,51 +88,58 @@ static const struct argp_option options[] = {
 	 "samples in the NIS window of the drift test (default 300)", 5},
 	{"drift-alpha", OPT_DRIFT_ALPHA, "P", 0,
 	 "significance of the drift test's chi-square bounds (default 0.01)", 5},
-	{NULL, 0, NULL, 0, "Evaluation:", 6},
+	{NULL, 0, NULL, 0, "Evaluation:", 7},
 	{"reference", OPT_REFERENCE, "COL", 0,
-	 "compare soc with the input column COL; metrics on standard error", 6},
-	{"metrics", OPT_METRICS, "FILE", 0, "write the metrics to FILE as CSV instead", 6},
+	 "compare soc with the input column COL; metrics on standard error", 7},
+	{"metrics", OPT_METRICS, "FILE", 0, "write the metrics to FILE as CSV instead", 7},
 	{"skip", OPT_SKIP, "S", 0,
-	 "leave the first S seconds out of the metrics (default 0)", 6},
+	 "leave the first S seconds out of the metrics (default 0)", 7},
 	{NULL, 0, NULL, 0, NULL, 0}
 };
 
-static const char args_doc[] = "[FILE]";
+static const char args_doc[] = "[FILE]\ntrain --target COL -o MODEL FILE...";
 
 static const char doc[] =
 	"Estimate the state of charge from measured current, voltage and "
 	"temperature with an equivalent-circuit model (bt-ecm(5)): coulomb "
 	"counting, an extended or unscented Kalman filter, or a particle "
-	"filter.\v"
+	"filter; or with a CNN-LSTM network (bt-net(5)) that bt-soc train "
+	"learns from reference data, alone (nn) or as a second measurement "
+	"of the extended filter (nn+ekf).\v"
 	"Input: time_s, current_a (positive = charge) and voltage_v, and "
 	"temperature_c when there is one (otherwise the model's reference "
-	"temperature).  The input columns are kept and soc, soc_sd, soc_lo, "
-	"soc_hi (the 95 % interval), v_model_v, innovation_v and nis are "
-	"appended (r0_ohm, capacity_ah and drift with --adapt).\n\n"
+	"temperature); nn and train read the network's input columns.  The "
+	"input columns are kept and soc, soc_sd, soc_lo, soc_hi (the 95 % "
+	"interval), v_model_v, innovation_v and nis are appended (r0_ohm, "
+	"capacity_ah and drift with --adapt, soc_nn with nn+ekf; soc alone "
+	"with nn).\n\n"
 	"Examples:\n"
 	"  bt-soc -m nmc18650.ecm drive.csv -o soc.csv\n"
 	"  bt-soc -m nmc18650.ecm --method ukf --reference soc_true drive.csv\n"
-	"  bt-soc -m nmc18650.ecm --method pf --particles 1000 -p 6 drive.csv";
-
-
-
-
+	"  bt-soc -m nmc18650.ecm --method pf --particles 1000 -p 6 drive.csv\n"
+	"  bt-soc train --target soc_true --window 20 --epochs 2 -o soc.net "
+	"drive.csv\n"
+	"  bt-soc --method nn --net soc.net drive.csv -o nn.csv";
 
 static error_t
 parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct soc_args *a = state->input;
 	struct bt_soc_opts *o = &a->soc;
+	int nn;
 
 	switch (key) {
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &a->common;
+		state->child_inputs[1] = &a->tr;
 		break;
 	case 'm': a->model = arg; break;
 	case OPT_METHOD:
 		if (bt_soc_method_parse(arg, &o->method) != BT_OK)
-			argp_error(state, "unknown method '%s' (use cc, ekf, ukf or pf)", arg);
+			argp_error(state, "unknown method '%s' (use cc, ekf, ukf, pf, "
+				   "nn or nn+ekf)", arg);
 		break;
+
 	case OPT_SOC0:
 		if (strcmp(arg, "auto") == 0) {
 			o->soc0 = NAN;
@@ -185,12 +192,41 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_METRICS: a->metrics = arg; break;
 	case OPT_SKIP: a->skip_s = bt_cli_nonnegative(state, arg, "--skip"); break;
 	case ARGP_KEY_ARG:
-		if (a->input != NULL)
+		if (state->arg_num == 0 && strcmp(arg, "train") == 0)
+			a->train = 1;
+		else if (a->train)
+			a->files[a->nfiles++] = arg;
+		else if (a->input != NULL)
 			argp_error(state, "extra operand '%s'", arg);
-		a->input = arg;
+		else
+			a->input = arg;
 		break;
 	case ARGP_KEY_END:
-		if (a->model == NULL)
+		if (a->train) {
+			if (a->tr.target == NULL)
+				argp_error(state, "no target column given (use --target COL)");
+			if (a->common.output == NULL)
+				argp_error(state, "no model file given (use -o MODEL)");
+			if (a->nfiles == 0)
+				argp_error(state, "no training data given (FILE...)");
+			if (a->model != NULL)
+				argp_error(state, "bt-soc train takes no cell model (-m)");
+			a->tr.train.seed = o->seed;
+			break;
+		}
+		o->net_mode = a->tr.mode;
+		o->r_nn = a->tr.r_nn;
+		o->r_nn_tau_s = a->tr.r_nn_tau_s;
+		if (a->tr.given != NULL)
+			argp_error(state, "--%s applies to bt-soc train only", a->tr.given);
+		nn = o->method == BT_SOC_NN || o->method == BT_SOC_NN_EKF;
+		if (nn && a->tr.net == NULL)
+			argp_error(state, "no network given (use --net FILE)");
+		if (!nn && a->tr.net != NULL)
+			argp_error(state, "--net needs --method nn or nn+ekf");
+		if (o->method == BT_SOC_NN && a->model != NULL)
+			argp_error(state, "--method nn takes no cell model (-m)");
+		if (o->method != BT_SOC_NN && a->model == NULL)
 			argp_error(state, "no model given (use -m FILE)");
 		if (o->kf.adapt && o->method != BT_SOC_EKF && o->method != BT_SOC_UKF)
 			argp_error(state, "--adapt needs --method ekf or ukf");
@@ -203,38 +239,19 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
+static const struct argp_child children[] = {
+	{&bt_cli_common_argp, 0, NULL, 0},
+	{&soc_nn_argp, 0, NULL, 0},
+	{NULL, 0, NULL, 0}
+};
+
 static const struct argp argp = {options, parse_opt, args_doc, doc,
-				 bt_cli_children, NULL, NULL};
+				 children, NULL, NULL};
 
 static void
 free_soc(void *s)
 {
 	bt_soc_free(s);
-}
-
-static void
-write_estimate(struct bt_writer *w, const struct bt_soc_row *e, int adapt)
-{
-	bt_writer_number(w, e->soc);
-	bt_writer_number(w, e->soc_sd);
-	bt_writer_number(w, e->soc_lo);
-	bt_writer_number(w, e->soc_hi);
-	bt_writer_number(w, e->v_model_v);
-	if (isnan(e->innovation_v)) {
-		bt_writer_empty(w);
-		bt_writer_empty(w);
-	} else {
-		bt_writer_number(w, e->innovation_v);
-		bt_writer_number(w, e->nis);
-	}
-	if (adapt) {
-		bt_writer_number(w, e->r0_ohm);
-		bt_writer_number(w, e->capacity_ah);
-		if (isnan(e->nis_mean))
-			bt_writer_empty(w);
-		else
-			bt_writer_raw(w, e->drift ? "1" : "0", 1);
-	}
 }
 
 /* Die with the message for an estimator error on the current row. */
@@ -262,10 +279,6 @@ estimator_failed(struct bt_reader *r, enum bt_status st, double t_prev, double t
 static void
 report_metrics(const struct soc_args *a, const struct bt_soc_metrics *m)
 {
-	static const char *const names[] = {
-		"method", "reference", "n", "rmse", "mae", "max_abs", "bias",
-		"coverage", "convergence_s", "final_error"
-	};
 	struct bt_soc_summary s = bt_soc_metrics_summary(m);
 	const char *method = bt_soc_method_name(a->soc.method);
 	struct bt_cli_common c = a->common;
@@ -282,18 +295,7 @@ report_metrics(const struct soc_args *a, const struct bt_soc_metrics *m)
 	c.output = a->metrics;
 	c.delimiter = ',';
 	w = bt_cli_open_output(&c);
-	bt_writer_names(w, names, sizeof names / sizeof names[0]);
-	bt_cli_end_row(w);
-	bt_writer_raw(w, method, strlen(method));
-	bt_writer_text(w, a->reference, strlen(a->reference));
-	bt_writer_number(w, (double)s.n);
-	bt_writer_number(w, s.rmse);
-	bt_writer_number(w, s.mae);
-	bt_writer_number(w, s.max_abs);
-	bt_writer_number(w, s.bias);
-	bt_writer_number(w, s.coverage);
-	bt_writer_number(w, s.convergence_s);
-	bt_writer_number(w, s.final_error);
+	bt_soc_write_summary(w, method, a->reference, &s);
 	bt_cli_end_row(w);
 	bt_cli_close_output(w);
 }
@@ -317,46 +319,55 @@ report_drift(const struct bt_soc *est)
 
 static void
 run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
-	struct soc_args *a)
+	const struct bt_net *net, struct soc_args *a)
 {
-	size_t tcol, icol, vcol, refcol = 0, i;
-	long tc = bt_reader_find(r, "temperature_c");
-	double t, cur, v, temp, ref = NAN, tprev = NAN;
-	double tref = bt_ecm_reference_temperature_c(ecm);
+	size_t tcol, icol = 0, vcol = 0, refcol = 0, ncols;
+	size_t ncol[BT_NET_MAX_CHANNELS];
+	long tc = ecm ? bt_reader_find(r, "temperature_c") : -1;
+	double t, cur = 0, v = NAN, temp, ref = NAN, tprev = NAN;
+	double tref = ecm ? bt_ecm_reference_temperature_c(ecm) : 0;
+	double x[BT_NET_MAX_CHANNELS];
 	struct bt_soc_metrics metrics;
 	struct bt_soc_row e;
 	struct bt_soc *est;
 	unsigned long rows = 0;
 	char errmsg[BT_ERRMSG_SIZE] = "";
 	enum bt_status st;
+	enum bt_soc_method method = a->soc.method;
 	int said_temp = 0, adapt = a->soc.kf.adapt;
-	const char *reserved[N_ALL_COLUMNS + 1];
+	const char *cols[BT_SOC_MAX_COLUMNS + 1];
 
-	for (i = 0; i < N_ALL_COLUMNS; i++)
-		reserved[i] = soc_columns[i];
+	ncols = bt_soc_columns(method, adapt, cols);
 	bt_cli_check(r, bt_reader_require(r, "time_s", &tcol));
-	bt_cli_check(r, bt_reader_require(r, "current_a", &icol));
-	bt_cli_check(r, bt_reader_require(r, "voltage_v", &vcol));
+	if (ecm != NULL) {
+		bt_cli_check(r, bt_reader_require(r, "current_a", &icol));
+		bt_cli_check(r, bt_reader_require(r, "voltage_v", &vcol));
+	}
+	if (net != NULL)
+		bt_cli_check(r, bt_net_find_columns(net, r, ncol));
 	if (a->reference != NULL)
 		bt_cli_check(r, bt_reader_require(r, a->reference, &refcol));
 	if ((st = bt_soc_alloc(ecm, &a->soc, &est, errmsg)) != BT_OK)
 		bt_cli_die("%s", errmsg[0] ? errmsg : bt_strerror(st));
 	bt_cli_hold(est, free_soc);
 	bt_soc_metrics_init(&metrics, a->skip_s);
-	if (tc < 0 && !a->common.quiet)
+	if (ecm != NULL && tc < 0 && !a->common.quiet)
 		bt_cli_warn("%s: no column 'temperature_c': using the model's "
 			    "reference temperature %g C", bt_reader_filename(r), tref);
 
-	reserved[adapt ? N_ALL_COLUMNS : N_BASE_COLUMNS] = NULL;
-	if (bt_reader_copy_header(r, w, reserved, 0) != BT_OK)
+	if (bt_reader_copy_header(r, w, cols, 0) != BT_OK)
 		bt_cli_die("out of memory");
-	bt_writer_names(w, soc_columns, adapt ? N_ALL_COLUMNS : N_BASE_COLUMNS);
+	bt_writer_names(w, cols, ncols);
 	bt_cli_end_row(w);
 
 	while ((st = bt_reader_next(r)) == BT_OK) {
 		bt_cli_check(r, bt_reader_finite(r, tcol, &t));
-		bt_cli_check(r, bt_reader_finite(r, icol, &cur));
-		bt_cli_check(r, bt_reader_number(r, vcol, &v));
+		if (ecm != NULL) {
+			bt_cli_check(r, bt_reader_finite(r, icol, &cur));
+			bt_cli_check(r, bt_reader_number(r, vcol, &v));
+		}
+		if (net != NULL)
+			bt_cli_check(r, bt_net_read_inputs(net, r, ncol, x));
 		temp = tref;
 		if (tc >= 0) {
 			bt_cli_check(r, bt_reader_number(r, (size_t)tc, &temp));
@@ -371,7 +382,7 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 		}
 		if (a->reference != NULL)
 			bt_cli_check(r, bt_reader_number(r, refcol, &ref));
-		if ((st = bt_soc_update(est, t, cur, v, temp, &e)) != BT_OK)
+		if ((st = bt_soc_update_net(est, t, cur, v, temp, x, &e)) != BT_OK)
 			estimator_failed(r, st, tprev, t);
 		if (rows == 0 && bt_soc_initial_under_load(est) && !a->common.quiet)
 			bt_cli_warn("%s:%lu: the first row is not at rest (current %g A): "
@@ -379,7 +390,7 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 				    bt_reader_filename(r), bt_reader_line(r), cur);
 		tprev = t;
 		bt_reader_copy_row(r, w);
-		write_estimate(w, &e, adapt);
+		bt_soc_write_row(w, &e, method, adapt);
 		bt_cli_end_row(w);
 		if (a->reference != NULL)
 			bt_soc_metrics_add(&metrics, t, &e, ref);
@@ -404,20 +415,41 @@ main(int argc, char **argv)
 	struct bt_reader_opts ropts;
 	struct bt_reader *r;
 	struct bt_writer *w;
-	struct bt_ecm *ecm;
+	struct bt_ecm *ecm = NULL;
+	struct bt_net *net = NULL;
+	const char **names;
 
 	bt_cli_init("bt-soc");
 	memset(&args, 0, sizeof args);
 	bt_soc_opts_init(&args.soc);
+	/* Room for every argument as a training or validation file. */
+	names = calloc(2 * (size_t)argc, sizeof *names);
+	if (names == NULL)
+		bt_cli_die("out of memory");
+	bt_cli_hold(names, free);
+	args.files = names;
+	soc_nn_init(&args.tr, names + argc);
 	argp_parse(&argp, argc, argv, 0, NULL, &args);
+	/* OpenBLAS runs one thread unless told otherwise: results then do
+	 * not depend on the machine. */
+	bt_net_set_threads(args.tr.threads);
 
-	ecm = bt_cli_load_model(args.model);
-	ropts = bt_cli_reader_opts(&args.common);
-	r = bt_cli_open_input(args.input, &ropts);
-	w = bt_cli_open_output(&args.common);
-	run_soc(r, w, ecm, &args);
-	bt_cli_release(r);
-	bt_cli_release(ecm);
+	if (args.train) {
+		soc_nn_train(&args.tr, &args.common, args.files, args.nfiles);
+	} else {
+		if (args.model != NULL)
+			ecm = bt_cli_load_model(args.model);
+		if (args.tr.net != NULL)
+			args.soc.net = net = soc_nn_load(&args.tr);
+		ropts = bt_cli_reader_opts(&args.common);
+		r = bt_cli_open_input(args.input, &ropts);
+		w = bt_cli_open_output(&args.common);
+		run_soc(r, w, ecm, net, &args);
+		bt_cli_release(r);
+		bt_cli_release(net);
+		bt_cli_release(ecm);
+	}
+	bt_cli_release(names);
 	bt_cli_common_free(&args.common);
 	return BT_EXIT_OK;
 }

@@ -757,3 +757,31 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 	res->offset_a = kf->ioff ? kf->x[kf->ioff] : 0;
 	return BT_OK;
 }
+
+enum bt_status
+bt_kf_update_soc(struct bt_kf *kf, double soc, double sd,
+		 struct bt_kf_result *res)
+{
+	double h[N_MAX] = {0}, k[N_MAX], s, e;
+	size_t n = kf->n, r;
+
+	if (!(sd > 0) || !isfinite(sd) || isinf(soc))
+		return BT_EINVAL;
+	if (!isnan(soc)) {
+		/* H = e_0: S = P_00 + R, K = P e_0 / S. */
+		h[0] = 1;
+		s = kf->p[0] + sd * sd;
+		e = soc - kf->x[0];
+		for (r = 0; r < n; r++) {
+			k[r] = kf->p[r * n] / s;
+			kf->x[r] += k[r] * e;
+		}
+		joseph(kf->p, k, h, sd * sd, n);
+		symmetrize(kf->p, n);
+		clamp_state(kf, kf->x);
+		bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
+	}
+	res->soc = kf->x[0];
+	res->soc_sd = sqrt(kf->p[0]);
+	return BT_OK;
+}

@@ -180,6 +180,20 @@ enum bt_status bt_kf_predict(struct bt_kf *kf, double current_a, double dt_s,
 enum bt_status bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 			    double temp_c, struct bt_kf_result *res);
 
+/* Measurement update with a direct, noisy measurement SOC of the state of
+ * charge with standard deviation SD (> 0), such as a data-driven
+ * estimator's output: the linear measurement z = soc + noise, H = [1 0
+ * ... 0], in the Joseph form ([BSLK01] eq. 5.2.3-18) as the voltage
+ * update.  Independent measurements of one sample may be applied one
+ * after the other, the voltage first: the result is that of the joint
+ * update.  RES->soc and RES->soc_sd are refreshed; the other fields
+ * are left as they are.  A NaN SOC makes no update.
+ *
+ * Returns BT_OK, or BT_EINVAL when SD is not positive and finite or SOC is
+ * infinite. */
+enum bt_status bt_kf_update_soc(struct bt_kf *kf, double soc, double sd,
+				struct bt_kf_result *res);
+
 /* Returns the length of the filter state (bt_ecm_state_dim(), plus 2
  * with adaptation or else 1 with the current offset). */
 size_t bt_kf_dim(const struct bt_kf *kf);

@@ -313,6 +313,31 @@ enum bt_status bt_net_data_add(struct bt_net_data *data, const double *x,
 			       double y, double time_s);
 void bt_net_data_end_series(struct bt_net_data *data);
 
+/* The default input channels of a model trained on the stream READER:
+ * voltage_v and current_a, and temperature_c when READER has that column.
+ * NAMES receives the names (static strings).
+ *
+ * Returns their number. */
+unsigned bt_net_default_channels(const struct bt_reader *reader,
+				 const char *names[BT_NET_MAX_CHANNELS]);
+
+/* Find the input channels of NET among the columns of READER: COLS[i]
+ * receives the column of channel i (NET's channels in order).
+ *
+ * Returns BT_OK, or BT_ENOCOL with the reader's message naming the first
+ * missing column. */
+enum bt_status bt_net_find_columns(const struct bt_net *net,
+				   struct bt_reader *reader, size_t *cols);
+
+/* Read the input channels of NET in READER's current row, from the
+ * columns COLS that bt_net_find_columns found, into X.
+ *
+ * Returns BT_OK, or a reader error (an empty or non-finite value is
+ * BT_ENONFINITE) with the reader's message. */
+enum bt_status bt_net_read_inputs(const struct bt_net *net,
+				  struct bt_reader *reader, const size_t *cols,
+				  double *x);
+
 /* Returns the number of series, or of samples in all series, of DATA. */
 size_t bt_net_data_series(const struct bt_net_data *data);
 size_t bt_net_data_samples(const struct bt_net_data *data);

@@ -189,6 +189,46 @@ undo:
 	return st;
 }
 
+unsigned
+bt_net_default_channels(const struct bt_reader *reader,
+			const char *names[BT_NET_MAX_CHANNELS])
+{
+	unsigned n = 0;
+
+	names[n++] = "voltage_v";
+	names[n++] = "current_a";
+	if (bt_reader_find(reader, "temperature_c") >= 0)
+		names[n++] = "temperature_c";
+	return n;
+}
+
+enum bt_status
+bt_net_find_columns(const struct bt_net *net, struct bt_reader *reader,
+		    size_t *cols)
+{
+	unsigned i, c = bt_net_arch(net)->channels;
+	enum bt_status st;
+
+	for (i = 0; i < c; i++)
+		if ((st = bt_reader_require(reader, bt_net_channel(net, i),
+					    &cols[i])) != BT_OK)
+			return st;
+	return BT_OK;
+}
+
+enum bt_status
+bt_net_read_inputs(const struct bt_net *net, struct bt_reader *reader,
+		   const size_t *cols, double *x)
+{
+	unsigned i, c = bt_net_arch(net)->channels;
+	enum bt_status st;
+
+	for (i = 0; i < c; i++)
+		if ((st = bt_reader_finite(reader, cols[i], &x[i])) != BT_OK)
+			return st;
+	return BT_OK;
+}
+
 /* Length of series S. */
 static size_t
 series_len(const struct bt_net_data *d, size_t s)

@@ -6,6 +6,15 @@
  * honestly; its model voltage and innovation are reported but never fed
  * back.
  *
+ * The network methods: nn is the network's streaming prediction
+ * (bt_net) alone.  nn+ekf is the extended filter on the cell model with
+ * the network's soc as a second, direct measurement of the state, applied
+ * after the voltage update (bt_kf_update_soc): the physics model carries
+ * the fast dynamics and the coulomb count, the network pins the slowly
+ * drifting soc that the flat OCV curve leaves poorly observed.  This is
+ * the fusion of a data-driven soc observation with a model-based filter
+ * of the hybrid-twin literature, in its simplest (loosely coupled) form.
+ *
  * Drift detection ([BSLK01] sec. 5.4.2, the chi-square test of the time
  * average of the normalised innovation squared): for a consistent filter
  * the NIS values e^2/S are chi-square with one degree of freedom, so the
@@ -28,12 +37,13 @@
 #include <gsl/gsl_cdf.h>
 
 #include "bt_soc.h"
+#include "bt_stream.h"
 
 /* Bisection of the OCV curve: iterations halve [0, 1] down to 2^-60. */
 #define OCV_BISECTION_STEPS 60
 
 static const char *const method_names[BT_SOC_NMETHODS] = {
-	"cc", "ekf", "ukf", "pf"
+	"cc", "ekf", "ukf", "pf", "nn", "nn+ekf"
 };
 
 struct bt_soc {
@@ -41,6 +51,7 @@ struct bt_soc {
 	struct bt_soc_opts o;
 	struct bt_kf *kf;	/* cc, ekf, ukf */
 	struct bt_pf *pf;	/* pf */
+	struct bt_net_stream *stream;	/* nn, nn+ekf */
 	int started;
 	double t_prev, i_prev;
 	double soc_init;
@@ -88,6 +99,10 @@ bt_soc_opts_init(struct bt_soc_opts *o)
 	o->seed = BT_PF_DEFAULT_SEED;
 	o->drift_window = BT_SOC_DEFAULT_DRIFT_WINDOW;
 	o->drift_alpha = BT_SOC_DEFAULT_DRIFT_ALPHA;
+	o->net = NULL;
+	o->net_mode = BT_NET_INCREMENTAL;
+	o->r_nn = BT_SOC_DEFAULT_R_NN;
+	o->r_nn_tau_s = BT_SOC_DEFAULT_R_NN_TAU_S;
 }
 
 static enum bt_status
@@ -105,17 +120,20 @@ bt_soc_free(struct bt_soc *s)
 		return;
 	bt_kf_free(s->kf);
 	bt_pf_free(s->pf);
+	bt_net_stream_free(s->stream);
 	free(s->ring);
 	free(s);
 }
 
-/* Create the method's filter at SOC0 in S->kf or S->pf. */
+/* Create the method's filter at SOC0 in S->kf or S->pf (nn has none). */
 static enum bt_status
 make_filter(struct bt_soc *s, double soc0, char *errmsg)
 {
 	struct bt_kf_opts ko = s->o.kf;
 	struct bt_pf_opts po;
 
+	if (s->o.method == BT_SOC_NN)
+		return BT_OK;
 	if (s->o.method != BT_SOC_PF) {
 		if (isnan(ko.q_soc))
 			ko.q_soc = BT_KF_DEFAULT_Q_SOC;
@@ -157,6 +175,16 @@ bt_soc_alloc(const struct bt_ecm *ecm, const struct bt_soc_opts *opts,
 		return invalid(errmsg, "the rest current must not be negative");
 	if (opts->kf.adapt && opts->method != BT_SOC_EKF && opts->method != BT_SOC_UKF)
 		return invalid(errmsg, "adaptation needs the ekf or the ukf");
+	if ((opts->method == BT_SOC_NN || opts->method == BT_SOC_NN_EKF)
+	    && opts->net == NULL)
+		return invalid(errmsg, "the methods nn and nn+ekf need a network");
+	if (opts->method != BT_SOC_NN && ecm == NULL)
+		return invalid(errmsg, "the method needs a cell model");
+	if (opts->method == BT_SOC_NN_EKF
+	    && (!(opts->r_nn > 0) || !isfinite(opts->r_nn)
+		|| !(opts->r_nn_tau_s >= 0) || !isfinite(opts->r_nn_tau_s)))
+		return invalid(errmsg, "r_nn must be positive and its "
+			       "correlation time not negative");
 	if (opts->kf.adapt && (opts->drift_window < 1
 			       || !(opts->drift_alpha > 0 && opts->drift_alpha < 1)))
 		return invalid(errmsg, "the drift window must be at least 1 and "
@@ -177,6 +205,14 @@ bt_soc_alloc(const struct bt_ecm *ecm, const struct bt_soc_opts *opts,
 	bt_pf_free(s->pf);
 	s->kf = NULL;
 	s->pf = NULL;
+	if (opts->method == BT_SOC_NN || opts->method == BT_SOC_NN_EKF) {
+		if ((st = bt_net_stream_alloc(opts->net, opts->net_mode,
+					      &s->stream)) != BT_OK) {
+			bt_soc_free(s);
+			return st == BT_EINVAL ? invalid(errmsg, "unknown streaming "
+							 "mode") : st;
+		}
+	}
 	s->soc_init = NAN;
 	s->drift.first_time_s = NAN;
 	s->drift.peak_nis_mean = NAN;
@@ -235,6 +271,8 @@ start(struct bt_soc *s, double current_a, double voltage_v, double temp_c)
 	double z0 = s->o.soc0;
 	enum bt_status st;
 
+	if (s->o.method == BT_SOC_NN)
+		return BT_OK;	/* no filter: the network starts itself */
 	if (isnan(z0)) {
 		if (!isfinite(voltage_v))
 			return BT_ENONFINITE;
@@ -284,17 +322,52 @@ drift_add(struct bt_soc *s, double time_s, struct bt_soc_row *row)
 	}
 }
 
+/* The network's row: its output alone, no interval, no model voltage. */
+static void
+nn_row(struct bt_soc_row *row, double y)
+{
+	row->soc = row->soc_nn = y;
+	row->soc_sd = row->soc_lo = row->soc_hi = NAN;
+	row->v_model_v = row->innovation_v = row->nis = NAN;
+	row->r0_ohm = row->capacity_ah = NAN;
+	row->nis_mean = NAN;
+	row->drift = 0;
+}
+
 enum bt_status
 bt_soc_update(struct bt_soc *s, double time_s, double current_a,
 	      double voltage_v, double temp_c, struct bt_soc_row *row)
 {
+	return bt_soc_update_net(s, time_s, current_a, voltage_v, temp_c, NULL, row);
+}
+
+enum bt_status
+bt_soc_update_net(struct bt_soc *s, double time_s, double current_a,
+		  double voltage_v, double temp_c, const double *net_x,
+		  struct bt_soc_row *row)
+{
 	struct bt_kf_result kr;
 	struct bt_pf_result pr;
 	enum bt_status st;
-	double dt, i_hold;
+	double dt = NAN, i_hold, y = NAN, var;
 
 	if (!isfinite(time_s) || !isfinite(current_a) || !isfinite(temp_c))
 		return BT_ENONFINITE;
+	if (s->stream != NULL) {
+		if (net_x == NULL)
+			return BT_EINVAL;
+		if (s->started && time_s < s->t_prev)
+			return BT_ETIME;
+		if ((st = bt_net_stream_step(s->stream, net_x, &y)) != BT_OK)
+			return st;
+	}
+	if (s->o.method == BT_SOC_NN) {
+		s->started = 1;
+		s->t_prev = time_s;
+		s->rows++;
+		nn_row(row, y);
+		return BT_OK;
+	}
 	if (!s->started) {
 		if ((st = start(s, current_a, voltage_v, temp_c)) != BT_OK)
 			return st;
@@ -340,7 +413,18 @@ bt_soc_update(struct bt_soc *s, double time_s, double current_a,
 		row->nis = row->innovation_v * row->innovation_v / kr.innovation_var;
 		row->r0_ohm = kr.r0_ohm;
 		row->capacity_ah = kr.capacity_ah;
+		/* nn+ekf: the network's soc once it has a full window, weighed
+		 * for its correlated error (none at a repeated time stamp). */
+		var = isnan(dt) ? s->o.r_nn * s->o.r_nn
+		      : bt_kf_sample_variance(s->o.r_nn, s->o.r_nn_tau_s, dt);
+		if (s->stream != NULL && !isnan(y) && isfinite(var)) {
+			if ((st = bt_kf_update_soc(s->kf, y, sqrt(var), &kr)) != BT_OK)
+				return st;
+			row->soc = kr.soc;
+			row->soc_sd = kr.soc_sd;
+		}
 	}
+	row->soc_nn = y;
 	row->soc_lo = fmax(0, fmin(1, row->soc - BT_SOC_INTERVAL_Z * row->soc_sd));
 	row->soc_hi = fmax(0, fmin(1, row->soc + BT_SOC_INTERVAL_Z * row->soc_sd));
 	row->nis_mean = NAN;
@@ -354,6 +438,64 @@ void
 bt_soc_drift_summary(const struct bt_soc *s, struct bt_soc_drift *d)
 {
 	*d = s->drift;
+}
+
+/* --- Output rows ------------------------------------------------------------- */
+
+/* The columns in order: the base seven, the three of adaptation, and
+ * nn+ekf's network output. */
+static const char *const column_names[BT_SOC_MAX_COLUMNS] = {
+	"soc", "soc_sd", "soc_lo", "soc_hi", "v_model_v", "innovation_v", "nis",
+	"r0_ohm", "capacity_ah", "drift", "soc_nn"
+};
+#define N_BASE_COLUMNS 7
+#define N_ADAPT_COLUMNS 3
+
+size_t
+bt_soc_columns(enum bt_soc_method method, int adapt,
+	       const char *names[BT_SOC_MAX_COLUMNS + 1])
+{
+	size_t n = 0, k;
+
+	names[n++] = column_names[0];
+	for (k = 1; method != BT_SOC_NN && k < N_BASE_COLUMNS; k++)
+		names[n++] = column_names[k];
+	for (k = 0; adapt && k < N_ADAPT_COLUMNS; k++)
+		names[n++] = column_names[N_BASE_COLUMNS + k];
+	if (method == BT_SOC_NN_EKF)
+		names[n++] = column_names[BT_SOC_MAX_COLUMNS - 1];
+	names[n] = NULL;
+	return n;
+}
+
+void
+bt_soc_write_row(struct bt_writer *w, const struct bt_soc_row *e,
+		 enum bt_soc_method method, int adapt)
+{
+	bt_writer_number_or_empty(w, e->soc);
+	if (method == BT_SOC_NN)
+		return;
+	bt_writer_number(w, e->soc_sd);
+	bt_writer_number(w, e->soc_lo);
+	bt_writer_number(w, e->soc_hi);
+	bt_writer_number(w, e->v_model_v);
+	if (isnan(e->innovation_v)) {
+		bt_writer_empty(w);
+		bt_writer_empty(w);
+	} else {
+		bt_writer_number(w, e->innovation_v);
+		bt_writer_number(w, e->nis);
+	}
+	if (adapt) {
+		bt_writer_number(w, e->r0_ohm);
+		bt_writer_number(w, e->capacity_ah);
+		if (isnan(e->nis_mean))
+			bt_writer_empty(w);
+		else
+			bt_writer_raw(w, e->drift ? "1" : "0", 1);
+	}
+	if (method == BT_SOC_NN_EKF)
+		bt_writer_number_or_empty(w, e->soc_nn);
 }
 
 /* --- Metrics ------------------------------------------------------------------ */
@@ -379,6 +521,8 @@ bt_soc_metrics_add(struct bt_soc_metrics *m, double time_s,
 		return;
 	if (isnan(m->start_s))
 		m->start_s = time_s;
+	if (isnan(row->soc))
+		return;	/* nn before its first full window */
 	/* Convergence: the first sample after the last one whose error was
 	 * too large (any_bad 2: waiting for that sample). */
 	if (!(fabs(e) < BT_SOC_CONVERGED_ERROR)) {
@@ -392,6 +536,9 @@ bt_soc_metrics_add(struct bt_soc_metrics *m, double time_s,
 	if (time_s < m->start_s + m->skip_s)
 		return;
 	bt_stats_add(&m->err, e);
+	if (isnan(row->soc_lo))
+		return;
+	m->intervals++;
 	if (reference >= row->soc_lo && reference <= row->soc_hi)
 		m->inside++;
 }
@@ -407,7 +554,7 @@ bt_soc_metrics_summary(const struct bt_soc_metrics *m)
 	r.mae = s.mae;
 	r.max_abs = s.max_abs;
 	r.bias = s.bias;
-	r.coverage = s.n ? (double)m->inside / (double)s.n : NAN;
+	r.coverage = m->intervals ? (double)m->inside / (double)m->intervals : NAN;
 	r.final_error = m->final_error;
 	if (isnan(m->start_s) || m->any_bad == 2)
 		r.convergence_s = NAN;
@@ -416,4 +563,29 @@ bt_soc_metrics_summary(const struct bt_soc_metrics *m)
 	else
 		r.convergence_s = m->converged_s - m->start_s;
 	return r;
+}
+
+enum bt_status
+bt_soc_write_summary(struct bt_writer *w, const char *method,
+		     const char *reference, const struct bt_soc_summary *s)
+{
+	static const char *const names[] = {
+		"method", "reference", "n", "rmse", "mae", "max_abs", "bias",
+		"coverage", "convergence_s", "final_error"
+	};
+	enum bt_status st;
+
+	bt_writer_names(w, names, sizeof names / sizeof names[0]);
+	st = bt_writer_end_row(w);
+	bt_writer_raw(w, method, strlen(method));
+	bt_writer_text(w, reference, strlen(reference));
+	bt_writer_number(w, (double)s->n);
+	bt_writer_number(w, s->rmse);
+	bt_writer_number(w, s->mae);
+	bt_writer_number(w, s->max_abs);
+	bt_writer_number(w, s->bias);
+	bt_writer_number(w, s->coverage);
+	bt_writer_number(w, s->convergence_s);
+	bt_writer_number(w, s->final_error);
+	return st;
 }

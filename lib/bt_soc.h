@@ -4,7 +4,8 @@
  * An estimator takes one sample at a time (time, current, voltage,
  * temperature) and gives the row's estimate: coulomb counting, an extended
  * or unscented Kalman filter (bt_kf) or a particle filter (bt_pf) on the
- * equivalent-circuit model, with the initial state of charge given or
+ * equivalent-circuit model, a trained CNN-LSTM (bt_net), or the extended
+ * filter with the network's soc as a second measurement, with the initial state of charge given or
  * found from the open-circuit voltage, long gaps in the time stamps taken
  * as rest, and (with adaptation) a drift detector on the normalised
  * innovation squared.  A metrics accumulator compares estimates with a
@@ -14,9 +15,10 @@
  * of a sample flows until the next sample's time; a sample's voltage is
  * measured while its own current flows.
  *
- * Memory: O(1) in the number of samples (the drift window and the
- * particles are allocated once); bt_soc_update allocates nothing.  The
- * estimator borrows its model.  Current sign: positive = charge.
+ * Memory: O(1) in the number of samples (the drift window, the particles
+ * and the network's O(W) streaming state are allocated once);
+ * bt_soc_update allocates nothing.  The estimator borrows its model and
+ * its network.  Current sign: positive = charge.
  */
 #ifndef BT_SOC_H
 #define BT_SOC_H
@@ -26,6 +28,7 @@
 
 #include "bt_ecm.h"
 #include "bt_kf.h"
+#include "bt_net.h"
 #include "bt_pf.h"
 #include "bt_stats.h"
 #include "bt_status.h"
@@ -46,6 +49,16 @@
  * standard deviations, the two-sided 95 % point of a normal distribution. */
 #define BT_SOC_INTERVAL_Z 1.959963984540054
 
+/* nn+ekf: the network's soc as a measurement, its error's standard
+ * deviation and correlation time.  With a correlation time each sample is
+ * weighed as bt_kf_sample_variance() says, so that a run of correlated
+ * outputs is not taken as that many independent ones.  The defaults are
+ * the values that did best on real data (the CALCE drive cycles of
+ * scripts/eval/nn): white, about the network's own RMSE; bt-soc(1) gives
+ * the trade-off measured on the twin. */
+#define BT_SOC_DEFAULT_R_NN 0.01
+#define BT_SOC_DEFAULT_R_NN_TAU_S 0
+
 /* The error below which an estimate counts as converged (metrics). */
 #define BT_SOC_CONVERGED_ERROR 0.02
 
@@ -55,6 +68,8 @@ enum bt_soc_method {
 	BT_SOC_EKF,	/* extended Kalman filter */
 	BT_SOC_UKF,	/* unscented Kalman filter */
 	BT_SOC_PF,	/* particle filter */
+	BT_SOC_NN,	/* the network alone (no cell model) */
+	BT_SOC_NN_EKF,	/* ekf with the network's soc as a measurement */
 	BT_SOC_NMETHODS
 };
 
@@ -71,6 +86,10 @@ struct bt_soc_opts {
 	uint64_t seed;		/* pf */
 	size_t drift_window;	/* adaptation: NIS window, samples */
 	double drift_alpha;	/* adaptation: significance of the bounds */
+	const struct bt_net *net;	/* nn, nn+ekf: the network (borrowed) */
+	enum bt_net_stream_mode net_mode;	/* nn, nn+ekf: how it streams */
+	double r_nn;		/* nn+ekf: sd of the network's soc error */
+	double r_nn_tau_s;	/* nn+ekf: its correlation time, s; 0: white */
 };
 
 /* One row's estimate. */
@@ -83,6 +102,8 @@ struct bt_soc_row {
 	double capacity_ah;	/* capacity in use (adapted with adapt) */
 	double nis_mean;	/* mean NIS over the drift window (NaN until full) */
 	int drift;		/* adapt: the window mean is above the bound */
+	double soc_nn;		/* nn, nn+ekf: the network's output; NaN
+				   before its first full window */
 };
 
 /* When and how far the measurements left the model (adaptation). */
@@ -96,8 +117,13 @@ struct bt_soc_drift {
 };
 
 struct bt_soc;
+struct bt_writer;
 
-/* Returns the command-line name of METHOD ("cc", "ekf", "ukf", "pf"). */
+/* Most columns an estimator's row has (bt_soc_columns). */
+#define BT_SOC_MAX_COLUMNS 11
+
+/* Returns the command-line name of METHOD ("cc", "ekf", "ukf", "pf", "nn",
+ * "nn+ekf"). */
 const char *bt_soc_method_name(enum bt_soc_method method);
 
 /* Find the method called NAME and store it in *METHOD.
@@ -105,14 +131,17 @@ const char *bt_soc_method_name(enum bt_soc_method method);
 enum bt_status bt_soc_method_parse(const char *name, enum bt_soc_method *method);
 
 /* Fill OPTS with the defaults: method ekf, soc0 auto, the defaults above,
- * bt_kf_opts_init(), BT_PF_DEFAULT_PARTICLES and BT_PF_DEFAULT_SEED.
+ * bt_kf_opts_init(), BT_PF_DEFAULT_PARTICLES and BT_PF_DEFAULT_SEED, no
+ * network, incremental streaming, BT_SOC_DEFAULT_R_NN and
+ * BT_SOC_DEFAULT_R_NN_TAU_S.
  *
  * Returns nothing. */
 void bt_soc_opts_init(struct bt_soc_opts *opts);
 
 /* Create an estimator of ECM (borrowed) with OPTS (copied).  The filter
- * itself starts at the first sample.  When an option is invalid and
- * ERRMSG is not NULL, it receives a description.
+ * itself starts at the first sample.  The methods nn and nn+ekf need
+ * OPTS->net; nn needs no ECM (it may be NULL).  When an option is invalid
+ * and ERRMSG is not NULL, it receives a description.
  *
  * Returns BT_OK, BT_EINVAL or BT_ENOMEM. */
 enum bt_status bt_soc_alloc(const struct bt_ecm *ecm, const struct bt_soc_opts *opts,
@@ -131,10 +160,29 @@ void bt_soc_free(struct bt_soc *soc);
  * Returns BT_OK; BT_ETIME when TIME_S is before the previous sample's;
  * BT_ENONFINITE when TIME_S, CURRENT_A or TEMP_C is not finite, or when
  * the first sample has no voltage and soc0 is auto; BT_ERANGE when a
- * filter's covariance failed (see bt_kf); BT_ENOMEM.  After an error the
+ * filter's covariance failed (see bt_kf); BT_EINVAL for the methods nn and
+ * nn+ekf, which need bt_soc_update_net; BT_ENOMEM.  After an error the
  * estimator cannot go on. */
 enum bt_status bt_soc_update(struct bt_soc *soc, double time_s, double current_a,
 			     double voltage_v, double temp_c, struct bt_soc_row *row);
+
+/* bt_soc_update with the network's input channels of the sample in
+ * NET_X (the channels of opts->net in its order, physical units; ignored
+ * by the other methods, which accept NULL).
+ *
+ * The network gives no soc before its first full window of W samples:
+ * nn writes NaN in row->soc for the first W - 1 samples, and nn+ekf runs
+ * as ekf on the voltage alone until then.  nn has no interval (soc_sd,
+ * soc_lo, soc_hi NaN) and no model voltage (v_model_v, innovation_v, nis
+ * NaN).
+ *
+ * Returns what bt_soc_update returns, and BT_ENONFINITE when a value of
+ * NET_X is not finite, or BT_EINVAL when NET_X is NULL for nn or
+ * nn+ekf. */
+enum bt_status bt_soc_update_net(struct bt_soc *soc, double time_s,
+				 double current_a, double voltage_v,
+				 double temp_c, const double *net_x,
+				 struct bt_soc_row *row);
 
 /* Returns the initial soc the estimator started from (NaN before the
  * first sample). */
@@ -155,12 +203,33 @@ void bt_soc_drift_summary(const struct bt_soc *soc, struct bt_soc_drift *drift);
  * Returns the state of charge. */
 double bt_soc_from_ocv(const struct bt_ecm *ecm, double ocv_v, double temp_c);
 
+/* --- Output rows ----------------------------------------------------------- */
+
+/* The names of the columns bt_soc_write_row writes for METHOD (with
+ * --adapt when ADAPT): soc alone for nn; soc, soc_sd, soc_lo, soc_hi,
+ * v_model_v, innovation_v and nis for the others, then r0_ohm,
+ * capacity_ah and drift with ADAPT, or soc_nn for nn+ekf.  NAMES receives
+ * them (static strings) and a NULL after the last.
+ *
+ * Returns their number. */
+size_t bt_soc_columns(enum bt_soc_method method, int adapt,
+		      const char *names[BT_SOC_MAX_COLUMNS + 1]);
+
+/* Write ROW's values of those columns to W: a NaN soc, soc_nn,
+ * innovation or nis (none) and a drift flag before the window is full as
+ * empty fields.
+ *
+ * Returns nothing (the writer keeps its errors). */
+void bt_soc_write_row(struct bt_writer *w, const struct bt_soc_row *row,
+		      enum bt_soc_method method, int adapt);
+
 /* --- Metrics against a reference ------------------------------------------ */
 
 struct bt_soc_metrics {
 	double skip_s;		/* samples before start + skip_s are left out */
 	double start_s;		/* time of the first sample; NaN before it */
 	struct bt_stats err;	/* estimate minus reference */
+	size_t intervals;	/* samples with an interval */
 	size_t inside;		/* references within [soc_lo, soc_hi] */
 	double converged_s;	/* time of the first sample after the last
 				   one with |error| >= BT_SOC_CONVERGED_ERROR */
@@ -172,7 +241,8 @@ struct bt_soc_metrics {
 struct bt_soc_summary {
 	size_t n;			/* samples compared */
 	double rmse, mae, max_abs, bias;
-	double coverage;		/* fraction inside the 95 % interval */
+	double coverage;		/* fraction inside the 95 % interval; NaN
+					   without intervals */
 	double convergence_s;		/* from the start until |error| stays
 					   below BT_SOC_CONVERGED_ERROR; NaN
 					   when it never does */
@@ -185,7 +255,7 @@ struct bt_soc_summary {
 void bt_soc_metrics_init(struct bt_soc_metrics *m, double skip_s);
 
 /* Take the sample at TIME_S with estimate ROW and reference REFERENCE (a
- * NaN reference is no sample: it is left out).
+ * NaN reference or estimate is no sample: it is left out).
  *
  * Returns nothing. */
 void bt_soc_metrics_add(struct bt_soc_metrics *m, double time_s,
@@ -193,5 +263,15 @@ void bt_soc_metrics_add(struct bt_soc_metrics *m, double time_s,
 
 /* Returns the summary of what M has taken (NaN metrics when nothing). */
 struct bt_soc_summary bt_soc_metrics_summary(const struct bt_soc_metrics *m);
+
+/* Write the names of the metrics (method, reference, n, rmse, mae,
+ * max_abs, bias, coverage, convergence_s, final_error), end that row, and
+ * write the values of S for METHOD against the column REFERENCE, leaving
+ * the row for the caller to end.
+ *
+ * Returns the status of ending the names' row (bt_writer_end_row). */
+enum bt_status bt_soc_write_summary(struct bt_writer *w, const char *method,
+				    const char *reference,
+				    const struct bt_soc_summary *s);
 
 #endif /* BT_SOC_H */

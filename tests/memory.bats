@@ -48,6 +48,13 @@ bounded() {	# bounded CMD: run CMD on the endless stream, expect the timeout
 	bounded "bt-soc -q -m $BT_SRCDIR/datasets/nmc18650.ecm --adapt --soc0 0.5"
 }
 
+@test "bt-soc --method nn and nn+ekf run in constant memory" {
+	net=$BT_SRCDIR/tests/data/net/torch_default.btnet
+	bounded "bt-soc -q --method nn --net $net"
+	bounded "bt-soc -q --method nn --stream window --net $net"
+	bounded "bt-soc -q -m $BT_SRCDIR/datasets/nmc18650.ecm --method nn+ekf --net $net --soc0 0.5"
+}
+
 @test "bt-wavelet denoise runs in constant memory" {
 	bounded "bt-wavelet denoise -c voltage_v,current_a --block 4096"
 }

@@ -1,5 +1,6 @@
 /* test_bt_kf.c - the Kalman filters against a textbook linear Kalman
- * filter on a linear model (where EKF and UKF are exact), positive
+ * filter on a linear model (where EKF and UKF are exact; with direct soc
+ * measurements too), positive
  * definiteness under stress, convergence on simulated data, option errors.
  *
  * Deterministic; prints "N passed, N failed" and exits 1 on any failure.
@@ -99,6 +100,23 @@ ref_update(struct ref_kf *f, const struct bt_kf_opts *o, double i, double v)
 	memcpy(f->p, pn, sizeof pn);
 }
 
+/* A direct measurement Z of the soc with standard deviation SD: H = [1 0 0]. */
+static void
+ref_update_soc(struct ref_kf *f, double z, double sd)
+{
+	double s = f->p[0] + sd * sd, k[3], pn[9], x0 = f->x[0];
+	int r, c;
+
+	for (r = 0; r < 3; r++)
+		k[r] = f->p[r * 3] / s;
+	for (r = 0; r < 3; r++)
+		for (c = 0; c < 3; c++)
+			pn[r * 3 + c] = f->p[r * 3 + c] - k[r] * f->p[c];
+	for (r = 0; r < 3; r++)
+		f->x[r] += k[r] * (z - x0);
+	memcpy(f->p, pn, sizeof pn);
+}
+
 static void
 test_linear(enum bt_kf_method method, const char *name)
 {
@@ -135,6 +153,14 @@ test_linear(enum bt_kf_method method, const char *name)
 		v = 3.2113 + 0.98 * 0.55 + 0.0271 * i + 0.004 * (test_uniform(&seed) - 0.5);
 		CHECK(bt_kf_update(kf, i, v, 25, &res) == BT_OK, "%s: update", name);
 		ref_update(&ref, &o, i, v);
+		/* Every third sample, a direct soc measurement too (nn+ekf). */
+		if (k % 3 == 1) {
+			double z = 0.55 + 0.03 * (test_uniform(&seed) - 0.5);
+
+			CHECK(bt_kf_update_soc(kf, z, 0.021, &res) == BT_OK,
+			      "%s: soc update", name);
+			ref_update_soc(&ref, z, 0.021);
+		}
 		bt_kf_state(kf, x, p);
 		for (r = 0; r < 3; r++)
 			if ((t = fabs(x[r] - ref.x[r])) > worst_x)
@@ -148,6 +174,13 @@ test_linear(enum bt_kf_method method, const char *name)
 	      worst_p);
 	CHECK(fabs(res.soc - x[0]) == 0 && fabs(res.soc_sd - sqrt(p[0])) == 0,
 	      "%s: result reports the state", name);
+	/* No soc (NaN) changes nothing; a bad deviation is refused. */
+	CHECK(bt_kf_update_soc(kf, NAN, 0.021, &res) == BT_OK && res.soc == x[0],
+	      "%s: a NaN soc makes no update", name);
+	CHECK(bt_kf_update_soc(kf, 0.5, 0, &res) == BT_EINVAL
+	      && bt_kf_update_soc(kf, 0.5, NAN, &res) == BT_EINVAL
+	      && bt_kf_update_soc(kf, INFINITY, 0.02, &res) == BT_EINVAL,
+	      "%s: soc update with sd 0, NaN or an infinite soc", name);
 	bt_kf_free(kf);
 	bt_ecm_free(ecm);
 }

@@ -1,0 +1,1 @@
+bt-soc --method nn --net soc/corrupt.btnet examples/drive.csv

@@ -1,0 +1,1 @@
+bt-soc -m ecm/linear2rc.ecm --net net/torch_lstm.btnet examples/drive.csv

@@ -1,0 +1,1 @@
+bt-soc --method nn examples/drive.csv

@@ -1,0 +1,1 @@
+bt-soc train --target soc_true examples/drive.csv

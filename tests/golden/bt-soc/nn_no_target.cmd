@@ -1,0 +1,1 @@
+bt-soc train -o m.net examples/drive.csv
