@@ -301,23 +301,6 @@ report_metrics(const struct soc_args *a, const struct bt_soc_metrics *m)
 }
 
 static void
-report_drift(const struct bt_soc *est)
-{
-	struct bt_soc_drift d;
-
-	bt_soc_drift_summary(est, &d);
-	if (d.flagged == 0)
-		bt_cli_warn("drift: none; the window mean nis stayed below %.4g "
-			    "(peak %.4g)", d.upper, d.peak_nis_mean);
-	else
-		bt_cli_warn("drift: the measurements left the model at %.10g s "
-			    "(row %lu); the window mean nis peaked at %.4g at %.10g s "
-			    "(upper bound %.4g); %zu rows flagged", d.first_time_s,
-			    d.first_row, d.peak_nis_mean, d.peak_time_s, d.upper,
-			    d.flagged);
-}
-
-static void
 run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 	const struct bt_net *net, struct soc_args *a)
 {
@@ -401,8 +384,10 @@ run_soc(struct bt_reader *r, struct bt_writer *w, const struct bt_ecm *ecm,
 	if (rows == 0)
 		bt_cli_die("%s: no data rows after the header", bt_reader_filename(r));
 	bt_cli_close_output(w);
-	if (adapt && !a->common.quiet)
-		report_drift(est);
+	if (adapt && !a->common.quiet) {
+		bt_soc_drift_message(est, errmsg, sizeof errmsg);
+		bt_cli_warn("%s", errmsg);
+	}
 	if (a->reference != NULL)
 		report_metrics(a, &metrics);
 	bt_cli_release(est);

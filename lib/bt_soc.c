@@ -440,6 +440,22 @@ bt_soc_drift_summary(const struct bt_soc *s, struct bt_soc_drift *d)
 	*d = s->drift;
 }
 
+void
+bt_soc_drift_message(const struct bt_soc *s, char *buf, size_t size)
+{
+	const struct bt_soc_drift *d = &s->drift;
+
+	if (d->flagged == 0)
+		snprintf(buf, size, "drift: none; the window mean nis stayed below "
+			 "%.4g (peak %.4g)", d->upper, d->peak_nis_mean);
+	else
+		snprintf(buf, size, "drift: the measurements left the model at "
+			 "%.10g s (row %lu); the window mean nis peaked at %.4g at "
+			 "%.10g s (upper bound %.4g); %zu rows flagged", d->first_time_s,
+			 d->first_row, d->peak_nis_mean, d->peak_time_s, d->upper,
+			 d->flagged);
+}
+
 /* --- Output rows ------------------------------------------------------------- */
 
 /* The columns in order: the base seven, the three of adaptation, and

@@ -197,6 +197,12 @@ int bt_soc_initial_under_load(const struct bt_soc *soc);
  * Returns nothing. */
 void bt_soc_drift_summary(const struct bt_soc *soc, struct bt_soc_drift *drift);
 
+/* The drift summary as one line for a person ("drift: none; ..." or
+ * "drift: the measurements left the model at ..."), in BUF of SIZE bytes.
+ *
+ * Returns nothing. */
+void bt_soc_drift_message(const struct bt_soc *soc, char *buf, size_t size);
+
 /* The soc at which ECM's open-circuit voltage at TEMP_C equals OCV_V, by
  * bisection on the monotone curve, clamped to [0, 1].
  *
