@@ -133,7 +133,6 @@ parse_opt(int key, char *arg, struct argp_state *state)
 	struct bt_cycle_opts *c = &o->cyc;
 	struct bt_cycle_health_opts *h = &o->health;
 	double x;
-	int i;
 
 	switch (key) {
 	case ARGP_KEY_INIT:
@@ -209,17 +208,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		h->hampel_threshold = bt_cli_positive(state, arg, "--flag-threshold");
 		break;
 	case ARGP_KEY_ARG:
-		if (a->sub < 0) {
-			for (i = 0; i < BT_SOH_NTASKS && strcmp(arg, sub_names[i]) != 0; i++)
-				;
-			if (i == BT_SOH_NTASKS)
-				argp_error(state, "unknown subcommand '%s'", arg);
-			a->sub = i;
-		} else if (a->input == NULL) {
-			a->input = arg;
-		} else {
-			argp_error(state, "extra operand '%s'", arg);
-		}
+		bt_cli_operand(state, arg, sub_names, BT_SOH_NTASKS, &a->sub, &a->input);
 		break;
 	case ARGP_KEY_END:
 		if (a->sub < 0)
