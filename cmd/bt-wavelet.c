@@ -104,7 +104,6 @@ parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct wavelet_args *a = state->input;
 	struct bt_denoise_opts *d = &a->dn;
-	int i;
 
 	switch (key) {
 	case ARGP_KEY_INIT:
@@ -187,17 +186,7 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		a->imp.dt_s = bt_cli_positive(state, arg, "--dt");
 		break;
 	case ARGP_KEY_ARG:
-		if (a->sub < 0) {
-			for (i = 0; i < NSUB && strcmp(arg, sub_names[i]) != 0; i++)
-				;
-			if (i == NSUB)
-				argp_error(state, "unknown subcommand '%s'", arg);
-			a->sub = i;
-		} else if (a->input == NULL) {
-			a->input = arg;
-		} else {
-			argp_error(state, "extra operand '%s'", arg);
-		}
+		bt_cli_operand(state, arg, sub_names, NSUB, &a->sub, &a->input);
 		break;
 	case ARGP_KEY_END:
 		if (a->sub < 0)

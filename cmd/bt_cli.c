@@ -114,6 +114,25 @@ bt_cli_count(struct argp_state *state, const char *arg, const char *opt,
 	return x;
 }
 
+void
+bt_cli_operand(struct argp_state *state, const char *arg,
+	       const char *const *names, int n, int *sub, const char **input)
+{
+	int i;
+
+	if (*sub < 0) {
+		for (i = 0; i < n && strcmp(arg, names[i]) != 0; i++)
+			;
+		if (i == n)
+			argp_error(state, "unknown subcommand '%s'", arg);
+		*sub = i;
+	} else if (*input == NULL) {
+		*input = arg;
+	} else {
+		argp_error(state, "extra operand '%s'", arg);
+	}
+}
+
 static char
 parse_delimiter(const char *arg)
 {

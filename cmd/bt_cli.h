@@ -54,6 +54,14 @@ double bt_cli_range(struct argp_state *state, const char *arg, const char *opt,
 double bt_cli_count(struct argp_state *state, const char *arg, const char *opt,
 		    double min, double max);
 
+/* The operands of a tool with subcommands, one ARG at a time
+ * (ARGP_KEY_ARG): the first names one of the N subcommands NAMES, whose
+ * index goes to *SUB (-1 until then); the second is the input, *INPUT
+ * (NULL until then); a third is a usage error, as is an unknown name. */
+void bt_cli_operand(struct argp_state *state, const char *arg,
+		    const char *const *names, int n, int *sub,
+		    const char **input);
+
 /* Set up the process for the tool NAME ("bt-import"). */
 void bt_cli_init(const char *name);
 

@@ -23,6 +23,7 @@
 #include "bt_cycle.h"
 #include "bt_ica.h"
 #include "bt_curve.h"
+#include "bt_soh.h"
 #include "bt_wavelet.h"
 #include "bt_denoise.h"
 #include "bt_wtable.h"
