@@ -410,7 +410,11 @@ bt_soc_update_net(struct bt_soc *s, double time_s, double current_a,
 		row->soc_sd = kr.soc_sd;
 		row->v_model_v = kr.v_model_v;
 		row->innovation_v = voltage_v - kr.v_model_v;
-		row->nis = row->innovation_v * row->innovation_v / kr.innovation_var;
+		/* No nis for a sample the filter did not weigh (a repeated
+		 * time stamp under a correlated error: infinite variance). */
+		row->nis = isfinite(kr.innovation_var)
+			   ? row->innovation_v * row->innovation_v / kr.innovation_var
+			   : NAN;
 		row->r0_ohm = kr.r0_ohm;
 		row->capacity_ah = kr.capacity_ah;
 		/* nn+ekf: the network's soc once it has a full window, weighed
@@ -500,7 +504,7 @@ bt_soc_write_row(struct bt_writer *w, const struct bt_soc_row *e,
 		bt_writer_empty(w);
 	} else {
 		bt_writer_number(w, e->innovation_v);
-		bt_writer_number(w, e->nis);
+		bt_writer_number_or_empty(w, e->nis);
 	}
 	if (adapt) {
 		bt_writer_number(w, e->r0_ohm);

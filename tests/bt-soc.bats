@@ -156,3 +156,18 @@ twin() {
 @test "a missing temperature is said once" { golden bt-soc missing_temperature; }
 @test "a missing voltage is predicted, not corrected" { golden bt-soc missing_voltage_value; }
 @test "a bad model file" { golden bt-soc bad_model; }
+
+@test "a repeated time stamp tells the filter nothing new: no update, no nis" {
+	# Under the default correlated error (--r-tau) a second sample at the
+	# same time has infinite variance; with --r-tau 0 it is weighed.
+	{ head -n 3 "$DATA/examples/drive.csv"; sed -n 3p "$DATA/examples/drive.csv"; } >rep.csv
+	bt-soc -q -m "$ECM" --soc0 0.9 -p 9 rep.csv >out.csv
+	# The repeated row keeps the soc and soc_sd of the row before it.
+	[ "$(sed -n 3p out.csv | awk -F, '{ print $(NF - 6), $(NF - 5) }')" = \
+	  "$(sed -n 4p out.csv | awk -F, '{ print $(NF - 6), $(NF - 5) }')" ]
+	[ -z "$(sed -n 4p out.csv | awk -F, '{ print $NF }')" ]
+	bt-soc -q -m "$ECM" --soc0 0.9 -p 9 --r-tau 0 rep.csv >white.csv
+	[ -n "$(sed -n 4p white.csv | awk -F, '{ print $NF }')" ]
+	[ "$(sed -n 3p white.csv | awk -F, '{ print $(NF - 5) }')" != \
+	  "$(sed -n 4p white.csv | awk -F, '{ print $(NF - 5) }')" ]
+}
