@@ -447,6 +447,9 @@ struct problem {
 	double tau_fixed[BT_ECM_MAX_RC];
 	int slope_free;			/* the local OCV slope is a parameter */
 	double slope_fixed;		/* the local OCV slope when it is not */
+	int offset_free;		/* the relaxation's OCV offset is a
+					   parameter (after the slope) */
+	double offset_fixed;		/* the offset when it is not */
 	double z0, v0;			/* the local line's rested point */
 	double smooth;			/* penalty weight on each second
 					   difference; 0 for none */
@@ -476,14 +479,33 @@ static size_t
 problem_p(const struct problem *pb)
 {
 	return pb->gp * (1 + pb->nrc) + (pb->tau_free ? pb->nrc : 0)
-	       + (pb->slope_free ? 1 : 0);
+	       + (pb->slope_free ? 1 : 0) + (pb->offset_free ? 1 : 0);
 }
 
-/* The slope of the local OCV line: the last parameter when free. */
+/* The index of the local OCV slope, the first parameter after the
+ * resistances and time constants; the relaxation's offset follows it. */
+static size_t
+slope_index(const struct problem *pb)
+{
+	return pb->gp * (1 + pb->nrc) + (pb->tau_free ? pb->nrc : 0);
+}
+
+/* The slope of the local OCV line. */
 static double
 slope_of(const struct problem *pb, const double *th)
 {
-	return pb->slope_free ? th[problem_p(pb) - 1] : pb->slope_fixed;
+	return pb->slope_free ? th[slope_index(pb)] : pb->slope_fixed;
+}
+
+/* The offset of the OCV in the rest that ends a segment from the rested
+ * voltage there: that voltage is a mean over REST_AVERAGE_S seconds whose
+ * noise, taken as exact, would bend the slow time constants fitted to the
+ * relaxation towards it (0.13 mV moves a 300 s tau by 7 %). */
+static double
+offset_of(const struct problem *pb, const double *th)
+{
+	return pb->offset_free ? th[slope_index(pb) + (pb->slope_free ? 1 : 0)]
+			       : pb->offset_fixed;
 }
 
 static double
@@ -545,7 +567,7 @@ simulate(const struct problem *pb, const double *th, double *f)
 	struct bt_ecm_state st;
 	size_t k, m = 0, c, j;
 	enum bt_status s;
-	double slope = slope_of(pb, th);
+	double slope = slope_of(pb, th), offset = offset_of(pb, th);
 
 	if ((s = load_theta(pb, th)) != BT_OK)
 		return s;
@@ -561,6 +583,8 @@ simulate(const struct problem *pb, const double *th, double *f)
 			if (use == ROW_LOCAL)
 				r += pb->v0 + slope * (st.soc - pb->z0)
 				     - bt_ecm_ocv(pb->ecm, st.soc, pb->temp_c, NULL);
+			else
+				r += offset;
 			f[m++] = r;
 		}
 		if (k < pb->last)
@@ -610,7 +634,7 @@ struct jprod {
 };
 
 /* The largest number of parameters of a problem. */
-#define MAX_PARAMS (BT_FIT_MAX_GRID * (1 + BT_ECM_MAX_RC) + BT_ECM_MAX_RC + 1)
+#define MAX_PARAMS (BT_FIT_MAX_GRID * (1 + BT_ECM_MAX_RC) + BT_ECM_MAX_RC + 2)
 
 /* Add the Jacobian row JR (P entries, residual M) to the products of JP. */
 static void
@@ -662,17 +686,19 @@ problem_stop(struct problem *pb, size_t *skip)
 }
 
 /* fast_eval() of a problem with constant parameters (gp 1) and either
- * every parameter free (a whole pulse segment) or only R0 and R_k free
- * (its discharge and charge fits), NRC and FREE constants of each call:
+ * every parameter free (a whole pulse segment, with the relaxation's
+ * offset when OFF) or only R0 and R_k free (its discharge and charge
+ * fits), NRC, FREE and OFF constants of each call:
  * with them the compiler keeps the RC states in registers and unrolls the
  * accumulation of J^T J (lower triangle) and J^T u.  The same equations as
  * fast_eval(); check_fast() holds the two against each other. */
 static inline __attribute__((always_inline)) void
 const_kernel(const struct problem *pb, const double *th, double *f,
-	     const struct jprod *jp, const size_t nrc, const int free)
+	     const struct jprod *jp, const size_t nrc, const int free, const int off)
 {
-	enum { MAXP = 2 + 2 * BT_ECM_MAX_RC };
-	const size_t P = free ? 2 + 2 * nrc : 1 + nrc, n = pb->stop;
+	enum { MAXP = 3 + 2 * BT_ECM_MAX_RC };
+	const size_t S = 1 + 2 * nrc, P = free ? S + 1 + (off ? 1 : 0) : 1 + nrc;
+	const size_t n = pb->stop;
 	const double *t = pb->ts->d->t + pb->first, *cur = pb->ts->d->i + pb->first;
 	const double *vm = pb->ts->d->v + pb->first;
 	const unsigned char *mask = pb->mask;
@@ -681,7 +707,8 @@ const_kernel(const struct problem *pb, const double *th, double *f,
 	double a[BT_ECM_MAX_RC] = { 0 }, om[BT_ECM_MAX_RC] = { 0 };
 	double da[BT_ECM_MAX_RC] = { 0 };
 	double g[MAXP * MAXP] = { 0 }, gv[MAXP] = { 0 }, jr[MAXP];
-	double r0 = clamped_exp(th[0]), slope = slope_of(pb, th), dt_cached = -1;
+	double r0 = clamped_exp(th[0]), slope = slope_of(pb, th);
+	double offset = offset_of(pb, th), dt_cached = -1;
 	const int want_j = jp != NULL, want_v = jp && jp->v;
 	size_t k, q, c, b, lo, hi, m = 0;
 
@@ -715,7 +742,7 @@ const_kernel(const struct problem *pb, const double *th, double *f,
 			for (q = 0; q < nrc; q++)
 				vs += v[q];
 			fm = (use == ROW_LOCAL ? pb->v0 + slope * (pb->zstate[k] - pb->z0)
-			      : pb->ocvrow[k]) + r0 * i + vs - vm[k];
+			      : pb->ocvrow[k] + offset) + r0 * i + vs - vm[k];
 			if (f)
 				f[m] = fm;
 			if (want_j) {
@@ -727,13 +754,17 @@ const_kernel(const struct problem *pb, const double *th, double *f,
 						acc += w[q];
 						jr[1 + nrc + q] = acc * e[q];
 					}
-					jr[P - 1] = use == ROW_LOCAL ? pb->zstate[k] - pb->z0 : 0;
+					jr[S] = use == ROW_LOCAL ? pb->zstate[k] - pb->z0 : 0;
+					if (off)
+						jr[S + 1] = use == ROW_LOCAL ? 0 : 1;
 				}
 				u = want_v ? jp->u[m] : 0;
 				/* Only the non-zero part of the row: R0's entry
-				 * is zero at rest, the slope's off the local line. */
+				 * is zero at rest, the slope's off the local line
+				 * and the offset's on it. */
 				lo = i == 0 ? 1 : 0;
-				hi = free && use != ROW_LOCAL ? P - 1 : P;
+				hi = !free ? P : use == ROW_LOCAL ? (off ? P - 1 : P)
+					   : (off ? P : P - 1);
 				for (c = lo; c < hi; c++) {
 					gv[c] += jr[c] * u;
 					for (b = lo; b <= c; b++)
@@ -776,19 +807,19 @@ static int
 const_eval(const struct problem *pb, const double *th, double *f,
 	   const struct jprod *jp)
 {
-	int free;
-
 	if (pb->gp != 1 || pb->npen || (jp && jp->v && !jp->trans)
-	    || pb->tau_free != pb->slope_free)
+	    || pb->tau_free != pb->slope_free || (pb->offset_free && !pb->tau_free))
 		return 0;
-	free = pb->tau_free;
-	switch (pb->nrc * 2 + (unsigned)free) {
-	case 2: const_kernel(pb, th, f, jp, 1, 0); return 1;
-	case 3: const_kernel(pb, th, f, jp, 1, 1); return 1;
-	case 4: const_kernel(pb, th, f, jp, 2, 0); return 1;
-	case 5: const_kernel(pb, th, f, jp, 2, 1); return 1;
-	case 6: const_kernel(pb, th, f, jp, 3, 0); return 1;
-	case 7: const_kernel(pb, th, f, jp, 3, 1); return 1;
+	switch (pb->nrc * 4 + (pb->tau_free ? 2u : 0u) + (pb->offset_free ? 1u : 0u)) {
+	case 4: const_kernel(pb, th, f, jp, 1, 0, 0); return 1;
+	case 6: const_kernel(pb, th, f, jp, 1, 1, 0); return 1;
+	case 7: const_kernel(pb, th, f, jp, 1, 1, 1); return 1;
+	case 8: const_kernel(pb, th, f, jp, 2, 0, 0); return 1;
+	case 10: const_kernel(pb, th, f, jp, 2, 1, 0); return 1;
+	case 11: const_kernel(pb, th, f, jp, 2, 1, 1); return 1;
+	case 12: const_kernel(pb, th, f, jp, 3, 0, 0); return 1;
+	case 14: const_kernel(pb, th, f, jp, 3, 1, 0); return 1;
+	case 15: const_kernel(pb, th, f, jp, 3, 1, 1); return 1;
 	default: return 0;
 	}
 }
@@ -805,8 +836,8 @@ const_eval(const struct problem *pb, const double *th, double *f,
  *     w_k = dv_k/dtau_k:    w_k <- a w_k + (a dt / tau_k^2) (v_k - R_k(z) i)
  * ([Plett15] eq. 2.13 differentiated), give dV/dlog R_k,j = R_k,j s_k,j,
  * dV/dlog R0_j = R0_j W_j(z) i, dV/dtheta_m = sum_{k>=m} w_k e^theta_m for
- * tau_k = sum_{m<=k} e^theta_m, and dV/dslope = z - z0 on the rows of the
- * local OCV line.  The smoothness rows follow the residuals.  The
+ * tau_k = sum_{m<=k} e^theta_m, dV/dslope = z - z0 on the rows of the
+ * local OCV line and dV/doffset = 1 on the others.  The smoothness rows follow the residuals.  The
  * simulation stops at the last row in the residual (pb->stop).  The unit
  * tests hold this against bt_ecm_step() and against central differences,
  * and the products against the stored Jacobian. */
@@ -822,7 +853,8 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 	double tau[BT_ECM_MAX_RC], v[BT_ECM_MAX_RC] = { 0 }, w[BT_ECM_MAX_RC] = { 0 };
 	double a[BT_ECM_MAX_RC], om[BT_ECM_MAX_RC], da[BT_ECM_MAX_RC];
 	double e[BT_ECM_MAX_RC];
-	double slope = slope_of(pb, th), dt_cached = -1;
+	double slope = slope_of(pb, th), offset = offset_of(pb, th), dt_cached = -1;
+	size_t si = slope_index(pb);
 	int want_j = J || jp;
 
 	if (!J && const_eval(pb, th, f, jp))
@@ -852,7 +884,8 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 			rz[q] = gp > 1 ? (1 - cw) * r[q][j0] + cw * r[q][j0 + 1] : r[q][0];
 		if (use) {
 			double vs = 0, ocv = use == ROW_LOCAL
-				? pb->v0 + slope * (pb->zstate[k] - pb->z0) : pb->ocvrow[k];
+				? pb->v0 + slope * (pb->zstate[k] - pb->z0)
+				: pb->ocvrow[k] + offset;
 			double r0z = gp > 1 ? (1 - cw) * r0[j0] + cw * r0[j0 + 1] : r0[0];
 
 			for (q = 0; q < nrc; q++)
@@ -882,7 +915,9 @@ fast_eval(const struct problem *pb, const double *th, double *f, double *J,
 						jr[base + q] = acc * e[q];
 					}
 				if (pb->slope_free)
-					jr[p - 1] = use == ROW_LOCAL ? pb->zstate[k] - pb->z0 : 0;
+					jr[si] = use == ROW_LOCAL ? pb->zstate[k] - pb->z0 : 0;
+				if (pb->offset_free)
+					jr[si + (pb->slope_free ? 1 : 0)] = use == ROW_LOCAL ? 0 : 1;
 				if (jp)
 					jprod_row(jp, jr, p, m);
 			}
@@ -1299,7 +1334,9 @@ theta_start(const struct problem *pb, double r0, size_t s, double slope,
 		for (k = 0; k < pb->nrc; k++)
 			th[base + k] = log(k ? tau[k] - tau[k - 1] : tau[0]);
 	if (pb->slope_free)
-		th[problem_p(pb) - 1] = slope;
+		th[slope_index(pb)] = slope;
+	if (pb->offset_free)
+		th[slope_index(pb) + (pb->slope_free ? 1 : 0)] = 0;
 }
 
 /* --- Grids and OCV points --------------------------------------------------- */
@@ -1530,7 +1567,7 @@ fit_segment(const struct test *ts, const struct seg *sg, struct level *lv,
 	struct problem pb;
 	struct fit_out best, out;
 	struct bt_fit_segment row;
-	double th[2 + 2 * BT_ECM_MAX_RC], bth[2 + 2 * BT_ECM_MAX_RC];
+	double th[3 + 2 * BT_ECM_MAX_RC], bth[3 + 2 * BT_ECM_MAX_RC];
 	double dpts[BT_FIT_MAX_GRID], slope0;
 	unsigned char *mask;
 	size_t k, s, j, w0, w1, n = sg->last - sg->first + 1, p, rest_from;
@@ -1569,6 +1606,7 @@ fit_segment(const struct test *ts, const struct seg *sg, struct level *lv,
 	for (k = 0; k < n; k++) {
 		mask[k] = fitted_row(ts, sg, rest_from, sg->first + k, o->ocv_span);
 		pb.nres += mask[k] != ROW_SKIP;
+		pb.offset_free |= mask[k] == ROW_FIT;
 	}
 	r0 = r0_estimate(ts->d, sg->first, sg->last);
 	/* The fast path: the state's soc (coulomb counting of every current,
@@ -1645,8 +1683,10 @@ fit_segment(const struct test *ts, const struct seg *sg, struct level *lv,
 	 * the whole segment's. */
 	taus_of(&pb, bth, pb.tau_fixed);
 	pb.slope_fixed = slope_of(&pb, bth);
+	pb.offset_fixed = offset_of(&pb, bth);
 	pb.tau_free = 0;
 	pb.slope_free = 0;
+	pb.offset_free = 0;
 	p = problem_p(&pb);
 	for (dir = BT_FIT_DIR_DISCHARGE; dir <= BT_FIT_DIR_CHARGE; dir++) {
 		if (!direction_window(ts, sg->first, sg->last, dir, &w0, &w1))

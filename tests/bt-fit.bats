@@ -85,17 +85,15 @@ hppc_round_trip() {
 	check_round_trip "$ECM/truth2rc.ecm" fit.ecm 2 0.02 0.10 0.15 0
 }
 
-@test "HPPC round trip, 3RC truth, 1 mV noise: R0 2 %, OCV 3 mV, R_k 25 %, tau_k 30 %" {
+@test "HPPC round trip, 3RC truth, 1 mV noise: R0 2 %, OCV 3 mV, R_k 15 %, tau_k 25 %" {
 	# Three time constants from 10 s pulses at 1 s sampling and 1 mV
-	# noise are resolved to 5-10 % (one sd) only: the 10 % and 15 % of
+	# noise are resolved to 4-12 % (one sd) only: the 10 % and 15 % of
 	# the 1RC and 2RC tests do not hold at every point (see bt-fit(1)).
-	# The least-squares optimum itself lies there (a fit started at the
-	# truth lands on it): over seeds 1-4 and 13 the worst of the 27 R_k
-	# and of the 27 tau_k are 10-13 % and 20-24 % off; without noise,
-	# 2.5 %.  Fitting the rows between the pulses and the rest as well
-	# (OCV interpolated there) does not help.
+	# Over seeds 1-4 and 13 the worst of the 27 R_k and of the 27 tau_k
+	# are 8-12 % and 8-30 % off, about 4 % of all values beyond 1.96 of
+	# their reported sd; without noise, 2.6 % (soc 0.1 and 0.2).
 	hppc_round_trip 3 13
-	check_round_trip "$ECM/truth3rc.ecm" fit.ecm 3 0.02 0.25 0.30 0
+	check_round_trip "$ECM/truth3rc.ecm" fit.ecm 3 0.02 0.15 0.25 0
 }
 
 @test "the report has one row per segment and direction, with every column" {
@@ -108,7 +106,7 @@ hppc_round_trip() {
 	# The whole-segment fits of 0.1 .. 1 converge, with 1 mV noise left.
 	awk -F, '$3 == "both" && $1 > 0.05 { n++; if ($8 != 1 || $5 < 0.9 || $5 > 1.15) bad++ }
 		END { exit !(n == 10 && bad == 0) }' report.csv
-	grep -q '^bt-fit: 1[01] segments fitted, capacity 2.342 Ah (given), .* voltage rmse 1\.0[0-9]* mV' summary.txt
+	grep -Eq '^bt-fit: 1[01] segments fitted, capacity 2.342 Ah \(given\), .* voltage rmse (0\.99[0-9]*|1|1\.0[0-9]*) mV' summary.txt
 }
 
 @test "a fit that does not converge is flagged in the report, warned about, and not used" {

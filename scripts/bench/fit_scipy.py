@@ -8,8 +8,9 @@ rules: rests (|i| <= 1 % of the largest |i|), long rests (>= 300 s, or the
 one at the start), OCV points (mean rested voltage over the last 60 s), the
 fitted rows (within 0.01 soc of the segment's start, where the OCV is a
 line through the rested point with a fitted slope; and the rest that ends
-the segment), the log parameters (log R0, log R_k, log tau_1,
-log(tau_2 - tau_1), slope), the exact zero-order-hold RC update (here with
+the segment, where the OCV is the next rested point plus a fitted offset),
+the log parameters (log R0, log R_k, log tau_1, log(tau_2 - tau_1), slope,
+and the offset when the segment ends in a rest), the exact zero-order-hold RC update (here with
 scipy.signal.lfilter, valid for the uniform sampling of the bench data;
 or, with --loop, a loop over the rows that takes any sampling, as bt-fit
 does), and the three starts of bt-fit.  Its own code, not a port: only
@@ -109,7 +110,8 @@ def fit_segment(t, i, v, soc, thr, seg, zs, vs, rested, nrc, q_ah, loop):
     fit_end = rested_end & (idx >= rest_from)
     local = ~fit_end & (np.abs(zz - zz[0]) <= OCV_SPAN)
     use = local | fit_end
-    if use.sum() < 2 + 2 * nrc + 1 + 2:
+    has_end = bool(fit_end.any())
+    if use.sum() < 2 + 2 * nrc + 1 + has_end + 2:
         return None
     dts = np.diff(tt)
     if not loop and not np.allclose(dts, dts[0]):
@@ -128,7 +130,8 @@ def fit_segment(t, i, v, soc, thr, seg, zs, vs, rested, nrc, q_ah, loop):
         rk = np.exp(np.clip(th[1:1 + nrc], -30, 30))
         tau = np.cumsum(np.exp(np.clip(th[1 + nrc:1 + 2 * nrc], -30, 30)))
         slope = th[1 + 2 * nrc]
-        vm = r0 * iu + np.where(localu, v0 + slope * (zu - zs0), ocv_u)
+        offset = th[2 + 2 * nrc] if has_end else 0.0
+        vm = r0 * iu + np.where(localu, v0 + slope * (zu - zs0), ocv_u + offset)
         for k in range(nrc):
             if loop:
                 vk = rc_loop(ii, dts, rk[k], tau[k])
@@ -150,7 +153,8 @@ def fit_segment(t, i, v, soc, thr, seg, zs, vs, rested, nrc, q_ah, loop):
     best = None
     for taus in TAU_STARTS[nrc]:
         th0 = np.concatenate([[np.log(r0)], np.full(nrc, np.log(INIT_RC_FRACTION * r0)),
-                              np.log(np.diff(np.concatenate([[0.0], taus]))), [slope0]])
+                              np.log(np.diff(np.concatenate([[0.0], taus]))), [slope0],
+                              [0.0] if has_end else []])
         res = least_squares(residual, th0, method='lm', xtol=TOL, ftol=TOL, gtol=TOL,
                             max_nfev=200 * (len(th0) + 1))
         ssr = float(res.fun @ res.fun)
