@@ -100,7 +100,7 @@ hppc_round_trip() {
 
 @test "the report has one row per segment and direction, with every column" {
 	hppc_round_trip 2 12
-	head -n 1 report.csv | grep -qx 'soc,temperature_c,direction,rows,rmse_mv,max_abs_mv,iterations,converged,ocv_v,r0_ohm,r0_ohm_sd,r1_ohm,r1_ohm_sd,tau1_s,tau1_s_sd,r2_ohm,r2_ohm_sd,tau2_s,tau2_s_sd'
+	head -n 1 report.csv | grep -qx 'soc,temperature_c,direction,rows,rmse_mv,max_abs_mv,iterations,converged,ocv_v,r0_ohm,r0_ohm_sd,r1_ohm,r1_ohm_sd,tau1_s,tau1_s_sd,r2_ohm,r2_ohm_sd,tau2_s,tau2_s_sd,capacity_ah'
 	# Ten pulse sets with a rest after them (the one at soc 0 is cut).
 	[ "$(grep -c ',both,' report.csv)" -ge 10 ]
 	[ "$(grep -c ',discharge,' report.csv)" -ge 10 ]
