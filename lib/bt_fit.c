@@ -1828,26 +1828,30 @@ build_model(struct level *lv, size_t nlv, const struct bt_ecm_info *info,
 	return st;
 }
 
-/* A stretch of rows of one input (bt_fit_split_levels): its rows, and the
- * sum and count of its finite temperatures. */
+/* A stretch of rows of one input (bt_fit_split_levels): its rows, the
+ * sum and count of its finite temperatures, and whether any row carries
+ * current. */
 struct stretch {
 	size_t first, last;
 	double sum;
 	size_t n;
+	int active;
 };
 
 enum bt_status
 bt_fit_split_levels(const struct bt_fit_data *d, const struct bt_fit_opts *o,
 		    size_t *first, double *temp_c, size_t *n)
 {
-	struct stretch run = { 0, 0, 0, 0 }, lv[BT_FIT_MAX_LEVELS];
+	struct stretch run = { 0, 0, 0, 0, 0 }, lv[BT_FIT_MAX_LEVELS];
 	size_t k, nl = 0;
+	double thr;
 
 	*n = 1;
 	first[0] = 0;
 	temp_c[0] = NAN;
 	if (!isnan(d->temperature_c) || !d->temp || d->n == 0)
 		return BT_OK;
+	thr = rest_threshold(d, o);
 	for (k = 0; k <= d->n; k++) {
 		double T = k < d->n ? d->temp[k] : NAN;
 
@@ -1855,12 +1859,17 @@ bt_fit_split_levels(const struct bt_fit_data *d, const struct bt_fit_opts *o,
 				 || !(fabs(T - run.sum / (double)run.n) > o->temperature_tol_c))) {
 			run.sum += isfinite(T) ? T : 0;
 			run.n += isfinite(T) != 0;
+			run.active |= fabs(d->i[k]) > thr;
 			continue;
 		}
 		/* Row K leaves the stretch (or the input ends): a stretch
-		 * held long enough is a level, or extends the last one. */
+		 * held long enough, with current in it, is a level or
+		 * extends the last one; a stretch of rest is a soak or a
+		 * ramp, however long (a slow ramp holds the tolerance for a
+		 * while). */
 		run.last = k - 1;
-		if (run.n > 0 && d->t[run.last] - d->t[run.first] >= o->level_hold_s) {
+		if (run.n > 0 && run.active
+		    && d->t[run.last] - d->t[run.first] >= o->level_hold_s) {
 			if (nl > 0 && fabs(run.sum / (double)run.n - lv[nl - 1].sum
 					   / (double)lv[nl - 1].n) < o->temperature_tol_c) {
 				lv[nl - 1].sum += run.sum;
@@ -1875,6 +1884,7 @@ bt_fit_split_levels(const struct bt_fit_data *d, const struct bt_fit_opts *o,
 		run.first = k;
 		run.sum = isfinite(T) ? T : 0;
 		run.n = isfinite(T) != 0;
+		run.active = k < d->n && fabs(d->i[k]) > thr;
 	}
 	if (nl < 2)
 		return BT_OK;

@@ -196,11 +196,13 @@ enum bt_status bt_fit_data_read(struct bt_reader *r, struct bt_fit_data *data);
 void bt_fit_data_free(struct bt_fit_data *data);
 
 /* Split the input D into tests at changes of its temperature level: a
- * level is a stretch of at least opts->level_hold_s seconds in which no
- * temperature_c lies more than opts->temperature_tol_c from the mean of
- * the stretch before it (rows without a temperature join the stretch);
- * consecutive levels whose means differ by less than the tolerance are
- * one; shorter stretches are transitions and open the next test.  Each
+ * level is a stretch of at least opts->level_hold_s seconds, with current
+ * in it (a row above the rest threshold), in which no temperature_c lies
+ * more than opts->temperature_tol_c from the mean of the stretch before it
+ * (rows without a temperature join the stretch); consecutive levels whose
+ * means differ by less than the tolerance are one; shorter stretches and
+ * stretches of rest (a soak, a slow ramp) are transitions and open the
+ * next test.  Each
  * test ends at the last row of its level, so that a test holds the rows
  * from the previous level's end (the ramp and soak) to its own level's
  * end.  An input given a temperature (D->temperature_c), or with fewer
