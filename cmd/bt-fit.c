@@ -47,8 +47,9 @@ static const struct argp_option options[] = {
 	{"mode", OPT_MODE, "MODE", 0, "hppc (default), ocv or profile", 1},
 	{"rc", OPT_RC, "N", 0, "RC pairs of the model, 1 to 3 (default 2)", 1},
 	{"soc0", OPT_SOC0, "X", 0,
-	 "state of charge of the first row (default: the end of the last "
-	 "constant-voltage charge before the first discharge is full)", 1},
+	 "state of charge of the first row, of its first temperature level only "
+	 "(default: the end of the last constant-voltage charge before the first "
+	 "discharge is full)", 1},
 	{"capacity", OPT_CAPACITY, "AH", 0,
 	 "capacity in Ah (default: the charge the test removes after the "
 	 "reference, the test taken to end empty)", 1},
@@ -100,7 +101,8 @@ static const char doc[] =
 	"Input: a CSV stream with time_s, current_a (positive = charge) and "
 	"voltage_v, and temperature_c if measured; in ocv mode also a table "
 	"with soc_discharge, ocv_discharge_v, soc_charge, ocv_charge_v (or "
-	"soc, ocv_v).  The whole test is kept in memory.\n\n"
+	"soc, ocv_v).  A file whose temperature_c holds several levels is split "
+	"into one test per level.  The whole test is kept in memory.\n\n"
 	"Examples:\n"
 	"  bt-fit --soc0 1 --capacity 2.5 hppc.csv.gz -o cell.ecm --report fit.csv\n"
 	"  bt-fit --mode ocv ocv_points.csv -o ocv.csv\n"
