@@ -1400,16 +1400,18 @@ bt_fit_capacity_text(const struct bt_fit_result *res, char *buf, size_t size)
 		snprintf(buf, size, "capacity %.4g Ah (%s)", res->capacity_ah, how);
 		return;
 	}
-	n = (size_t)snprintf(buf, size, "capacity %.4g Ah at %.3g degC (%s",
-			     res->capacity_ah,
-			     bt_ecm_reference_temperature_c(res->ecm), how);
+	/* Temperatures to 0.1 degC; -0 is written 0. */
+	n = (size_t)snprintf(buf, size, "capacity %.4g Ah at %g degC (%s",
+			     res->capacity_ah, round(10 * bt_ecm_reference_temperature_c(
+			     res->ecm)) / 10 + 0.0, how);
 	for (k = 0; k < res->ntest && n < size; k++) {
 		const struct bt_fit_test *t = &res->test[k];
 
 		if (t->capacity_ah == res->capacity_ah)
 			continue;
-		n += (size_t)snprintf(buf + n, size - n, "%s %.4g Ah at %.3g degC",
-				      sep, t->capacity_ah, t->temperature_c);
+		n += (size_t)snprintf(buf + n, size - n, "%s %.4g Ah at %g degC",
+				      sep, t->capacity_ah,
+				      round(10 * t->temperature_c) / 10 + 0.0);
 		sep = ",";
 	}
 	if (n < size)
