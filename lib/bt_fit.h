@@ -62,8 +62,9 @@
  * temperature level. */
 #define BT_FIT_DEFAULT_TEMPERATURE_TOL_C 3.0
 /* A temperature must hold (within temperature_tol_c of the mean of its
- * rows) at least this long (s) to be a level of one input; shorter runs
- * are transitions (a chamber ramping between levels). */
+ * rows, with current flowing) at least this long (s) to be a level of one
+ * input; shorter runs are transitions (a chamber ramping between levels).
+ * A soak is an hour or more and a pulse test at one level several. */
 #define BT_FIT_DEFAULT_LEVEL_HOLD_S 3600.0
 /* The most temperature levels of one input, and of a whole fit. */
 #define BT_FIT_MAX_LEVELS 16
@@ -145,8 +146,8 @@ struct bt_fit_result {
 	struct bt_fit_segment *seg;	/* report rows */
 	size_t nseg;
 	double capacity_ah;		/* the model's: that of the test
-					   nearest BT_ECM_DEFAULT_REFERENCE_
-					   TEMPERATURE_C */
+					   nearest 25 degC (the default
+					   reference temperature of bt_ecm) */
 	int capacity_measured;
 	struct bt_fit_test *test;	/* hppc: every test, in input order */
 	size_t ntest;
@@ -202,10 +203,9 @@ void bt_fit_data_free(struct bt_fit_data *data);
  * (rows without a temperature join the stretch); consecutive levels whose
  * means differ by less than the tolerance are one; shorter stretches and
  * stretches of rest (a soak, a slow ramp) are transitions and open the
- * next test.  Each
- * test ends at the last row of its level, so that a test holds the rows
- * from the previous level's end (the ramp and soak) to its own level's
- * end.  An input given a temperature (D->temperature_c), or with fewer
+ * next test.  Each test ends at the last row of its level, so that a test
+ * holds the rows from the previous level's end (the ramp and soak) to its
+ * own level's end.  An input given a temperature (D->temperature_c), or with fewer
  * than two levels, is one test.  Writes the first row of each test to
  * FIRST and its level's mean temperature (NaN for a single test) to
  * TEMP_C, both with room for BT_FIT_MAX_LEVELS, and their number to *N.
@@ -217,12 +217,14 @@ enum bt_status bt_fit_split_levels(const struct bt_fit_data *d,
 
 /* Fit a model to the pulse tests DATA[0 .. NDATA-1] (bt-fit --mode hppc).
  * Each input is first split into tests at temperature-level changes
- * (bt_fit_split_levels); each test has its own soc reference (opts->soc0
- * for the first test of an input only; a later level's reference is the
- * end of the last constant-voltage charge before its first discharge) and
- * its own capacity (opts->capacity_ah, or measured).  Each test is split at rests of at least opts->min_rest_s; the soc is
- * coulomb counted from the reference (opts->soc0, or the end of the last
- * constant-voltage charge before the first discharge); the rested voltage
+ * (bt_fit_split_levels), one code path for one input or many.  Each test
+ * has its own soc reference (opts->soc0 for the first test of an input
+ * only; otherwise the end of the last constant-voltage charge before the
+ * test's first discharge) and its own capacity (opts->capacity_ah, or
+ * measured); the model's capacity is that of the test nearest 25 degC,
+ * and its reference_temperature_c that test's temperature when measured.
+ * Each test is split at rests of at least opts->min_rest_s; the soc is
+ * coulomb counted from the reference; the rested voltage
  * at the end of each long rest is an OCV point; each segment between two
  * long rests is fitted whole (R0 and the RC pairs constant over it, the
  * OCV along the PCHIP of the OCV points), and then its discharge and
