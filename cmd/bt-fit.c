@@ -39,7 +39,7 @@ enum {
 	OPT_MODE = 0x200, OPT_RC, OPT_SOC0, OPT_CAPACITY, OPT_TEMPERATURE,
 	OPT_REST_CURRENT, OPT_MIN_REST, OPT_CV_TAPER, OPT_SOC_GRID, OPT_OCV,
 	OPT_INIT, OPT_SMOOTH, OPT_MAX_C_RATE, OPT_MAX_ITER, OPT_REPORT,
-	OPT_LUT_C, OPT_LUT_PREFIX, OPT_TEMPERATURE_TOL, OPT_OCV_SPAN
+	OPT_LUT_C, OPT_LUT_PREFIX, OPT_TEMPERATURE_TOL, OPT_OCV_SPAN, OPT_HOLD
 };
 
 static const struct argp_option options[] = {
@@ -47,8 +47,9 @@ static const struct argp_option options[] = {
 	{"mode", OPT_MODE, "MODE", 0, "hppc (default), ocv or profile", 1},
 	{"rc", OPT_RC, "N", 0, "RC pairs of the model, 1 to 3 (default 2)", 1},
 	{"soc0", OPT_SOC0, "X", 0,
-	 "state of charge of the first row (default: the end of the last "
-	 "constant-voltage charge before the first discharge is full)", 1},
+	 "state of charge of the first row, of its first temperature level only "
+	 "(default: the end of the last constant-voltage charge before the first "
+	 "discharge is full)", 1},
 	{"capacity", OPT_CAPACITY, "AH", 0,
 	 "capacity in Ah (default: the charge the test removes after the "
 	 "reference, the test taken to end empty)", 1},
@@ -57,6 +58,8 @@ static const struct argp_option options[] = {
 	 "temperature_c column, or 25)", 1},
 	{"temperature-tolerance", OPT_TEMPERATURE_TOL, "C", 0,
 	 "segments closer than C share a temperature level (default 3)", 1},
+	{"level-hold", OPT_HOLD, "S", 0, "a temperature held S seconds is a "
+	 "level of one input, split apart (default 3600)", 1},
 	{"rest-current", OPT_REST_CURRENT, "A", 0,
 	 "largest |current| of a rest (default: 1% of the largest |current|)", 1},
 	{"min-rest", OPT_MIN_REST, "S", 0,
@@ -98,7 +101,8 @@ static const char doc[] =
 	"Input: a CSV stream with time_s, current_a (positive = charge) and "
 	"voltage_v, and temperature_c if measured; in ocv mode also a table "
 	"with soc_discharge, ocv_discharge_v, soc_charge, ocv_charge_v (or "
-	"soc, ocv_v).  The whole test is kept in memory.\n\n"
+	"soc, ocv_v).  A file whose temperature_c holds several levels is split "
+	"into one test per level.  The whole test is kept in memory.\n\n"
 	"Examples:\n"
 	"  bt-fit --soc0 1 --capacity 2.5 hppc.csv.gz -o cell.ecm --report fit.csv\n"
 	"  bt-fit --mode ocv ocv_points.csv -o ocv.csv\n"
@@ -143,6 +147,9 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_TEMPERATURE_TOL:
 		o->temperature_tol_c = bt_cli_range(state, arg, "--temperature-tolerance", 0, 1e3);
+		break;
+	case OPT_HOLD:
+		o->level_hold_s = bt_cli_range(state, arg, "--level-hold", 0, 1e9);
 		break;
 	case OPT_REST_CURRENT:
 		o->rest_current_a = bt_cli_range(state, arg, "--rest-current", 0, 1e9);
@@ -237,20 +244,13 @@ free_held(void *p)
 	free(h);
 }
 
-/* Open PATH (the -o output when MAIN_OUTPUT is set) as a writer, or die. */
-static struct bt_writer *
-open_writer(const struct fit_args *a, const char *path, int main_output)
-{
-	return main_output ? bt_cli_open_output(&a->common)
-			   : bt_cli_open_file(path, &a->common);
-}
-
 /* Write ECM (as a C header when AS_C) to PATH, or to the -o output. */
 static void
 write_model(const struct fit_args *a, const char *path, int main_output,
 	    const struct bt_ecm *ecm, int as_c)
 {
-	struct bt_writer *w = open_writer(a, path, main_output);
+	struct bt_writer *w = main_output ? bt_cli_open_output(&a->common)
+					  : bt_cli_open_file(path, &a->common);
 	enum bt_status st = bt_fit_write_model(ecm, as_c ? a->lut_prefix : NULL, w);
 
 	if (st == BT_ENOMEM)
@@ -293,7 +293,7 @@ summary(const struct fit_args *a, const struct bt_fit_result *res)
 {
 	struct bt_stats_summary s = bt_stats_summary(&res->residuals);
 	size_t k, nboth = 0;
-	char b[BT_NUM_BUFSIZE];
+	char b[BT_NUM_BUFSIZE], cap[BT_ERRMSG_SIZE];
 
 	if (a->common.quiet)
 		return;
@@ -322,10 +322,9 @@ summary(const struct fit_args *a, const struct bt_fit_result *res)
 			res->nseg);
 	else
 		fprintf(stderr, "bt-fit: %zu segments fitted, ", nboth);
-	fprintf(stderr, "capacity %.4g Ah (%s), %zu rows, voltage rmse %.3g mV, "
-		"max %.3g mV\n", res->capacity_ah,
-		res->capacity_measured ? "measured" : "given", s.n,
-		1e3 * s.rmse, 1e3 * s.max_abs);
+	bt_fit_capacity_text(res, cap, sizeof cap);
+	fprintf(stderr, "%s, %zu rows, voltage rmse %.3g mV, max %.3g mV\n",
+		cap, s.n, 1e3 * s.rmse, 1e3 * s.max_abs);
 }
 
 static void
@@ -394,7 +393,7 @@ run_model(struct fit_args *a, struct held *h)
 		bt_cli_die("%s", errmsg[0] ? errmsg : bt_strerror(st));
 	write_model(a, NULL, 1, h->res.ecm, 0);
 	if (a->report) {
-		w = open_writer(a, a->report, 0);
+		w = bt_cli_open_file(a->report, &a->common);
 		if (bt_fit_report_write(&h->res, a->fit.rc_pairs, w) != BT_OK)
 			bt_cli_die("%s", bt_writer_errmsg(w));
 		bt_cli_close_output(w);

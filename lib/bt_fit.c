@@ -127,6 +127,7 @@ bt_fit_opts_init(struct bt_fit_opts *o)
 	o->soc0 = NAN;
 	o->capacity_ah = NAN;
 	o->temperature_tol_c = BT_FIT_DEFAULT_TEMPERATURE_TOL_C;
+	o->level_hold_s = BT_FIT_DEFAULT_LEVEL_HOLD_S;
 	o->max_iter = BT_FIT_DEFAULT_MAX_ITER;
 	o->xtol = BT_FIT_DEFAULT_XTOL;
 	o->gtol = BT_FIT_DEFAULT_GTOL;
@@ -251,6 +252,7 @@ bt_fit_data_free(struct bt_fit_data *d)
 /* What the fits need to know of one test. */
 struct test {
 	const struct bt_fit_data *d;
+	int later;		/* a later level of its input: no --soc0 */
 	double thr;		/* rest threshold, A */
 	size_t ref;		/* the soc reference row */
 	double soc_ref;
@@ -273,16 +275,19 @@ rest_threshold(const struct bt_fit_data *d, const struct bt_fit_opts *o)
 	return BT_FIT_DEFAULT_REST_FRACTION * m;
 }
 
-/* Find the soc reference: row 0 at opts->soc0, or the end of the last
- * constant-voltage charge before the first discharge. */
+/* Find the soc reference: row 0 at opts->soc0 (the first test of an
+ * input only), or the end of the last constant-voltage charge before the
+ * first discharge. */
 static enum bt_status
 find_reference(struct test *ts, const struct bt_fit_opts *o, char *errmsg)
 {
 	const struct bt_fit_data *d = ts->d;
 	size_t k, first_dis = d->n, end, start;
 	double peak = 0;
+	const char *hint = ts->later ? "--soc0 sets the first level's soc only"
+				     : "give --soc0";
 
-	if (!isnan(o->soc0)) {
+	if (!isnan(o->soc0) && !ts->later) {
 		ts->ref = 0;
 		ts->soc_ref = o->soc0;
 		return BT_OK;
@@ -298,7 +303,7 @@ find_reference(struct test *ts, const struct bt_fit_opts *o, char *errmsg)
 		end--;
 	if (end == 0) {
 		setmsg(errmsg, "%s: no charge before the first discharge to "
-		       "take as full (give --soc0)", d->name);
+		       "take as full (%s)", d->name, hint);
 		return BT_EINVAL;
 	}
 	start = end - 1;
@@ -311,7 +316,7 @@ find_reference(struct test *ts, const struct bt_fit_opts *o, char *errmsg)
 		char b[BT_NUM_BUFSIZE];
 		setmsg(errmsg, "%s: the last charge before the first discharge "
 		       "ends at %s A without a constant-voltage taper "
-		       "(give --soc0)", d->name, fmtn(d->i[end - 1], b));
+		       "(%s)", d->name, fmtn(d->i[end - 1], b), hint);
 		return BT_EINVAL;
 	}
 	/* The charge's last current flows until the next row's time. */
@@ -361,13 +366,14 @@ count_soc(struct test *ts, const struct bt_fit_opts *o, char *errmsg)
 }
 
 static enum bt_status
-test_init(struct test *ts, const struct bt_fit_data *d,
+test_init(struct test *ts, const struct bt_fit_data *d, int later,
 	  const struct bt_fit_opts *o, char *errmsg)
 {
 	enum bt_status st;
 
 	memset(ts, 0, sizeof *ts);
 	ts->d = d;
+	ts->later = later;
 	ts->thr = rest_threshold(d, o);
 	if ((st = find_reference(ts, o, errmsg)) != BT_OK)
 		return st;
@@ -1414,7 +1420,39 @@ bt_fit_result_free(struct bt_fit_result *res)
 {
 	bt_ecm_free(res->ecm);
 	free(res->seg);
+	free(res->test);
 	memset(res, 0, sizeof *res);
+}
+
+void
+bt_fit_capacity_text(const struct bt_fit_result *res, char *buf, size_t size)
+{
+	const char *how = res->capacity_measured ? "measured" : "given";
+	const char *sep = ";";
+	size_t k, n, differ = 0;
+
+	for (k = 0; k < res->ntest; k++)
+		differ += res->test[k].capacity_ah != res->capacity_ah;
+	if (!differ || !res->ecm) {
+		snprintf(buf, size, "capacity %.4g Ah (%s)", res->capacity_ah, how);
+		return;
+	}
+	/* Temperatures to 0.1 degC; -0 is written 0. */
+	n = (size_t)snprintf(buf, size, "capacity %.4g Ah at %g degC (%s",
+			     res->capacity_ah, round(10 * bt_ecm_reference_temperature_c(
+			     res->ecm)) / 10 + 0.0, how);
+	for (k = 0; k < res->ntest && n < size; k++) {
+		const struct bt_fit_test *t = &res->test[k];
+
+		if (t->capacity_ah == res->capacity_ah)
+			continue;
+		n += (size_t)snprintf(buf + n, size - n, "%s %.4g Ah at %g degC",
+				      sep, t->capacity_ah,
+				      round(10 * t->temperature_c) / 10 + 0.0);
+		sep = ",";
+	}
+	if (n < size)
+		snprintf(buf + n, size - n, ")");
 }
 
 const char *
@@ -1481,7 +1519,9 @@ segment_stats(struct problem *pb, const double *th,
 
 /* --- Pulse tests (hppc) ----------------------------------------------------- */
 
-#define MAX_LEVELS 16
+#define MAX_LEVELS BT_FIT_MAX_LEVELS
+/* Room for the words and numbers a level's name adds to its input's. */
+#define LEVEL_NAME_EXTRA (64 + 2 * BT_NUM_BUFSIZE)
 
 /* One temperature level of a pulse fit: its OCV points and the values
  * fitted at each. */
@@ -1627,6 +1667,7 @@ fit_segment(const struct test *ts, const struct seg *sg, struct level *lv,
 	bt_ecm_pchip_eval(lv->soc, lv->ocv, dpts, lv->n, pb.z0, &slope0);
 	memset(&row, 0, sizeof row);
 	row.soc = ts->soc[sg->first];
+	row.capacity_ah = ts->q_ah;
 	row.temperature_c = sg->temp_c;
 	row.first = sg->first;
 	row.last = sg->last;
@@ -1829,6 +1870,134 @@ build_model(struct level *lv, size_t nlv, const struct bt_ecm_info *info,
 	return st;
 }
 
+/* A stretch of rows of one input (bt_fit_split_levels): its rows, the
+ * sum and count of its finite temperatures, and whether any row carries
+ * current. */
+struct stretch {
+	size_t first, last;
+	double sum;
+	size_t n;
+	int active;
+};
+
+enum bt_status
+bt_fit_split_levels(const struct bt_fit_data *d, const struct bt_fit_opts *o,
+		    size_t *first, double *temp_c, size_t *n)
+{
+	struct stretch run = { 0, 0, 0, 0, 0 }, lv[BT_FIT_MAX_LEVELS];
+	size_t k, nl = 0;
+	double thr;
+
+	*n = 1;
+	first[0] = 0;
+	temp_c[0] = NAN;
+	if (!isnan(d->temperature_c) || !d->temp || d->n == 0)
+		return BT_OK;
+	thr = rest_threshold(d, o);
+	for (k = 0; k <= d->n; k++) {
+		double T = k < d->n ? d->temp[k] : NAN;
+
+		if (k < d->n && (!isfinite(T) || run.n == 0
+				 || !(fabs(T - run.sum / (double)run.n) > o->temperature_tol_c))) {
+			run.sum += isfinite(T) ? T : 0;
+			run.n += isfinite(T) != 0;
+			run.active |= fabs(d->i[k]) > thr;
+			continue;
+		}
+		/* Row K leaves the stretch (or the input ends): a stretch
+		 * held long enough, with current in it, is a level or
+		 * extends the last one; a stretch of rest is a soak or a
+		 * ramp, however long (a slow ramp holds the tolerance for a
+		 * while). */
+		run.last = k - 1;
+		if (run.n > 0 && run.active
+		    && d->t[run.last] - d->t[run.first] >= o->level_hold_s) {
+			if (nl > 0 && fabs(run.sum / (double)run.n - lv[nl - 1].sum
+					   / (double)lv[nl - 1].n) < o->temperature_tol_c) {
+				lv[nl - 1].sum += run.sum;
+				lv[nl - 1].n += run.n;
+				lv[nl - 1].last = run.last;
+			} else if (nl == BT_FIT_MAX_LEVELS) {
+				return BT_EINVAL;
+			} else {
+				lv[nl++] = run;
+			}
+		}
+		run.first = k;
+		run.sum = isfinite(T) ? T : 0;
+		run.n = isfinite(T) != 0;
+		run.active = k < d->n && fabs(d->i[k]) > thr;
+	}
+	if (nl < 2)
+		return BT_OK;
+	for (k = 0; k < nl; k++) {
+		first[k] = k == 0 ? 0 : lv[k - 1].last + 1;
+		temp_c[k] = lv[k].sum / (double)lv[k].n;
+	}
+	*n = nl;
+	return BT_OK;
+}
+
+/* The tests of the inputs DATA: each input split at its temperature
+ * levels into views of its rows (VIEW, room for NDATA * MAX_LEVELS), a
+ * later level named for messages (a string in NAMES to free), and the
+ * struct test of each initialised (soc reference, coulomb count,
+ * capacity).  Their number in *NT. */
+static enum bt_status
+make_tests(const struct bt_fit_data *data, size_t ndata,
+	   const struct bt_fit_opts *o, struct bt_fit_data *view, char **names,
+	   struct test *ts, struct bt_fit_result *res, size_t *nt, char *errmsg)
+{
+	size_t f, j, first[BT_FIT_MAX_LEVELS], m, nv = 0;
+	double temp[BT_FIT_MAX_LEVELS];
+	enum bt_status st;
+
+	res->test = calloc(ndata * MAX_LEVELS, sizeof *res->test);
+	if (!res->test)
+		return BT_ENOMEM;
+	for (f = 0; f < ndata; f++) {
+		if (bt_fit_split_levels(&data[f], o, first, temp, &m) != BT_OK) {
+			setmsg(errmsg, "%s: more than %d temperature levels (raise "
+			       "--temperature-tolerance or --level-hold)",
+			       data[f].name, MAX_LEVELS);
+			return BT_EINVAL;
+		}
+		for (j = 0; j < m; j++, nv++) {
+			struct bt_fit_data *v = &view[nv];
+			size_t last = j + 1 < m ? first[j + 1] - 1 : data[f].n - 1;
+			char b[BT_NUM_BUFSIZE];
+
+			*v = data[f];
+			v->t += first[j];
+			v->i += first[j];
+			v->v += first[j];
+			v->temp += first[j];
+			v->n = v->cap = last - first[j] + 1;
+			if (m > 1) {
+				size_t len = strlen(data[f].name) + LEVEL_NAME_EXTRA;
+
+				if (!(names[nv] = malloc(len)))
+					return BT_ENOMEM;
+				/* Whole degrees; -0 is written 0. */
+				snprintf(names[nv], len, "%s: the %g degC level from "
+					 "time_s %s", data[f].name, round(temp[j]) + 0.0,
+					 fmtn(v->t[0], b));
+				v->name = names[nv];
+			}
+			res->test[nv].name = data[f].name;
+			res->test[nv].first = first[j];
+			res->test[nv].last = last;
+			*nt = nv + 1;
+			if ((st = test_init(&ts[nv], v, j > 0, o, errmsg)) != BT_OK)
+				return st;
+			res->test[nv].capacity_ah = ts[nv].q_ah;
+			res->test[nv].capacity_measured = ts[nv].q_measured;
+		}
+	}
+	res->ntest = nv;
+	return BT_OK;
+}
+
 static int
 level_cmp(const void *a, const void *b)
 {
@@ -1843,30 +2012,37 @@ bt_fit_hppc(const struct bt_fit_data *data, size_t ndata,
 	    char errmsg[BT_ERRMSG_SIZE])
 {
 	struct test *ts = NULL;
+	struct bt_fit_data *view = NULL;
+	char **names = NULL;
 	struct seg *sg = NULL;
 	struct level *lv = NULL;
-	size_t nsg = 0, nlv = 0, f, j, k, m, *ends = NULL, nends;
+	size_t nsg = 0, nlv = 0, nt = 0, f, j, k, m, *ends = NULL, nends;
 	struct bt_ecm_info info;
 	struct bt_ecm *work = NULL;
 	enum bt_status st = BT_OK;
 
 	memset(res, 0, sizeof *res);
 	bt_stats_init(&res->residuals);
-	ts = calloc(ndata, sizeof *ts);
+	ts = calloc(ndata * MAX_LEVELS, sizeof *ts);
+	view = calloc(ndata * MAX_LEVELS, sizeof *view);
+	names = calloc(ndata * MAX_LEVELS, sizeof *names);
 	lv = calloc(MAX_LEVELS, sizeof *lv);
-	if (!ts || !lv) {
+	if (!ts || !view || !names || !lv) {
 		st = BT_ENOMEM;
 		goto done;
 	}
-	for (f = 0; f < ndata; f++) {
+	if ((st = make_tests(data, ndata, o, view, names, ts, res, &nt,
+			     errmsg)) != BT_OK)
+		goto done;
+	for (f = 0; f < nt; f++) {
+		const struct bt_fit_data *d = ts[f].d;
 		size_t before = nsg;
+		double sum = 0, rows = 0;
 
-		if ((st = test_init(&ts[f], &data[f], o, errmsg)) != BT_OK)
-			goto done;
 		if ((st = long_rests(&ts[f], o, &ends, &nends)) != BT_OK)
 			goto done;
 		for (j = 0; j < nends; j++) {
-			size_t last = j + 1 < nends ? ends[j + 1] : data[f].n - 1;
+			size_t last = j + 1 < nends ? ends[j + 1] : d->n - 1;
 			struct seg *p;
 
 			if (last <= ends[j] + 1)
@@ -1881,7 +2057,9 @@ bt_fit_hppc(const struct bt_fit_data *data, size_t ndata,
 			sg[nsg].first = ends[j];
 			sg[nsg].last = last;
 			sg[nsg].rested_end = j + 1 < nends;
-			sg[nsg].temp_c = segment_temperature(&data[f], ends[j], last);
+			sg[nsg].temp_c = segment_temperature(d, ends[j], last);
+			sum += sg[nsg].temp_c * (double)(last - ends[j] + 1);
+			rows += (double)(last - ends[j] + 1);
 			nsg++;
 		}
 		free(ends);
@@ -1889,10 +2067,11 @@ bt_fit_hppc(const struct bt_fit_data *data, size_t ndata,
 		if (nsg == before) {
 			setmsg(errmsg, "%s: no pulses found: no current after a "
 			       "rest of at least %g s following the soc reference",
-			       data[f].name, o->min_rest_s);
+			       d->name, o->min_rest_s);
 			st = BT_EEMPTY;
 			goto done;
 		}
+		res->test[f].temperature_c = sum / rows;
 	}
 
 	/* Temperature levels, and the OCV points of each. */
@@ -1952,11 +2131,19 @@ bt_fit_hppc(const struct bt_fit_data *data, size_t ndata,
 		}
 	}
 
+	/* The model's capacity: that of the test nearest the reference
+	 * temperature of bt-ecm(5), which then refers to that test's
+	 * temperature when the capacity was measured. */
 	bt_ecm_info_init(&info);
-	info.capacity_ah = ts[0].q_ah;
+	for (f = m = 0; f < nt; f++)
+		if (fabs(res->test[f].temperature_c - info.reference_temperature_c)
+		    < fabs(res->test[m].temperature_c - info.reference_temperature_c))
+			m = f;
+	info.capacity_ah = res->capacity_ah = ts[m].q_ah;
+	res->capacity_measured = ts[m].q_measured;
+	if (ts[m].q_measured)
+		info.reference_temperature_c = res->test[m].temperature_c;
 	info.rc_pairs = o->rc_pairs;
-	res->capacity_ah = ts[0].q_ah;
-	res->capacity_measured = ts[0].q_measured;
 	for (k = 0; k < nlv; k++) {
 		if ((st = bt_ecm_alloc(&info, 1, lv[k].n, &work)) != BT_OK)
 			goto done;
@@ -1981,10 +2168,13 @@ bt_fit_hppc(const struct bt_fit_data *data, size_t ndata,
 	qsort(lv, nlv, sizeof *lv, level_cmp);
 	st = build_model(lv, nlv, &info, o, res, errmsg);
 done:
-	if (ts)
-		for (f = 0; f < ndata; f++)
-			free(ts[f].soc);
+	for (f = 0; f < nt; f++) {
+		free(ts[f].soc);
+		free(names[f]);
+	}
 	free(ts);
+	free(view);
+	free(names);
 	free(sg);
 	free(lv);
 	free(ends);
@@ -2019,7 +2209,7 @@ bt_fit_profile(const struct bt_fit_data *data, const struct bt_fit_ocv *ocv,
 	memset(res, 0, sizeof *res);
 	memset(&ts, 0, sizeof ts);
 	bt_stats_init(&res->residuals);
-	if ((st = test_init(&ts, data, o, errmsg)) != BT_OK)
+	if ((st = test_init(&ts, data, 0, o, errmsg)) != BT_OK)
 		goto done;
 
 	/* The grid, within the OCV table's range and [0, 1]. */
@@ -2179,6 +2369,7 @@ bt_fit_profile(const struct bt_fit_data *data, const struct bt_fit_ocv *ocv,
 	row.first = ts.ref;
 	row.last = data->n - 1;
 	row.temperature_c = temp;
+	row.capacity_ah = ts.q_ah;
 	if ((st = segment_stats(&pb, th, &row, &res->residuals)) != BT_OK)
 		goto done;
 	if (!out.converged)
@@ -2476,7 +2667,7 @@ bt_fit_ocv_from_data(const struct bt_fit_data *data,
 
 	memset(b, 0, sizeof b);
 	memset(t, 0, sizeof *t);
-	if ((st = test_init(&ts, data, o, errmsg)) != BT_OK)
+	if ((st = test_init(&ts, data, 0, o, errmsg)) != BT_OK)
 		goto done;
 	if ((st = long_rests(&ts, o, &ends, &nends)) != BT_OK)
 		goto done;
@@ -2722,6 +2913,7 @@ bt_fit_report_write(const struct bt_fit_result *res, unsigned nrc,
 		"max_abs_mv", "iterations", "converged", "ocv_v", "r0_ohm",
 		"r0_ohm_sd"
 	};
+	static const char *const tail = "capacity_ah";
 	char name[32];
 	size_t k, j;
 	enum bt_status st;
@@ -2738,6 +2930,7 @@ bt_fit_report_write(const struct bt_fit_result *res, unsigned nrc,
 		snprintf(name, sizeof name, "tau%zu_s_sd", k);
 		raw(w, name);
 	}
+	raw(w, tail);
 	if ((st = bt_writer_end_row(w)) != BT_OK)
 		return st;
 	for (j = 0; j < res->nseg; j++) {
@@ -2760,6 +2953,7 @@ bt_fit_report_write(const struct bt_fit_result *res, unsigned nrc,
 			bt_writer_number(w, s->point.tau_s[k]);
 			number_or_empty(w, s->point.tau_s_sd[k]);
 		}
+		bt_writer_number(w, s->capacity_ah);
 		if ((st = bt_writer_end_row(w)) != BT_OK)
 			return st;
 	}

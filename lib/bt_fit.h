@@ -61,6 +61,13 @@
 /* Segments whose mean temperatures differ by less than this (degC) share a
  * temperature level. */
 #define BT_FIT_DEFAULT_TEMPERATURE_TOL_C 3.0
+/* A temperature must hold (within temperature_tol_c of the mean of its
+ * rows, with current flowing) at least this long (s) to be a level of one
+ * input; shorter runs are transitions (a chamber ramping between levels).
+ * A soak is an hour or more and a pulse test at one level several. */
+#define BT_FIT_DEFAULT_LEVEL_HOLD_S 3600.0
+/* The most temperature levels of one input, and of a whole fit. */
+#define BT_FIT_MAX_LEVELS 16
 /* Temperature of data that carry none and are given none (degC). */
 #define BT_FIT_DEFAULT_TEMPERATURE_C 25.0
 
@@ -90,6 +97,7 @@ struct bt_fit_opts {
 					   the last CV charge is full */
 	double capacity_ah;		/* NaN: measured */
 	double temperature_tol_c;
+	double level_hold_s;		/* hppc: shortest level in one input */
 	size_t max_iter;
 	double xtol, gtol, ftol;
 	double smooth_v;		/* profile smoothness weight */
@@ -120,14 +128,29 @@ struct bt_fit_segment {
 	size_t iterations;
 	int converged;
 	struct bt_ecm_point point;	/* values and standard deviations */
+	double capacity_ah;	/* the capacity its soc was counted with */
+};
+
+/* One test of a fit: an input, or one temperature level of an input (see
+ * bt_fit_split_levels), with its own soc reference and capacity. */
+struct bt_fit_test {
+	const char *name;		/* the input's; borrowed */
+	size_t first, last;		/* its rows in the input */
+	double temperature_c;		/* the mean of its segments' rows */
+	double capacity_ah;		/* given or measured */
+	int capacity_measured;
 };
 
 struct bt_fit_result {
 	struct bt_ecm *ecm;		/* the fitted model */
 	struct bt_fit_segment *seg;	/* report rows */
 	size_t nseg;
-	double capacity_ah;		/* given or measured */
+	double capacity_ah;		/* the model's: that of the test
+					   nearest 25 degC (the default
+					   reference temperature of bt_ecm) */
 	int capacity_measured;
+	struct bt_fit_test *test;	/* hppc: every test, in input order */
+	size_t ntest;
 	struct bt_stats residuals;	/* voltage residuals (V) of the fits
 					   the model uses */
 	size_t n_unconverged;		/* fits flagged not converged */
@@ -173,10 +196,35 @@ enum bt_status bt_fit_data_read(struct bt_reader *r, struct bt_fit_data *data);
 /* Release the rows DATA holds (not DATA itself).  Returns nothing. */
 void bt_fit_data_free(struct bt_fit_data *data);
 
+/* Split the input D into tests at changes of its temperature level: a
+ * level is a stretch of at least opts->level_hold_s seconds, with current
+ * in it (a row above the rest threshold), in which no temperature_c lies
+ * more than opts->temperature_tol_c from the mean of the stretch before it
+ * (rows without a temperature join the stretch); consecutive levels whose
+ * means differ by less than the tolerance are one; shorter stretches and
+ * stretches of rest (a soak, a slow ramp) are transitions and open the
+ * next test.  Each test ends at the last row of its level, so that a test
+ * holds the rows from the previous level's end (the ramp and soak) to its
+ * own level's end.  An input given a temperature (D->temperature_c), or with fewer
+ * than two levels, is one test.  Writes the first row of each test to
+ * FIRST and its level's mean temperature (NaN for a single test) to
+ * TEMP_C, both with room for BT_FIT_MAX_LEVELS, and their number to *N.
+ *
+ * Returns BT_OK, or BT_EINVAL (more than BT_FIT_MAX_LEVELS levels). */
+enum bt_status bt_fit_split_levels(const struct bt_fit_data *d,
+				   const struct bt_fit_opts *opts,
+				   size_t *first, double *temp_c, size_t *n);
+
 /* Fit a model to the pulse tests DATA[0 .. NDATA-1] (bt-fit --mode hppc).
+ * Each input is first split into tests at temperature-level changes
+ * (bt_fit_split_levels), one code path for one input or many.  Each test
+ * has its own soc reference (opts->soc0 for the first test of an input
+ * only; otherwise the end of the last constant-voltage charge before the
+ * test's first discharge) and its own capacity (opts->capacity_ah, or
+ * measured); the model's capacity is that of the test nearest 25 degC,
+ * and its reference_temperature_c that test's temperature when measured.
  * Each test is split at rests of at least opts->min_rest_s; the soc is
- * coulomb counted from the reference (opts->soc0, or the end of the last
- * constant-voltage charge before the first discharge); the rested voltage
+ * coulomb counted from the reference; the rested voltage
  * at the end of each long rest is an OCV point; each segment between two
  * long rests is fitted whole (R0 and the RC pairs constant over it, the
  * OCV along the PCHIP of the OCV points), and then its discharge and
@@ -262,6 +310,13 @@ enum bt_status bt_fit_report_write(const struct bt_fit_result *result,
  * (the writer's error). */
 enum bt_status bt_fit_write_model(const struct bt_ecm *ecm,
 				  const char *c_prefix, struct bt_writer *w);
+
+/* Write the capacity part of the summary of RESULT into BUF (SIZE bytes):
+ * "capacity Q Ah (given)" or "(measured)", and when the tests measured
+ * different capacities "capacity Q Ah at T degC (measured; Q2 Ah at T2
+ * degC, ...)".  Returns nothing. */
+void bt_fit_capacity_text(const struct bt_fit_result *result, char *buf,
+			  size_t size);
 
 /* Returns the name of DIR: "both", "discharge", "charge" or "profile". */
 const char *bt_fit_dir_name(enum bt_fit_dir dir);

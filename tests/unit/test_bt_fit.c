@@ -240,6 +240,97 @@ test_hppc_errors(void)
 	bt_ecm_free(m);
 }
 
+/* A chamber campaign's temperature log, one row a minute: 5 h at 25 degC
+ * with a one-row spike of 3.7 degC, a ramp to 10 degC in 30 min, 6 h
+ * there, a slow ramp to 0 degC in 2 h (6 degC of it within the 3 degC of
+ * its mean for 72 min, longer than the hold: rest, so not a level), 5 h at
+ * 0 degC; +-1.2 degC of deterministic noise on the levels, a pulse every
+ * hour, an empty temperature every 50th row. */
+#define SPLIT_ROWS (300 + 30 + 360 + 120 + 300)
+
+static double
+split_temp(size_t k)
+{
+	double noise = 1.2 * sin(1.7 * (double)k);
+
+	if (k < 300)
+		return k == 120 ? 28.7 : 25 + noise;
+	if (k < 330)
+		return 25 - 15 * (double)(k - 300) / 30;
+	if (k < 690)
+		return 10 + noise;
+	if (k < 810)
+		return 10 - 10 * (double)(k - 690) / 120;
+	return noise;
+}
+
+static void
+test_split_levels(void)
+{
+	static double t[SPLIT_ROWS], i[SPLIT_ROWS], v[SPLIT_ROWS], temp[SPLIT_ROWS];
+	struct bt_fit_data d;
+	struct bt_fit_opts o;
+	size_t first[BT_FIT_MAX_LEVELS], n = 0, k;
+	enum bt_status st;
+	double tc[BT_FIT_MAX_LEVELS];
+
+	for (k = 0; k < SPLIT_ROWS; k++) {
+		t[k] = 60.0 * (double)k;
+		i[k] = (k < 300 || (k >= 330 && k < 690) || k >= 810) && k % 60 == 30
+		       ? -2.1 : 0;
+		v[k] = 3.7;
+		temp[k] = k % 50 == 49 ? NAN : split_temp(k);
+	}
+	memset(&d, 0, sizeof d);
+	d.n = SPLIT_ROWS;
+	d.t = t;
+	d.i = i;
+	d.v = v;
+	d.temp = temp;
+	d.temperature_c = NAN;
+	d.name = "log";
+	bt_fit_opts_init(&o);
+	st = bt_fit_split_levels(&d, &o, first, tc, &n);
+	CHECK(st == BT_OK && n == 3,
+	      "split: three levels (%zu)", n);
+	/* Each test ends where the temperature leaves its level: the first
+	 * ramp row more than 3 degC below the level's mean. */
+	CHECK(n == 3 && first[0] == 0 && temp[first[1]] < tc[0] - 3
+	      && temp[first[1] - 1] >= tc[0] - 3 && first[1] > 300 && first[1] < 310,
+	      "split: the second test starts on the ramp (row %zu)", n == 3 ? first[1] : 0);
+	CHECK(n == 3 && temp[first[2]] < tc[1] - 3 && temp[first[2] - 1] >= tc[1] - 3
+	      && first[2] > 690 && first[2] < 730,
+	      "split: the third test starts on the slow ramp (row %zu)", n == 3 ? first[2] : 0);
+	/* A level's mean takes in the ramp rows within its tolerance: 36
+	 * rows of the slow ramp, 0.15 degC lower for the 10 degC level. */
+	CHECK(n == 3 && fabs(tc[0] - 25) < 0.1 && fabs(tc[1] - 9.85) < 0.05 && fabs(tc[2]) < 0.1,
+	      "split: level means %g, %g, %g", tc[0], tc[1], tc[2]);
+	/* The slow ramp carrying current is a level of its own. */
+	for (k = 700; k < 810; k += 20)
+		i[k] = -2.1;
+	st = bt_fit_split_levels(&d, &o, first, tc, &n);
+	CHECK(st == BT_OK && n == 4,
+	      "split: a slow ramp with current is a level (%zu)", n);
+	for (k = 700; k < 810; k += 20)
+		i[k] = 0;
+	/* A hold longer than every level, or a given temperature: one test. */
+	o.level_hold_s = 7 * 3600;
+	st = bt_fit_split_levels(&d, &o, first, tc, &n);
+	CHECK(st == BT_OK && n == 1
+	      && first[0] == 0 && isnan(tc[0]), "split: a long hold, one test");
+	o.level_hold_s = BT_FIT_DEFAULT_LEVEL_HOLD_S;
+	d.temperature_c = 25;
+	st = bt_fit_split_levels(&d, &o, first, tc, &n);
+	CHECK(st == BT_OK && n == 1,
+	      "split: a given temperature, one test");
+	/* Within a wide tolerance the whole log is one level. */
+	d.temperature_c = NAN;
+	o.temperature_tol_c = 30;
+	st = bt_fit_split_levels(&d, &o, first, tc, &n);
+	CHECK(st == BT_OK && n == 1,
+	      "split: a wide tolerance, one test");
+}
+
 static void
 test_profile(void)
 {
@@ -440,6 +531,7 @@ main(void)
 	test_ecm_exports();
 	test_ocv();
 	test_hppc_errors();
+	test_split_levels();
 	test_hppc(1);
 	test_hppc(2);
 	test_profile();

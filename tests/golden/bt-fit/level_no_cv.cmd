@@ -1,0 +1,1 @@
+bt-fit fit/levels_nocv.csv

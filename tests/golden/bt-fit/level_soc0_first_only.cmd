@@ -1,0 +1,1 @@
+bt-fit --soc0 0.8 --capacity 2.5 fit/levels_nocv.csv
