@@ -33,7 +33,7 @@
  * the fleet cells' lives, pooled beside the models when there is a fleet. */
 enum bt_rul_model {
 	BT_RUL_LINEAR, BT_RUL_EXP, BT_RUL_DEXP, BT_RUL_POWER,
-	BT_RUL_AUTO, BT_RUL_PF, BT_RUL_LIFE
+	BT_RUL_AUTO, BT_RUL_PF, BT_RUL_LIFE, BT_RUL_TREND
 };
 
 /* The set holding model M alone; sets of models are unions of these. */
@@ -209,6 +209,9 @@ struct bt_rul_result {
 					   is not in pool) */
 	double life_median;		/* pf: the median of the fleet's life
 					   distribution (NaN without) */
+	double life_weight;		/* pf: the lives' stacking weight, the
+					   share of the members drawn from them
+					   (NaN without) */
 	size_t points;			/* points used, outliers included */
 	size_t flagged;			/* points the Hampel filter removed */
 	size_t fleet_used;		/* fleet cells in the prior */
