@@ -62,11 +62,6 @@
  * the rest (the extrapolation-risk penalty). */
 #define AUTO_TRAIN_FRAC 0.7
 
-/* The local trend's memory: the e-folding length of its discount, as a
- * share of the history's points: the share auto and the stacking hold
- * out, 1 - AUTO_TRAIN_FRAC. */
-#define TREND_MEMORY (1 - AUTO_TRAIN_FRAC)
-
 /* Particle filter.  The fleet prior is a kernel mixture on the fleet cells'
  * fitted parameters with, per parameter, the larger of the spread across
  * the fleet and this share of the parameter's size; without a fleet the
@@ -126,7 +121,7 @@
 #define FITTED (BT_RUL_SET(BT_RUL_POWER + 1) - 1)
 
 static const char *const model_names[] = {
-	"linear", "exp", "dexp", "power", "auto", "pf", "life", "trend"
+	"linear", "exp", "dexp", "power", "auto", "pf", "life"
 };
 
 void
@@ -151,7 +146,7 @@ bt_rul_opts_init(struct bt_rul_opts *o)
 const char *
 bt_rul_model_name(enum bt_rul_model m)
 {
-	return (unsigned)m <= BT_RUL_TREND ? model_names[m] : "unknown";
+	return (unsigned)m <= BT_RUL_LIFE ? model_names[m] : "unknown";
 }
 
 enum bt_status
@@ -159,7 +154,7 @@ bt_rul_model_parse(const char *name, enum bt_rul_model *m)
 {
 	size_t i;
 
-	for (i = 0; i <= BT_RUL_TREND; i++)
+	for (i = 0; i <= BT_RUL_LIFE; i++)
 		if (strcmp(name, model_names[i]) == 0) {
 			*m = (enum bt_rul_model)i;
 			return BT_OK;
@@ -184,8 +179,7 @@ bt_rul_models_parse(const char *list, unsigned *set)
 		memcpy(name, p, len);
 		name[len] = '\0';
 		if (bt_rul_model_parse(name, &m) != BT_OK
-		    || (m > BT_RUL_POWER && m != BT_RUL_LIFE && m != BT_RUL_TREND)
-		    || (*set & BT_RUL_SET(m)))
+		    || (m > BT_RUL_POWER && m != BT_RUL_LIFE) || (*set & BT_RUL_SET(m)))
 			return BT_EINVAL;
 		*set |= BT_RUL_SET(m);
 		if (e == NULL)
@@ -203,7 +197,7 @@ bt_rul_models_name(unsigned set, char *buf, size_t size)
 	if (size == 0)
 		return;
 	buf[0] = '\0';
-	for (i = BT_RUL_LINEAR; i <= BT_RUL_TREND && len < size; i++)
+	for (i = BT_RUL_LINEAR; i <= BT_RUL_LIFE && len < size; i++)
 		if (set & BT_RUL_SET(i)) {
 			n = snprintf(buf + len, size - len, "%s%s", len ? "+" : "",
 				     model_names[i]);
@@ -234,7 +228,6 @@ bt_rul_model_nparams(enum bt_rul_model m)
 	switch (m) {
 	case BT_RUL_LINEAR:
 	case BT_RUL_EXP:
-	case BT_RUL_TREND:
 		return 2;
 	case BT_RUL_POWER:
 		return 3;
@@ -250,7 +243,6 @@ bt_rul_model_eval(enum bt_rul_model m, const double *p, double x)
 {
 	switch (m) {
 	case BT_RUL_LINEAR:
-	case BT_RUL_TREND:
 		return p[0] + p[1] * x;
 	case BT_RUL_EXP:
 		return p[0] * exp(p[1] * x);
@@ -273,7 +265,6 @@ model_grad(enum bt_rul_model m, const double *p, double x, double *g)
 
 	switch (m) {
 	case BT_RUL_LINEAR:
-	case BT_RUL_TREND:
 		g[0] = 1;
 		g[1] = x;
 		break;
@@ -551,63 +542,6 @@ starts(enum bt_rul_model m, const double *x, const double *y, size_t n,
 	return k;
 }
 
-/* The local trend: a line fitted by discounted least squares, the weight
- * of point i being exp(-(n - 1 - i) / (TREND_MEMORY n)), so that the
- * points of the last TREND_MEMORY of the history carry most of the
- * evidence (Brown 1963, Smoothing, Forecasting and Prediction, ch. 7:
- * discounted least squares, the regression form of double exponential
- * smoothing; West & Harrison 1997, §10.8, discounted likelihood).  The
- * weights are not frequencies: the covariance is the sandwich
- * s^2 (X'WX)^-1 X'W^2X (X'WX)^-1 of a line with white noise, s^2 the
- * weighted mean square residual corrected for Kish's effective number of
- * points (sum w)^2 / sum w^2 less the two parameters. */
-static enum bt_status
-fit_trend(const double *x, const double *y, size_t n, struct bt_rul_fit *fit)
-{
-	double sw = 0, sw2 = 0, mx = 0, my = 0, sxx = 0, sxy = 0, sxx2 = 0, sx2 = 0;
-	double rss = 0, w, r, s2, neff, vy, vb, cyb;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		w = exp(-(double)(n - 1 - i) / (TREND_MEMORY * (double)n));
-		sw += w;
-		sw2 += w * w;
-		mx += w * x[i];
-		my += w * y[i];
-	}
-	mx /= sw;
-	my /= sw;
-	for (i = 0; i < n; i++) {
-		w = exp(-(double)(n - 1 - i) / (TREND_MEMORY * (double)n));
-		sxx += w * (x[i] - mx) * (x[i] - mx);
-		sxy += w * (x[i] - mx) * (y[i] - my);
-		sxx2 += w * w * (x[i] - mx) * (x[i] - mx);
-		sx2 += w * w * (x[i] - mx);
-	}
-	if (!(sxx > 0))
-		return BT_ENOCONV;
-	fit->p[1] = sxy / sxx;
-	fit->p[0] = my - fit->p[1] * mx;
-	for (i = 0; i < n; i++) {
-		w = exp(-(double)(n - 1 - i) / (TREND_MEMORY * (double)n));
-		r = y[i] - fit->p[0] - fit->p[1] * x[i];
-		rss += w * r * r;
-	}
-	neff = sw * sw / sw2;
-	s2 = neff > 2 ? rss / sw * neff / (neff - 2) : 0;
-	/* The weighted mean of y and the slope, then the intercept
-	 * p0 = ybar - p1 mx. */
-	vy = s2 * sw2 / (sw * sw);
-	vb = s2 * sxx2 / (sxx * sxx);
-	cyb = s2 * sx2 / (sw * sxx);
-	fit->cov[0] = vy + mx * mx * vb - 2 * mx * cyb;
-	fit->cov[1] = fit->cov[2] = cyb - mx * vb;
-	fit->cov[3] = vb;
-	fit->rmse = sqrt(rss / sw);
-	fit->aicc = aicc(rss / sw * (double)n, n, 2);
-	return BT_OK;
-}
-
 enum bt_status
 bt_rul_fit(enum bt_rul_model m, const double *x, const double *y, size_t n,
 	   struct bt_rul_fit *fit)
@@ -624,8 +558,6 @@ bt_rul_fit(enum bt_rul_model m, const double *x, const double *y, size_t n,
 	fit->np = np;
 	if (m == BT_RUL_LINEAR)
 		return fit_linear(x, y, n, fit);
-	if (m == BT_RUL_TREND)
-		return fit_trend(x, y, n, fit);
 	ns = starts(m, x, y, n, s);
 	for (i = 0; i < ns; i++) {
 		if (!nls_run(&d, s[i], p, &rss, cov) || !(rss < best))
@@ -1345,38 +1277,6 @@ out:
 	return st;
 }
 
-/* The tempering exponent of FIT on the N points (X, Y): of its residuals
- * on the whole history, or, for the local trend, on the last TREND_MEMORY
- * of it, where it is meant to fit. */
-static double
-member_tau(const struct bt_rul_fit *fit, const double *x, const double *y,
-	   size_t n)
-{
-	size_t m = (size_t)ceil(TREND_MEMORY * (double)n);
-
-	if (fit->model != BT_RUL_TREND || m >= n)
-		return temper(fit->model, fit->p, x, y, n);
-	return temper(fit->model, fit->p, x + n - m, y + n - m, m);
-}
-
-/* N draws into THETA (stride 3, log time scale 0) from the sampling
- * distribution of FIT, its covariance widened by 1 / TAU for the
- * residuals' autocorrelation. */
-static void
-trend_draws(gsl_rng *rng, const struct bt_rul_fit *fit, double tau, size_t n,
-	    double *theta)
-{
-	double cov[BT_RUL_MAXP * BT_RUL_MAXP], l[BT_RUL_MAXP * BT_RUL_MAXP];
-	size_t i, np = fit->np;
-
-	for (i = 0; i < np * np; i++)
-		cov[i] = fit->cov[i] / tau;
-	cholesky(np, cov, l);
-	draw_gaussian(rng, np, np + 1, fit->p, l, n, theta);
-	for (i = 0; i < n; i++)
-		theta[i * (np + 1) + np] = 0;
-}
-
 /* The likelihood's noise of FIT to N points: its residual standard
  * deviation with the degrees of freedom corrected, at least SIGMA_MIN_REL
  * of the reference capacity REF. */
@@ -1442,7 +1342,7 @@ static enum bt_status
 stack_posterior(gsl_rng *rng, size_t nm, size_t nh, double *lp, double tau,
 		double *w)
 {
-	double mx, den, *v, *ll, alpha[BT_RUL_POWER + 3], sum;
+	double mx, den, *v, *ll, alpha[BT_RUL_POWER + 2], sum;
 	size_t j, h, d;
 
 	v = malloc(STACK_DRAWS * nm * sizeof *v);
@@ -1534,17 +1434,13 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 		np = fit[j].np;
 		if (bt_rul_fit(fit[j].model, t.x, t.y, t.n, &tf) != BT_OK)
 			goto out;
-		tau = member_tau(&tf, t.x, t.y, t.n);
-		if (tf.model == BT_RUL_TREND) {
-			trend_draws(rng, &tf, tau, ns, theta);
-		} else {
-			pf_prior(rng, tf.model, cen[j], ncen[j], &tf, tau, ns, theta);
-			st = pf_run(rng, tf.model, &t, fit_sigma(&tf, t.n, t.ref), tau,
-				    o->pf_drift, ns, theta);
-			if (st != BT_OK) {
-				st = st == BT_ENOMEM ? st : BT_OK;
-				goto out;
-			}
+		tau = temper(tf.model, tf.p, t.x, t.y, t.n);
+		pf_prior(rng, tf.model, cen[j], ncen[j], &tf, tau, ns, theta);
+		st = pf_run(rng, tf.model, &t, fit_sigma(&tf, t.n, t.ref), tau,
+			    o->pf_drift, ns, theta);
+		if (st != BT_OK) {
+			st = st == BT_ENOMEM ? st : BT_OK;
+			goto out;
 		}
 		pred_logdens(tf.model, np, ns, theta, fit_sigma(&tf, t.n, t.ref),
 			     c->x + ntrain, c->y + ntrain, nh, lp + j * nh);
@@ -1591,7 +1487,7 @@ member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
 	 * against the model itself, so that rounding never moves the answer
 	 * by a cycle. */
 	c = NAN;
-	if ((m == BT_RUL_LINEAR || m == BT_RUL_TREND) && p[1] < 0)
+	if (m == BT_RUL_LINEAR && p[1] < 0)
 		c = (line - p[0]) / p[1] * scale;
 	else if (m == BT_RUL_EXP && p[1] < 0 && p[0] > 0 && line > 0)
 		c = log(line / p[0]) / p[1] * scale;
@@ -1815,7 +1711,7 @@ choose_model(const struct clean *c, struct bt_rul_fit *best)
 static void
 apportion(const double *w, size_t nm, size_t n, size_t *count)
 {
-	double rem[BT_RUL_POWER + 3], best;
+	double rem[BT_RUL_POWER + 2], best;
 	size_t j, left = n, k;
 
 	for (j = 0; j < nm; j++) {
@@ -1884,8 +1780,7 @@ static enum bt_status
 check_opts(const struct bt_rul_opts *o)
 {
 	if (o->model > BT_RUL_PF || !(o->pf_models & FITTED)
-	    || (o->pf_models & ~(FITTED | BT_RUL_SET(BT_RUL_LIFE)
-				 | BT_RUL_SET(BT_RUL_TREND))))
+	    || (o->pf_models & ~(FITTED | BT_RUL_SET(BT_RUL_LIFE))))
 		return BT_EINVAL;
 	if (!(o->hampel_threshold > 0) || o->ref_points == 0 || o->particles < 2
 	    || !(o->interval > 0 && o->interval < 1) || !(o->horizon >= 1)
@@ -1904,14 +1799,13 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 {
 	enum bt_rul_model m;
 	struct clean c = {0};
-	struct bt_rul_fit fit[BT_RUL_POWER + 2];
-	/* One ensemble per model, the local trend, and one of the fleet's
-	 * lives. */
-	struct ens e[BT_RUL_POWER + 3] = {{0}};
-	double scale, sigma, tau, *eol = NULL, *cen[BT_RUL_POWER + 2] = {NULL};
-	double share[BT_RUL_POWER + 3], qa = 0;
+	struct bt_rul_fit fit[BT_RUL_POWER + 1];
+	/* One ensemble per model, and one of the fleet's lives. */
+	struct ens e[BT_RUL_POWER + 2] = {{0}};
+	double scale, sigma, tau, *eol = NULL, *cen[BT_RUL_POWER + 1] = {NULL};
+	double share[BT_RUL_POWER + 2], qa = 0;
 	struct life life = {0, 0};
-	size_t ncen[BT_RUL_POWER + 2] = {0}, count[BT_RUL_POWER + 3];
+	size_t ncen[BT_RUL_POWER + 1] = {0}, count[BT_RUL_POWER + 2];
 	int has_life = 0;
 	double l[BT_RUL_MAXP * BT_RUL_MAXP], cov[BT_RUL_MAXP * BT_RUL_MAXP];
 	double q_lo, q_hi, end;
@@ -1985,9 +1879,6 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 				ne++;
 		}
 		m = res->base;
-		if (o->model == BT_RUL_PF && (o->pf_models & BT_RUL_SET(BT_RUL_TREND))
-		    && ne > 0 && bt_rul_fit(BT_RUL_TREND, c.x, c.y, c.n, &fit[ne]) == BT_OK)
-			ne++;
 		st = ne > 0 ? BT_OK : BT_ENOCONV;
 	}
 	if (st != BT_OK) {
@@ -2016,7 +1907,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	}
 	share[0] = 1;
 	if (o->model == BT_RUL_PF) {
-		for (j = 0; j < ne && fit[j].model != BT_RUL_TREND; j++) {
+		for (j = 0; j < ne; j++) {
 			st = fleet_fits(fleet, cell->name, o, fit[j].model, scale, c.ref,
 					res->eol_level, &cen[j], &ncen[j]);
 			if (st != BT_OK)
@@ -2042,7 +1933,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		e[j].m = m;
 		e[j].np = np;
 		e[j].n = count[j];
-		tau = member_tau(&fit[j], c.x, c.y, c.n);
+		tau = temper(m, fit[j].p, c.x, c.y, c.n);
 		if (j == 0 || fit[j].rmse < res->rmse) {
 			res->rmse = fit[j].rmse;
 			res->tau = tau;
@@ -2055,9 +1946,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 			st = BT_ENOMEM;
 			goto out;
 		}
-		if (m == BT_RUL_TREND) {
-			trend_draws(rng, &fit[j], tau, e[j].n, e[j].theta);
-		} else if (o->model == BT_RUL_PF) {
+		if (o->model == BT_RUL_PF) {
 			pf_prior(rng, m, cen[j], ncen[j], &fit[j], tau, e[j].n, e[j].theta);
 			st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, e[j].n, e[j].theta);
 			if (st != BT_OK) {
@@ -2122,10 +2011,10 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	}
 out:
 	gsl_rng_free(rng);
-	for (j = 0; j < BT_RUL_POWER + 3; j++)
+	for (j = 0; j < BT_RUL_POWER + 2; j++)
 		free(e[j].theta);
 	free(eol);
-	for (j = 0; j < BT_RUL_POWER + 2; j++)
+	for (j = 0; j < BT_RUL_POWER + 1; j++)
 		free(cen[j]);
 	clean_free(&c);
 	return st;

@@ -33,7 +33,7 @@
  * the fleet cells' lives, pooled beside the models when there is a fleet. */
 enum bt_rul_model {
 	BT_RUL_LINEAR, BT_RUL_EXP, BT_RUL_DEXP, BT_RUL_POWER,
-	BT_RUL_AUTO, BT_RUL_PF, BT_RUL_LIFE, BT_RUL_TREND
+	BT_RUL_AUTO, BT_RUL_PF, BT_RUL_LIFE
 };
 
 /* The set holding model M alone; sets of models are unions of these. */
@@ -53,6 +53,7 @@ enum bt_rul_model {
 #define BT_RUL_MIN_POINTS 10		/* cleaned points needed for a forecast */
 #define BT_RUL_TREND_Z 2.0		/* standard errors of a real fade */
 #define BT_RUL_PF_MODELS (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP) \
+			  | BT_RUL_SET(BT_RUL_POWER) \
 			  | BT_RUL_SET(BT_RUL_LIFE))
 
 struct bt_rul_opts {
