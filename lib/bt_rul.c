@@ -7,7 +7,9 @@
  * each member's end of life is the first cycle at or below the line, and
  * the median and the central interval of those cycles are the answer.  The
  * filter pools several such ensembles, one per model and one drawn from the
- * fleet cells' lives, in equal shares: a linear opinion pool.
+ * fleet cells' lives: a linear opinion pool whose shares are learnt by
+ * Bayesian stacking of each member's predictive density of the last cycles
+ * of the history when run on the ones before (stack_weights).
  *
  * Calibration.  Capacity histories are not independent noise around a
  * smooth curve: regeneration after rests and test artefacts make residuals
@@ -1397,11 +1399,11 @@ stack_posterior(gsl_rng *rng, size_t nm, size_t nh, double *lp, double tau,
  * AUTO_TRAIN_FRAC of the history C (the split auto validates with) and
  * scored by its predictive density of the rest, the leave-future-out
  * scheme of time series (Bürkner, Gabry & Vehtari 2020, J. Stat. Comput.
- * Simul. 90, 2499); the shares are the stacking weights of those scores
- * (stack_em).  Stacking, unlike Bayesian model averaging, weighs members
- * by how well their mixture predicts, not by which one is true, and the
- * tempering of autocorrelated residuals, a power of the likelihood, leaves
- * its optimum unchanged.  A history too short to split, or a member that
+ * Simul. 90, 2499); the shares are the Bayesian stacking weights of those
+ * scores (stack_posterior), the held-out points tempered by the tau of a
+ * line through the whole history.  Stacking, unlike Bayesian model
+ * averaging, weighs members by how well their mixture predicts, not by
+ * which one is true.  A history too short to split, or a member that
  * cannot be run on its first part, leaves equal shares (the linear opinion
  * pool of Stone 1961).  Returns BT_OK or BT_ENOMEM. */
 static enum bt_status
@@ -1464,7 +1466,6 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 		goto out;
 	st = stack_posterior(rng, nm, nh, lp, temper(BT_RUL_LINEAR, tf.p, c->x, c->y, c->n),
 			     w);
-
 out:
 	free(lp);
 	free(theta);

@@ -29,7 +29,8 @@
  *   BT_RUL_POWER   y = p0 - p1 x^p2
  * BT_RUL_AUTO picks one of the four; BT_RUL_PF runs the particle filter
  * over the parameters of each model in the set bt_rul_opts.pf_models and
- * pools the ensembles.  BT_RUL_LIFE, a member of that set only, stands for
+ * pools the ensembles, in shares learnt by stacking their predictions of
+ * the history's last 30 %.  BT_RUL_LIFE, a member of that set only, stands for
  * the fleet cells' lives, pooled beside the models when there is a fleet. */
 enum bt_rul_model {
 	BT_RUL_LINEAR, BT_RUL_EXP, BT_RUL_DEXP, BT_RUL_POWER,
