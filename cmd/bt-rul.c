@@ -66,7 +66,7 @@ static const struct argp_option options[] = {
 	{"model", 'm', "NAME", 0,
 	 "linear, exp, dexp, power, auto or pf (default auto)", 2},
 	{"pf-model", OPT_PF_MODEL, "LIST", 0,
-	 "pf: the models pooled, and life (default linear,exp,life)", 2},
+	 "pf: the models pooled, and life (default linear,exp,power,life)", 2},
 	{"pf-drift", OPT_PF_DRIFT, "D", 0,
 	 "pf: parameter drift per cycle, share of the ensemble covariance (default 0)", 2},
 	{"particles", OPT_PARTICLES, "N", 0,

@@ -7,7 +7,9 @@
  * each member's end of life is the first cycle at or below the line, and
  * the median and the central interval of those cycles are the answer.  The
  * filter pools several such ensembles, one per model and one drawn from the
- * fleet cells' lives, in equal shares: a linear opinion pool.
+ * fleet cells' lives: a linear opinion pool whose shares are learnt by
+ * Bayesian stacking of each member's predictive density of the last cycles
+ * of the history when run on the ones before (stack_weights).
  *
  * Calibration.  Capacity histories are not independent noise around a
  * smooth curve: regeneration after rests and test artefacts make residuals
@@ -102,6 +104,13 @@
 /* Below this probability of outliving the current cycle, the fleet's lives
  * say nothing about the cell, and no member is drawn from them. */
 #define LIFE_MIN_TAIL 1e-9
+
+/* Stacking of the pool (see stack_weights): the members are run on the
+ * first AUTO_TRAIN_FRAC of the history with this many particles (or
+ * samples) at most, and the weights' posterior mean is estimated with
+ * this many draws from their prior. */
+#define STACK_PARTICLES 500
+#define STACK_DRAWS 4096
 
 /* End-of-life search: coarse steps of this many cycles, then cycle by
  * cycle within the step that crossed. */
@@ -1270,6 +1279,199 @@ out:
 	return st;
 }
 
+/* The likelihood's noise of FIT to N points: its residual standard
+ * deviation with the degrees of freedom corrected, at least SIGMA_MIN_REL
+ * of the reference capacity REF. */
+static double
+fit_sigma(const struct bt_rul_fit *fit, size_t n, double ref)
+{
+	double sigma = fit->rmse * sqrt((double)n / (double)(n > fit->np ? n - fit->np : 1));
+
+	return sigma < SIGMA_MIN_REL * ref ? SIGMA_MIN_REL * ref : sigma;
+}
+
+/* The fleet's lives as a log-normal (fleet_life). */
+struct life {
+	double mu, sd;
+};
+
+/* LP[h] = log of the predictive density of the N members THETA (stride
+ * NP + 1, the last the log time scale) of model M for the points
+ * (X[h], Y[h]), h < NH: the members' mean of a Gaussian of standard
+ * deviation SIGMA about each member's path (a Monte Carlo predictive
+ * density, Gelfand & Dey 1994). */
+static void
+pred_logdens(enum bt_rul_model m, size_t np, size_t n, const double *theta,
+	     double sigma, const double *x, const double *y, size_t nh,
+	     double *lp)
+{
+	double mx, sum, r, rate;
+	size_t h, p;
+
+	for (h = 0; h < nh; h++) {
+		mx = -INFINITY;
+		for (p = 0; p < n; p++) {
+			rate = exp(theta[p * (np + 1) + np]);
+			r = (y[h] - bt_rul_model_eval(m, theta + p * (np + 1), rate * x[h])) / sigma;
+			if (-0.5 * r * r > mx)
+				mx = -0.5 * r * r;
+		}
+		sum = 0;
+		for (p = 0; p < n; p++) {
+			rate = exp(theta[p * (np + 1) + np]);
+			r = (y[h] - bt_rul_model_eval(m, theta + p * (np + 1), rate * x[h])) / sigma;
+			sum += exp(-0.5 * r * r - mx);
+		}
+		lp[h] = mx + log(sum / (double)n) - log(sigma) - 0.5 * log(2 * M_PI);
+	}
+}
+
+/* The stacking weights W[0..NM-1] of the NM members with log predictive
+ * densities LP[j * NH + h] of the NH held-out points.  Stacking (Yao,
+ * Vehtari, Simpson & Gelman 2018, Bayesian Analysis 13, 917, eq. 4) takes
+ * the weights on the simplex that maximise the log score of the mixture,
+ * S(w) = sum_h log sum_j w_j exp(LP[j * NH + h]).  A few held-out points,
+ * strongly autocorrelated as capacity histories are, decide little, and
+ * the maximum is then a noisy all-or-nothing choice.  So S is read as a
+ * log likelihood of the weights, tempered by TAU = n_eff / n like every
+ * likelihood here, under a uniform Dirichlet prior, and W is its posterior
+ * mean (Bayesian stacking, Yao, Pirš, Vehtari & Gelman 2022, Bayesian
+ * Analysis 17, 1043, §2): equal shares when the held-out points say
+ * nothing, the stacking optimum when they say much.  The mean is
+ * estimated by self-normalised importance sampling with STACK_DRAWS draws
+ * from the prior.  LP is overwritten.  Returns BT_OK or BT_ENOMEM. */
+static enum bt_status
+stack_posterior(gsl_rng *rng, size_t nm, size_t nh, double *lp, double tau,
+		double *w)
+{
+	double mx, den, *v, *ll, alpha[BT_RUL_POWER + 2], sum;
+	size_t j, h, d;
+
+	v = malloc(STACK_DRAWS * nm * sizeof *v);
+	ll = malloc(STACK_DRAWS * sizeof *ll);
+	if (v == NULL || ll == NULL) {
+		free(v);
+		free(ll);
+		return BT_ENOMEM;
+	}
+	/* Densities relative to each point's best: S only shifts. */
+	for (h = 0; h < nh; h++) {
+		mx = -INFINITY;
+		for (j = 0; j < nm; j++)
+			if (lp[j * nh + h] > mx)
+				mx = lp[j * nh + h];
+		for (j = 0; j < nm; j++)
+			lp[j * nh + h] = exp(lp[j * nh + h] - mx);
+	}
+	for (j = 0; j < nm; j++)
+		alpha[j] = 1;
+	mx = -INFINITY;
+	for (d = 0; d < STACK_DRAWS; d++) {
+		gsl_ran_dirichlet(rng, nm, alpha, v + d * nm);
+		ll[d] = 0;
+		for (h = 0; h < nh; h++) {
+			den = 0;
+			for (j = 0; j < nm; j++)
+				den += v[d * nm + j] * lp[j * nh + h];
+			ll[d] += tau * log(den);
+		}
+		if (ll[d] > mx)
+			mx = ll[d];
+	}
+	memset(w, 0, nm * sizeof *w);
+	sum = 0;
+	for (d = 0; d < STACK_DRAWS; d++) {
+		ll[d] = exp(ll[d] - mx);
+		sum += ll[d];
+		for (j = 0; j < nm; j++)
+			w[j] += ll[d] * v[d * nm + j];
+	}
+	for (j = 0; j < nm; j++)
+		w[j] /= sum;
+	free(v);
+	free(ll);
+	return BT_OK;
+}
+
+/* The shares W[0..NE] of the pool's members: the NE fitted models FIT
+ * (particle filters with the fleet prior CEN[j], NCEN[j]) and, when LIFE is
+ * not NULL, the fleet's lives last.  Each member is run on the first
+ * AUTO_TRAIN_FRAC of the history C (the split auto validates with) and
+ * scored by its predictive density of the rest, the leave-future-out
+ * scheme of time series (Bürkner, Gabry & Vehtari 2020, J. Stat. Comput.
+ * Simul. 90, 2499); the shares are the Bayesian stacking weights of those
+ * scores (stack_posterior), the held-out points tempered by the tau of a
+ * line through the whole history.  Stacking, unlike Bayesian model
+ * averaging, weighs members by how well their mixture predicts, not by
+ * which one is true.  A history too short to split, or a member that
+ * cannot be run on its first part, leaves equal shares (the linear opinion
+ * pool of Stone 1961).  Returns BT_OK or BT_ENOMEM. */
+static enum bt_status
+stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
+	      size_t ne, double *const *cen, const size_t *ncen,
+	      const struct life *life, const struct bt_rul_opts *o, double scale,
+	      double line, double *w)
+{
+	size_t nm = ne + (life != NULL), ntrain, nh, ns, j, np;
+	struct clean t = *c;
+	struct bt_rul_fit tf;
+	double *lp = NULL, *theta = NULL, tau, qa;
+	enum bt_status st = BT_OK;
+
+	for (j = 0; j < nm; j++)
+		w[j] = 1.0 / (double)nm;
+	ntrain = (size_t)((double)c->n * AUTO_TRAIN_FRAC);
+	nh = c->n - ntrain;
+	if (nm < 2 || ntrain < o->min_points || nh == 0)
+		return BT_OK;
+	t.n = ntrain;
+	ns = o->particles < STACK_PARTICLES ? o->particles : STACK_PARTICLES;
+	lp = malloc(nm * nh * sizeof *lp);
+	theta = malloc(ns * ENS_MAXD * sizeof *theta);
+	if (lp == NULL || theta == NULL) {
+		st = BT_ENOMEM;
+		goto out;
+	}
+	for (j = 0; j < ne; j++) {
+		np = fit[j].np;
+		if (bt_rul_fit(fit[j].model, t.x, t.y, t.n, &tf) != BT_OK)
+			goto out;
+		tau = temper(tf.model, tf.p, t.x, t.y, t.n);
+		pf_prior(rng, tf.model, cen[j], ncen[j], &tf, tau, ns, theta);
+		st = pf_run(rng, tf.model, &t, fit_sigma(&tf, t.n, t.ref), tau,
+			    o->pf_drift, ns, theta);
+		if (st != BT_OK) {
+			st = st == BT_ENOMEM ? st : BT_OK;
+			goto out;
+		}
+		pred_logdens(tf.model, np, ns, theta, fit_sigma(&tf, t.n, t.ref),
+			     c->x + ntrain, c->y + ntrain, nh, lp + j * nh);
+	}
+	if (life != NULL) {
+		/* The lives' members are lines: their noise is the line's. */
+		if (fit_linear(t.x, t.y, t.n, &tf) != BT_OK)
+			goto out;
+		/* The cell outlives the end of its first part at least as
+		 * likely as its last cycle, where the lives' tail is at
+		 * least LIFE_MIN_TAIL (the caller's test). */
+		qa = gsl_cdf_ugaussian_Q((log(t.k[t.n - 1]) - life->mu) / life->sd);
+		life_members(rng, life->mu, life->sd, qa, t.k[t.n - 1], scale,
+			     t.x[t.n - 1], t.y[t.n - 1], line, ns, theta);
+		pred_logdens(BT_RUL_LINEAR, 2, ns, theta, fit_sigma(&tf, t.n, t.ref),
+			     c->x + ntrain, c->y + ntrain, nh, lp + ne * nh);
+	}
+	/* The held-out points count as n_eff / n of themselves, by the
+	 * autocorrelation about a line through the whole history. */
+	if (fit_linear(c->x, c->y, c->n, &tf) != BT_OK)
+		goto out;
+	st = stack_posterior(rng, nm, nh, lp, temper(BT_RUL_LINEAR, tf.p, c->x, c->y, c->n),
+			     w);
+out:
+	free(lp);
+	free(theta);
+	return st;
+}
+
 /* The first whole cycle after LAST (up to LAST + HORIZON) at which model M
  * with parameters P is at or below LINE, or INFINITY. */
 static double
@@ -1504,6 +1706,36 @@ choose_model(const struct clean *c, struct bt_rul_fit *best)
 	return isfinite(bestscore) ? BT_OK : BT_ENOCONV;
 }
 
+/* COUNT[0..NM-1], adding up to N, in proportion to the shares W (adding up
+ * to 1): the whole parts first, then one more to each of the largest
+ * remainders (Hamilton's largest-remainder method; ties to the first). */
+static void
+apportion(const double *w, size_t nm, size_t n, size_t *count)
+{
+	double rem[BT_RUL_POWER + 2], best;
+	size_t j, left = n, k;
+
+	for (j = 0; j < nm; j++) {
+		count[j] = (size_t)floor(w[j] * (double)n);
+		if (count[j] > left)
+			count[j] = left;
+		left -= count[j];
+		rem[j] = w[j] * (double)n - (double)count[j];
+	}
+	while (left > 0) {
+		best = -INFINITY;
+		k = 0;
+		for (j = 0; j < nm; j++)
+			if (rem[j] > best) {
+				best = rem[j];
+				k = j;
+			}
+		count[k]++;
+		rem[k] = -INFINITY;
+		left--;
+	}
+}
+
 static enum bt_status fail(struct bt_rul_result *res, enum bt_status st,
 			   const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -1571,12 +1803,15 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 	struct bt_rul_fit fit[BT_RUL_POWER + 1];
 	/* One ensemble per model, and one of the fleet's lives. */
 	struct ens e[BT_RUL_POWER + 2] = {{0}};
-	double scale, sigma, tau, *eol = NULL, *centres = NULL;
-	double mu = 0, sd = 0, qa = 0;
+	double scale, sigma, tau, *eol = NULL, *cen[BT_RUL_POWER + 1] = {NULL};
+	double share[BT_RUL_POWER + 2], qa = 0;
+	struct life life = {0, 0};
+	size_t ncen[BT_RUL_POWER + 1] = {0}, count[BT_RUL_POWER + 2];
+	int has_life = 0;
 	double l[BT_RUL_MAXP * BT_RUL_MAXP], cov[BT_RUL_MAXP * BT_RUL_MAXP];
 	double q_lo, q_hi, end;
-	size_t i, j, k, np, n = o->particles, nc = 0, ne = 0, ntot = 0;
-	size_t nlives = 0, nlife = 0, nmod;
+	size_t i, j, k, np, n = o->particles, ne = 0, ntot = 0;
+	size_t nlives = 0, nlife = 0;
 	gsl_rng *rng = NULL;
 	enum bt_status st;
 
@@ -1585,7 +1820,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		memset(traj, 0, sizeof *traj);
 	res->rul = res->rul_lo = res->rul_hi = NAN;
 	res->eol_cycle = res->eol_lo = res->eol_hi = NAN;
-	res->rmse = res->tau = res->life_median = NAN;
+	res->rmse = res->tau = res->life_median = res->life_weight = NAN;
 	res->model = o->model;
 	res->base = o->model;
 	if ((st = check_opts(o)) != BT_OK)
@@ -1660,48 +1895,60 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		st = BT_ENOMEM;
 		goto out;
 	}
-	/* The fleet's lives are one more member of the pool, with the same
-	 * share, when there are any and the cell may still outlive the
-	 * current cycle by their distribution. */
+	/* The fleet's lives are one more member of the pool when there are
+	 * any and the cell may still outlive the current cycle by their
+	 * distribution. */
 	if (o->model == BT_RUL_PF && (o->pf_models & BT_RUL_SET(BT_RUL_LIFE))) {
-		if ((st = fleet_life(fleet, cell->name, o, &mu, &sd, &nlives)) != BT_OK)
+		if ((st = fleet_life(fleet, cell->name, o, &life.mu, &life.sd, &nlives)) != BT_OK)
 			goto out;
-		qa = nlives > 0 ? gsl_cdf_ugaussian_Q((log(res->last_cycle) - mu) / sd) : 0;
-		if (qa >= LIFE_MIN_TAIL && n > ne) {
-			nlife = n / (ne + 1);
-			res->life_median = exp(mu);
-		}
+		qa = nlives > 0 ? gsl_cdf_ugaussian_Q((log(res->last_cycle) - life.mu)
+						      / life.sd) : 0;
+		if (qa >= LIFE_MIN_TAIL)
+			has_life = 1;
 	}
-	nmod = n - nlife;
+	share[0] = 1;
+	if (o->model == BT_RUL_PF) {
+		for (j = 0; j < ne; j++) {
+			st = fleet_fits(fleet, cell->name, o, fit[j].model, scale, c.ref,
+					res->eol_level, &cen[j], &ncen[j]);
+			if (st != BT_OK)
+				goto out;
+			res->fleet_used = ncen[j];
+		}
+		st = stack_weights(rng, &c, fit, ne, cen, ncen, has_life ? &life : NULL,
+				   o, scale, res->eol_level, share);
+		if (st != BT_OK)
+			goto out;
+	}
+	/* The members in proportion to the shares, the remainders to the
+	 * largest fractions (Hamilton's method), so that they add up to n. */
+	apportion(share, ne + has_life, n, count);
+	if (has_life) {
+		nlife = count[ne];
+		res->life_weight = share[ne];
+		res->life_median = exp(life.mu);
+	}
 	for (j = 0; j < ne; j++) {
 		np = fit[j].np;
 		m = fit[j].model;
-		res->pool |= BT_RUL_SET(m);
-		/* Equal shares of the members: a linear opinion pool with
-		 * equal weights (Stone 1961; Genest & Zidek 1986). */
 		e[j].m = m;
 		e[j].np = np;
-		e[j].n = nmod / ne + (j < nmod % ne);
+		e[j].n = count[j];
 		tau = temper(m, fit[j].p, c.x, c.y, c.n);
 		if (j == 0 || fit[j].rmse < res->rmse) {
 			res->rmse = fit[j].rmse;
 			res->tau = tau;
 		}
-		sigma = fit[j].rmse * sqrt((double)c.n / (double)(c.n > np ? c.n - np : 1));
-		if (sigma < SIGMA_MIN_REL * c.ref)
-			sigma = SIGMA_MIN_REL * c.ref;
+		if (e[j].n == 0)
+			continue;
+		res->pool |= BT_RUL_SET(m);
+		sigma = fit_sigma(&fit[j], c.n, c.ref);
 		if ((e[j].theta = malloc(e[j].n * (np + 1) * sizeof *e[j].theta)) == NULL) {
 			st = BT_ENOMEM;
 			goto out;
 		}
 		if (o->model == BT_RUL_PF) {
-			free(centres);
-			st = fleet_fits(fleet, cell->name, o, m, scale, c.ref,
-					res->eol_level, &centres, &nc);
-			if (st != BT_OK)
-				goto out;
-			res->fleet_used = nc;
-			pf_prior(rng, m, centres, nc, &fit[j], tau, e[j].n, e[j].theta);
+			pf_prior(rng, m, cen[j], ncen[j], &fit[j], tau, e[j].n, e[j].theta);
 			st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, e[j].n, e[j].theta);
 			if (st != BT_OK) {
 				snprintf(res->message, sizeof res->message,
@@ -1731,7 +1978,7 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 			st = BT_ENOMEM;
 			goto out;
 		}
-		life_members(rng, mu, sd, qa, res->last_cycle, scale, c.x[c.n - 1],
+		life_members(rng, life.mu, life.sd, qa, res->last_cycle, scale, c.x[c.n - 1],
 			     c.y[c.n - 1], res->eol_level, nlife, e[ne].theta);
 		for (i = 0; i < nlife; i++)
 			eol[ntot + i] = member_eol(BT_RUL_LINEAR, 2, e[ne].theta + i * 3, scale,
@@ -1768,7 +2015,8 @@ out:
 	for (j = 0; j < BT_RUL_POWER + 2; j++)
 		free(e[j].theta);
 	free(eol);
-	free(centres);
+	for (j = 0; j < BT_RUL_POWER + 1; j++)
+		free(cen[j]);
 	clean_free(&c);
 	return st;
 }

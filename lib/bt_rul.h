@@ -29,7 +29,8 @@
  *   BT_RUL_POWER   y = p0 - p1 x^p2
  * BT_RUL_AUTO picks one of the four; BT_RUL_PF runs the particle filter
  * over the parameters of each model in the set bt_rul_opts.pf_models and
- * pools the ensembles.  BT_RUL_LIFE, a member of that set only, stands for
+ * pools the ensembles, in shares learnt by stacking their predictions of
+ * the history's last 30 %.  BT_RUL_LIFE, a member of that set only, stands for
  * the fleet cells' lives, pooled beside the models when there is a fleet. */
 enum bt_rul_model {
 	BT_RUL_LINEAR, BT_RUL_EXP, BT_RUL_DEXP, BT_RUL_POWER,
@@ -53,6 +54,7 @@ enum bt_rul_model {
 #define BT_RUL_MIN_POINTS 10		/* cleaned points needed for a forecast */
 #define BT_RUL_TREND_Z 2.0		/* standard errors of a real fade */
 #define BT_RUL_PF_MODELS (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP) \
+			  | BT_RUL_SET(BT_RUL_POWER) \
 			  | BT_RUL_SET(BT_RUL_LIFE))
 
 struct bt_rul_opts {
@@ -209,6 +211,9 @@ struct bt_rul_result {
 					   is not in pool) */
 	double life_median;		/* pf: the median of the fleet's life
 					   distribution (NaN without) */
+	double life_weight;		/* pf: the lives' stacking weight, the
+					   share of the members drawn from them
+					   (NaN without) */
 	size_t points;			/* points used, outliers included */
 	size_t flagged;			/* points the Hampel filter removed */
 	size_t fleet_used;		/* fleet cells in the prior */

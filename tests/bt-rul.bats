@@ -40,10 +40,11 @@ setup() {
 	done
 }
 
-@test "the default pool with a fleet: linear, exp and the fleet's lives; truth inside the interval from 50 % of life" {
-	# The fleet cells' lives (the other two cells') take a third of the
-	# members: the interval reaches down to them, where the line and the
-	# exponential, which cannot bend through the knee, are late.
+@test "the default pool with a fleet: linear, exp, power and the fleet's lives; truth inside the interval from 50 % of life" {
+	# The fleet cells' lives (the other two cells') take their stacking
+	# share of the members: the interval reaches down to them, where the
+	# line and the exponential, which cannot bend through the knee, are
+	# late.
 	tail -n +2 "$TRUTH" | while IFS=, read -r cell eol q0 outliers; do
 		start=$((eol / 2))
 		line=$(awk -v q="$q0" 'BEGIN { printf "%.6f", 0.8 * q }')
@@ -52,7 +53,7 @@ setup() {
 			--start-cycle "$start" --eol-capacity "$line" cell.csv >out.csv
 		awk -F, -v t=$((eol - start)) 'NR == 2 {
 			printf "%s: true RUL %d, %s [%s, %s] by %s\n", $1, t, $9, $10, $11, $2
-			exit !($2 == "pf:linear+exp+life" && $10 <= t && t <= $11 && $11 != "") }' out.csv
+			exit !($2 == "pf:linear+exp+power+life" && $10 <= t && t <= $11 && $11 != "") }' out.csv
 	done
 }
 

@@ -124,7 +124,7 @@ test_models(void)
 	CHECK(bt_rul_models_parse("life,exp", &set) == BT_OK
 	      && set == (BT_RUL_SET(BT_RUL_LIFE) | BT_RUL_SET(BT_RUL_EXP)), "parse life,exp");
 	bt_rul_models_name(BT_RUL_PF_MODELS, buf, sizeof buf);
-	CHECK_STR(buf, "linear+exp+life", "name of the default pool");
+	CHECK_STR(buf, "linear+exp+power+life", "name of the default pool");
 	CHECK(bt_rul_models_parse("exponential", &set) == BT_EINVAL, "long name");
 }
 
@@ -161,17 +161,19 @@ test_forecast(void)
 	      && fabs(r.eol_cycle - 79) <= 1 && r.eol_lo <= 79 && r.eol_hi >= 79,
 	      "pf: end of life at cycle 79");
 
-	/* The default pool, linear and exp: the line's members cross later
-	 * than the curve's (the line through a convex decay lies above it
-	 * beyond the data), so the pooled interval spans 79 and the result
-	 * names both models. */
+	/* The default pool without a fleet, linear, exp and power: the
+	 * line's members cross earlier than the curve's (the line through
+	 * a convex decay runs below it beyond the data), so the pooled
+	 * interval reaches up to 79 and the result names the three models. */
 	o.pf_models = BT_RUL_PF_MODELS;
 	CHECK(bt_rul_forecast(c, NULL, &o, &r, &t) == BT_OK
-	      && r.pool == (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP))
-	      && r.base == BT_RUL_LINEAR && r.eol_lo <= 79 && r.eol_hi >= 79,
+	      && r.pool == (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP)
+			    | BT_RUL_SET(BT_RUL_POWER))
+	      && r.base == BT_RUL_LINEAR && r.eol_lo <= 79 && r.eol_hi >= 79
+	      && r.life_members == 0 && isnan(r.life_weight),
 	      "pf pool: the interval holds cycle 79");
 	bt_rul_result_model(&r, name, sizeof name);
-	CHECK_STR(name, "pf:linear+exp", "name of the pool");
+	CHECK_STR(name, "pf:linear+exp+power", "name of the pool");
 	CHECK(t.n > 0 && t.lo[0] <= t.median[0] && t.median[0] <= t.hi[0],
 	      "pf pool: an ordered trajectory band");
 	bt_rul_trajectory_free(&t);
@@ -243,7 +245,9 @@ static void
 test_life(void)
 {
 	struct bt_rul_fleet *f = bt_rul_fleet_alloc(), *t = bt_rul_fleet_alloc();
+	const struct bt_rul_cell *v;
 	struct bt_rul_opts o;
+	size_t k;
 	struct bt_rul_result r;
 	char name[48];
 
@@ -258,17 +262,41 @@ test_life(void)
 	o.eol_capacity = 1.505;
 	o.particles = 600;
 	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 0), f, &o, &r, NULL) == BT_OK
-	      && r.life_members == 200 && close_to(r.life_median, sqrt(50.0 * 80.0), 1e-12)
+	      && r.life_weight > 0 && r.life_weight < 1
+	      && fabs((double)r.life_members - 600 * r.life_weight) < 1
+	      && close_to(r.life_median, sqrt(50.0 * 80.0), 1e-12)
 	      && r.pool == BT_RUL_PF_MODELS && r.fleet_used == 2,
-	      "life: a third of the members, median sqrt(50 * 80), T left out");
+	      "life: its stacking share of the members, median sqrt(50 * 80), T left out");
 	bt_rul_result_model(&r, name, sizeof name);
-	CHECK_STR(name, "pf:linear+exp+life", "life: the pool's name");
+	CHECK_STR(name, "pf:linear+exp+power+life", "life: the pool's name");
 	/* The cell has outlived the fleet by far (cycle 800, the log-normal's
 	 * upper tail there below 1e-9): the lives are left out. */
 	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 1), f, &o, &r, NULL) == BT_OK
 	      && r.life_members == 0 && isnan(r.life_median)
-	      && r.pool == (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP)),
+	      && r.pool == (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP)
+			    | BT_RUL_SET(BT_RUL_POWER)),
 	      "life: none for a cell that outlived the fleet");
+	/* Stacking.  A history of 12 points is too short to hold out its
+	 * last 30 % (8 points left, fewer than the 10 a forecast needs): the
+	 * four members take equal shares, 150 particles each. */
+	line_cell(t, "U", 12, 2.0, 0.008);
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 2), f, &o, &r, NULL) == BT_OK
+	      && r.life_weight == 0.25 && r.life_members == 150,
+	      "stacking: equal shares for a history too short to split");
+	/* A cell fading five times slower than the fleet's lives allow
+	 * (2 - 0.002 k reaches 1.505 at cycle 248, the lives say 63), with
+	 * noise of 1 mAh alternating in sign (no autocorrelation: the
+	 * held-out points count in full): the lives' lines, drawn from cycle
+	 * 28, miss its last 12 points by some 100 noise deviations, the
+	 * fitted models do not, and the lives' share falls below half of an
+	 * equal one (its posterior mean is about 1 / (12 + 4)). */
+	for (k = 1; k <= 40; k++)
+		bt_rul_fleet_point(t, "V", 1, (double)k,
+				   2.0 - 0.002 * (double)k + (k % 2 ? 1e-3 : -1e-3), &v);
+	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 3), f, &o, &r, NULL) == BT_OK
+	      && r.life_weight < 0.125
+	      && fabs((double)r.life_members - 600 * r.life_weight) < 1,
+	      "stacking: lives that the held-out points contradict weigh little");
 	/* Without a fleet, and with life left out of the pool. */
 	CHECK(bt_rul_forecast(bt_rul_fleet_cell(t, 0), NULL, &o, &r, NULL) == BT_OK
 	      && r.life_members == 0, "life: none without a fleet");
