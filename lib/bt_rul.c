@@ -65,10 +65,12 @@
 #define AUTO_TRAIN_FRAC 0.7
 
 /* Particle filter.  The fleet prior is a kernel mixture on the fleet cells'
- * fitted parameters with, per parameter, the larger of the spread across
- * the fleet and this share of the parameter's size; without a fleet the
- * prior is the cell's own fit with its covariance inflated by this factor
- * (in standard deviations) and the same relative floor. */
+ * fitted parameters: a member takes one fleet cell's parameters and adds
+ * Gaussian jitter of this share of each parameter's size (the kernel's
+ * bandwidth; the spread across the fleet comes from the mixture itself).
+ * Without a fleet the prior is the cell's own fit with its covariance
+ * inflated by the factor below (in standard deviations) and a relative
+ * floor. */
 #define PF_FLEET_REL_SPREAD 0.04
 #define PF_OWN_INFLATE 3.0
 /* A fleet cell is fitted down to this share of the end-of-life line. */
