@@ -26,11 +26,15 @@
  *   generators", ACM Trans. Math. Softw. 47 (2021) 36: xoshiro256** and
  *   its seeding by splitmix64.
  * [MT00] G. Marsaglia, W. W. Tsang, "The ziggurat method for generating
- *   random variables", J. Stat. Softw. 5 (2000) 8: 128 layers, r =
- *   3.442619855899, v = 9.91256303526217e-3.
+ *   random variables", J. Stat. Softw. 5 (2000) 8: the layers of equal
+ *   area v, the base one holding the tail beyond r (for 256 layers r =
+ *   3.6541528853610088, v = 4.92867323399e-3).
  * [Doo05] J. A. Doornik, "An improved ziggurat method to generate normal
  *   random samples", University of Oxford 2005: the layer and the value
  *   from independent bits of the draw.
+ * [Tan89] P. T. P. Tang, "Table-driven implementation of the exponential
+ *   function in IEEE floating-point arithmetic", ACM Trans. Math. Softw.
+ *   15 (1989) 144-157.
  */
 #include <config.h>
 
@@ -46,9 +50,10 @@
 
 /* The ziggurat of [MT00]: layers, the tail's start r and each layer's
  * area v. */
-#define ZIG_LAYERS 128
-#define ZIG_R 3.442619855899
-#define ZIG_V 9.91256303526217e-3
+#define ZIG_LAYERS 256
+#define ZIG_LAYER_BITS 8
+#define ZIG_R 3.6541528853610088
+#define ZIG_V 4.92867323399e-3
 
 /* Progressive correction: bisection steps for a stage's exponent. */
 #define STAGE_BISECTIONS 40
@@ -56,8 +61,11 @@
 /* The kernel jitters the particles' soc and offset: d = 2 in [MOL01]. */
 #define KERNEL_DIM 2
 
-/* Below this exponent an inline exp() returns 0 (2^-1022 would be next). */
+/* Below this exponent an inline exp() returns 0 (2^-1022 would be next);
+ * its table of 2^(j/256). */
 #define EXP_MIN (-708.0)
+#define EXP_TABLE_BITS 8
+#define EXP_TABLE (1 << EXP_TABLE_BITS)
 
 struct bt_pf {
 	const struct bt_ecm *ecm;
@@ -67,7 +75,8 @@ struct bt_pf {
 	 * the OCV table's soc shift: its mean and variance. */
 	double *z, *u, *e, *p;
 	double *z2, *u2, *e2, *p2;	/* resampling buffers */
-	double *w;			/* normalised weights */
+	double *w;			/* weights, their sum wsum */
+	double wsum;
 	double *vh, *sl;		/* predicted voltages, OCV slopes */
 	double *a;			/* minus the log-likelihoods, or half
 					   the normalised squared residuals */
@@ -75,14 +84,18 @@ struct bt_pf {
 	double *block;			/* the memory of the thirteen arrays */
 	struct bt_ecm_state shared;	/* RC voltages, h, sign of the current */
 	double mean;			/* posterior mean soc */
+	double prior;			/* prior mean soc, after bt_pf_predict */
+	int have_prior;
 	double q_ah, eta;
 	uint64_t rng[4];		/* xoshiro256** state */
 	double zx[ZIG_LAYERS + 1];	/* ziggurat layer edges, decreasing */
 	double zf[ZIG_LAYERS + 1];	/* the density exp(-x^2/2) at them */
 	double h_kernel;		/* [MOL01] bandwidth */
-	/* The OCV table: nt levels of BT_PF_OCV_TABLE_POINTS values. */
+	double exp2_tab[EXP_TABLE];	/* 2^(j/256) */
+	/* The OCV table: nt levels of BT_PF_OCV_TABLE_POINTS values, and
+	 * the differences of successive values. */
 	size_t nt;
-	double *temps, *ocv;
+	double *temps, *ocv, *docv;
 	double tab_h;			/* table spacing in soc */
 	double r2;			/* the next sample's variance */
 };
@@ -131,7 +144,7 @@ next64(uint64_t *s)
 static inline double
 uniform(uint64_t *s)
 {
-	return ((double)(next64(s) >> 11) + 0.5) * 0x1p-53;
+	return ((double)(int64_t)(next64(s) >> 11) + 0.5) * 0x1p-53;
 }
 
 /* Seed the generator from SEED by splitmix64 [BV21]. */
@@ -171,15 +184,47 @@ zig_tables(double *x, double *f)
 	f[ZIG_LAYERS] = 1;
 }
 
-/* The ziggurat's slow path: the tail beyond r (Marsaglia 1964) for the
- * base layer, the wedge test for the others, and a new draw when that
- * fails; B is the draw whose value T fell outside its layer's core. */
-static double
-gauss_slow(struct bt_pf *pf, uint64_t b, double t)
+/* exp(X) for X <= 0, table-driven [Tan89]: X = (256 k + j) ln 2 / 256 +
+ * r, |r| <= ln 2 / 512, exp(X) = 2^k 2^(j/256) exp(r), exp(r) by its
+ * Taylor series to r^4 (remainder below 4e-17), 2^(j/256) from a table
+ * made with exp2() and 2^k put into the exponent bits; 0 below EXP_MIN.
+ * Within 2 ulp of exp() (checked on [-708, 0]); inline and without errno
+ * it costs a fraction of the library's call in the weights' loop. */
+static inline double
+exp_nonpositive(const double *tab, double x)
 {
-	uint64_t *s = pf->rng;
+	const double shift = 0x1.8p52;	/* rounds to an integer in the low bits */
+	const double inv = EXP_TABLE / 0.693147180559945309417;
+	/* ln 2 / 256 in two parts, fdlibm's split of ln 2 (the high part's
+	 * low 21 bits zero: kd ln2_hi is exact for |kd| < 2^21). */
+	const double ln2_hi = 6.93147180369123816490e-01 / EXP_TABLE;
+	const double ln2_lo = 1.90821492927058770002e-10 / EXP_TABLE;
+	union {
+		double d;
+		uint64_t u;
+	} kd, two_k;
+	double r, p;
+	int64_t ki;
+
+	if (!(x >= EXP_MIN))
+		return 0;
+	kd.d = x * inv + shift;
+	ki = (int64_t)(kd.u - 0x4338000000000000ULL);	/* the rounded 256 x / ln 2 */
+	kd.d -= shift;
+	r = (x - kd.d * ln2_hi) - kd.d * ln2_lo;
+	p = 1 + r * (1 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24))));
+	two_k.u = (uint64_t)((ki >> EXP_TABLE_BITS) + 1023) << 52;
+	return tab[ki & (EXP_TABLE - 1)] * p * two_k.d;
+}
+
+/* The ziggurat's slow path: the tail beyond r (Marsaglia 1964) for the
+ * base layer K = 0, the wedge test for the others, and a new draw when
+ * that fails; T is the value that fell outside layer K's core. */
+static double
+gauss_slow(struct bt_pf *pf, size_t k, double t)
+{
+	uint64_t *s = pf->rng, b;
 	const double *x = pf->zx, *f = pf->zf;
-	size_t k = (size_t)(b & (ZIG_LAYERS - 1));
 
 	for (;;) {
 		if (k == 0) {
@@ -191,56 +236,45 @@ gauss_slow(struct bt_pf *pf, uint64_t b, double t)
 			} while (c + c < a * a);
 			return t < 0 ? -(ZIG_R + a) : ZIG_R + a;
 		}
-		if (f[k] + uniform(s) * (f[k + 1] - f[k]) < exp(-0.5 * t * t))
+		if (f[k] + uniform(s) * (f[k + 1] - f[k]) <
+		    exp_nonpositive(pf->exp2_tab, -0.5 * t * t))
 			return t;
 		b = next64(s);
 		k = (size_t)(b & (ZIG_LAYERS - 1));
-		t = ((double)(b >> 11) * 0x1p-52 - 1) * x[k];
+		t = ((double)(int64_t)(b >> 11) * 0x1p-52 - 1) * x[k];
 		if (fabs(t) < x[k + 1])
 			return t;
 	}
 }
 
-/* A standard normal draw by the ziggurat [MT00], the layer from the low
- * seven bits and the signed value from the top 53 [Doo05]; the core of a
+/* Two standard normal draws by the ziggurat [MT00] from one 64-bit draw,
+ * one from each half: the layer from a half's low eight bits and the
+ * signed value from its top 24 [Doo05] (steps of 2^-23 of the layer's
+ * width, below 5e-7, far below any noise it scales); the core of a
  * layer (99 % of draws) inline. */
+static inline void
+gauss2(struct bt_pf *pf, double *g1, double *g2)
+{
+	uint64_t b = next64(pf->rng);
+	uint32_t h1 = (uint32_t)b, h2 = (uint32_t)(b >> 32);
+	size_t k1 = h1 & (ZIG_LAYERS - 1), k2 = h2 & (ZIG_LAYERS - 1);
+	double t1 = ((double)(int32_t)(h1 >> ZIG_LAYER_BITS) * 0x1p-23 - 1) * pf->zx[k1];
+	double t2 = ((double)(int32_t)(h2 >> ZIG_LAYER_BITS) * 0x1p-23 - 1) * pf->zx[k2];
+
+	*g1 = fabs(t1) < pf->zx[k1 + 1] ? t1 : gauss_slow(pf, k1, t1);
+	*g2 = fabs(t2) < pf->zx[k2 + 1] ? t2 : gauss_slow(pf, k2, t2);
+}
+
+/* One standard normal draw as above, from all 64 bits: the layer from
+ * the low eight, the value from the top 53. */
 static inline double
 gauss(struct bt_pf *pf)
 {
 	uint64_t b = next64(pf->rng);
 	size_t k = (size_t)(b & (ZIG_LAYERS - 1));
-	double t = ((double)(b >> 11) * 0x1p-52 - 1) * pf->zx[k];
+	double t = ((double)(int64_t)(b >> 11) * 0x1p-52 - 1) * pf->zx[k];
 
-	if (fabs(t) < pf->zx[k + 1])
-		return t;
-	return gauss_slow(pf, b, t);
-}
-
-/* exp(X) for X <= 0, to a few ulps: X = k ln 2 + r, |r| <= ln 2 / 2, the
- * Taylor series of exp(r) to r^13 (remainder below 2e-17), and 2^k put
- * into the exponent bits; 0 below EXP_MIN.  Inline, without errno, it
- * costs a third of the library's call in the weights' loop. */
-static inline double
-exp_nonpositive(double x)
-{
-	const double ln2_hi = 6.93147180369123816490e-01;	/* fdlibm's split */
-	const double ln2_lo = 1.90821492927058770002e-10;
-	double k, r, y;
-	union {
-		double d;
-		uint64_t u;
-	} two_k;
-
-	if (!(x >= EXP_MIN))
-		return 0;
-	k = nearbyint(x * 1.4426950408889634074);
-	r = (x - k * ln2_hi) - k * ln2_lo;
-	y = 1 + r * (1 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120
-	    + r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880
-	    + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r * (1.0 / 479001600
-	    + r * (1.0 / 6227020800.0)))))))))))));
-	two_k.u = (uint64_t)((int64_t)k + 1023) << 52;
-	return y * two_k.d;
+	return fabs(t) < pf->zx[k + 1] ? t : gauss_slow(pf, k, t);
 }
 
 /* --- Allocation -------------------------------------------------------------- */
@@ -261,6 +295,7 @@ bt_pf_free(struct bt_pf *pf)
 	free(pf->block);
 	free(pf->temps);
 	free(pf->ocv);
+	free(pf->docv);
 	free(pf);
 }
 
@@ -310,7 +345,8 @@ bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 	pf->block = malloc(13 * n * sizeof *pf->block);
 	pf->temps = malloc(pf->nt * sizeof *pf->temps);
 	pf->ocv = malloc(pf->nt * BT_PF_OCV_TABLE_POINTS * sizeof *pf->ocv);
-	if (!pf->block || !pf->temps || !pf->ocv) {
+	pf->docv = malloc(pf->nt * BT_PF_OCV_TABLE_POINTS * sizeof *pf->docv);
+	if (!pf->block || !pf->temps || !pf->ocv || !pf->docv) {
 		bt_pf_free(pf);
 		return BT_ENOMEM;
 	}
@@ -329,6 +365,8 @@ bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 	pf->c = pf->a + n;
 	seed_rng(pf->rng, opts->seed);
 	zig_tables(pf->zx, pf->zf);
+	for (j = 0; j < EXP_TABLE; j++)
+		pf->exp2_tab[j] = exp2((double)j / EXP_TABLE);
 	/* [MOL01] eq. 12.8: the optimal bandwidth of a Gaussian kernel. */
 	pf->h_kernel = pow(4 / ((double)n * (KERNEL_DIM + 2)), 1.0 / (KERNEL_DIM + 4));
 
@@ -344,6 +382,11 @@ bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 			pf->ocv[it * BT_PF_OCV_TABLE_POINTS + j] =
 				bt_ecm_ocv(ecm, BT_PF_OCV_TABLE_LO + (double)j * pf->tab_h,
 					   pt.temperature_c, NULL);
+		for (j = 0; j + 1 < BT_PF_OCV_TABLE_POINTS; j++)
+			pf->docv[it * BT_PF_OCV_TABLE_POINTS + j] =
+				pf->ocv[it * BT_PF_OCV_TABLE_POINTS + j + 1] -
+				pf->ocv[it * BT_PF_OCV_TABLE_POINTS + j];
+		pf->docv[(it + 1) * BT_PF_OCV_TABLE_POINTS - 1] = 0;
 	}
 
 	for (j = 0; j < n; j++) {
@@ -353,6 +396,7 @@ bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 		pf->p[j] = opts->ocv_sd * opts->ocv_sd;
 		pf->w[j] = 1 / (double)n;
 	}
+	pf->wsum = 1;
 	pf->mean = soc0;
 	bt_ecm_state_init(ecm, soc0, bt_ecm_reference_temperature_c(ecm), &pf->shared);
 	*out = pf;
@@ -376,9 +420,10 @@ bt_pf_count(const struct bt_pf *pf)
 enum bt_status
 bt_pf_predict(struct bt_pf *pf, double current_a, double dt_s, double temp_c)
 {
-	double i = current_a, dz, sd, a, sdu, phi, q;
+	double i = current_a, dz, sd, a, sdu, phi, q, prior = 0;
 	size_t j, n = pf->n;
-	double *z = pf->z, *u = pf->u, *e = pf->e, *p = pf->p;
+	double *restrict z = pf->z, *restrict u = pf->u, *restrict e = pf->e;
+	double *restrict p = pf->p, *restrict w = pf->w, iw = 1 / pf->wsum;
 
 	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(i) || !isfinite(temp_c))
 		return BT_EINVAL;
@@ -403,12 +448,20 @@ bt_pf_predict(struct bt_pf *pf, double current_a, double dt_s, double temp_c)
 	phi = exp(-dt_s / pf->o.ocv_tau_s);
 	q = (1 - phi * phi) * pf->o.ocv_sd * pf->o.ocv_sd;
 	for (j = 0; j < n; j++) {
-		z[j] += dz - a * u[j] + sd * gauss(pf);
-		u[j] += sdu * gauss(pf);
+		double g1, g2;
+
+		gauss2(pf, &g1, &g2);
+		z[j] += dz - a * u[j] + sd * g1;
+		u[j] += sdu * g2;
 		e[j] *= phi;
 		p[j] = phi * phi * p[j] + q;
+		w[j] *= iw;	/* normalised here, where it costs nothing */
+		prior += w[j] * z[j];
 	}
+	pf->wsum = 1;
 	pf->mean += dz;
+	pf->prior = prior;
+	pf->have_prior = 1;
 	pf->r2 = bt_kf_sample_variance(pf->o.r_v, pf->o.r_tau_s, dt_s);
 	return BT_OK;
 }
@@ -440,21 +493,30 @@ level(const struct bt_pf *pf, double temp_c, size_t *it0, double *w)
 /* What every particle's prediction shares at one sample. */
 struct sample {
 	const double *t0, *t1;	/* the OCV tables of the two levels */
+	const double *d0, *d1;	/* their differences */
 	double w1;		/* weight of the upper level */
 	double temp_c;
 	double rest;		/* R0 i, the RC voltages and the hysteresis */
+	double c0;		/* the voltage at the prior mean */
 	double rdc;		/* R0 + sum R_k: volts per ampere of offset */
 	double r2;		/* the sample's variance */
 };
 
 /* Each particle's predicted voltage VH, OCV(z + e) linearised in the
- * shift e, and the slope SL of its OCV. */
+ * shift e, and the slope SL of its OCV; in *VM and *VV the predicted
+ * voltage's weighted mean and variance, the particles' spread plus the
+ * OCV error's s^2 p (sums shifted by the voltage at the prior mean, so
+ * that they do not cancel). */
 static void
-predict_voltages(struct bt_pf *pf, const struct sample *sm)
+predict_voltages(struct bt_pf *pf, const struct sample *sm, double *vm, double *vv)
 {
-	const double *t0 = sm->t0, *t1 = sm->t1, *z = pf->z, *u = pf->u, *e = pf->e;
-	double inv_h = 1 / pf->tab_h, w1 = sm->w1, w0 = 1 - sm->w1;
-	double base = sm->rest, rdc = sm->rdc, *vh = pf->vh, *sl = pf->sl;
+	const double *restrict t0 = sm->t0, *restrict t1 = sm->t1;
+	const double *restrict d0 = sm->d0, *restrict d1 = sm->d1;
+	const double *restrict z = pf->z, *restrict u = pf->u;
+	const double *restrict e = pf->e, *restrict p = pf->p, *restrict w = pf->w;
+	double inv_h = 1 / pf->tab_h, w1 = sm->w1, w0 = 1 - sm->w1, c0 = sm->c0;
+	double base = sm->rest, rdc = sm->rdc, *restrict vh = pf->vh;
+	double *restrict sl = pf->sl, sv = 0, sv2 = 0, sp = 0;
 	size_t j, n = pf->n;
 
 	for (j = 0; j < n; j++) {
@@ -463,15 +525,27 @@ predict_voltages(struct bt_pf *pf, const struct sample *sm)
 
 		if (f >= 0 && q < BT_PF_OCV_TABLE_POINTS - 1) {
 			f -= (double)q;
-			d = w0 * (t0[q + 1] - t0[q]) + w1 * (t1[q + 1] - t1[q]);
-			o = w0 * t0[q] + w1 * t1[q] + f * d;
+			if (w1 == 0) {
+				d = d0[q];
+				o = t0[q] + f * d;
+			} else {
+				d = w0 * d0[q] + w1 * d1[q];
+				o = w0 * t0[q] + w1 * t1[q] + f * d;
+			}
 			d *= inv_h;
 		} else {
 			o = bt_ecm_ocv(pf->ecm, z[j], sm->temp_c, &d);
 		}
 		sl[j] = d;
 		vh[j] = o + d * e[j] + base - rdc * u[j];
+		o = vh[j] - c0;
+		sv += w[j] * o;
+		sv2 += w[j] * o * o;
+		sp += w[j] * d * d * p[j];
 	}
+	sv /= pf->wsum;
+	*vm = c0 + sv;
+	*vv = fmax(sv2 / pf->wsum - sv * sv, 0) + sp / pf->wsum;
 }
 
 /* Minus the log of each particle's marginal likelihood of the voltage V
@@ -505,7 +579,7 @@ tempered_ess(const struct bt_pf *pf, double gamma, double amin)
 	size_t j, n = pf->n;
 
 	for (j = 0; j < n; j++) {
-		x = pf->w[j] * exp_nonpositive(-gamma * (pf->a[j] - amin));
+		x = pf->w[j] * exp_nonpositive(pf->exp2_tab, -gamma * (pf->a[j] - amin));
 		s += x;
 		s2 += x * x;
 	}
@@ -523,16 +597,17 @@ reweight(struct bt_pf *pf, double gamma, double amin)
 	size_t j, n = pf->n;
 
 	for (j = 0; j < n; j++) {
-		w[j] *= exp_nonpositive(-gamma * (a[j] - amin));
+		w[j] *= exp_nonpositive(pf->exp2_tab, -gamma * (a[j] - amin));
 		s += w[j];
 	}
 	if (!(s > 0))
 		for (j = 0, s = 0; j < n; j++)
-			s += w[j] = exp_nonpositive(-gamma * (a[j] - amin));
+			s += w[j] = exp_nonpositive(pf->exp2_tab, -gamma * (a[j] - amin));
 	for (j = 0; j < n; j++) {
 		w[j] /= s;
 		s2 += w[j] * w[j];
 	}
+	pf->wsum = 1;
 	return s2;
 }
 
@@ -547,10 +622,11 @@ resample(struct bt_pf *pf)
 {
 	double *z = pf->z, *u = pf->u, *e = pf->e, *p = pf->p, *w = pf->w, *t;
 	double mz = 0, mu = 0, czz = 0, czu = 0, cuu = 0, l11, l21, l22, pos, c;
-	double step = 1 / (double)pf->n;
+	double step = 1 / (double)pf->n, iw = 1 / pf->wsum;
 	size_t j, k, n = pf->n;
 
 	for (j = 0; j < n; j++) {
+		w[j] *= iw;
 		mz += w[j] * z[j];
 		mu += w[j] * u[j];
 	}
@@ -585,6 +661,7 @@ resample(struct bt_pf *pf)
 		pf->u2[k] += l21 * g1 + l22 * g2;
 		w[k] = step;
 	}
+	pf->wsum = 1;
 	t = pf->z; pf->z = pf->z2; pf->z2 = t;
 	t = pf->u; pf->u = pf->u2; pf->u2 = t;
 	t = pf->e; pf->e = pf->e2; pf->e2 = t;
@@ -619,10 +696,35 @@ progressive(struct bt_pf *pf, const struct sample *sm, double v, double amin)
 		reweight(pf, lo, amin);
 		resample(pf);
 		left -= lo;
-		predict_voltages(pf, sm);
+		predict_voltages(pf, sm, &mid, &hi);
 		amin = half_residuals(pf, v, sm->r2);
 	}
 	reweight(pf, left, amin);
+}
+
+/* After progressive correction (normalised weights): each particle's
+ * Kalman update of its OCV shift with the voltage V, and the posterior
+ * mean and spread into RES (sums shifted by the first particle's soc).
+ * Returns the sum of the squared weights. */
+static double
+rb_update(struct bt_pf *pf, double v, struct bt_pf_result *res)
+{
+	double c0 = pf->z[0], sv = 0, sv2 = 0, s2 = 0, r2 = pf->r2;
+	size_t j, n = pf->n;
+
+	for (j = 0; j < n; j++) {
+		double r = v - pf->vh[j], sl = pf->sl[j], p = pf->p[j];
+		double g = p / (sl * sl * p + r2), d = pf->z[j] - c0;
+
+		pf->e[j] += g * sl * r;
+		pf->p[j] = g * r2;
+		sv += pf->w[j] * d;
+		sv2 += pf->w[j] * d * d;
+		s2 += pf->w[j] * pf->w[j];
+	}
+	res->soc = pf->mean = c0 + sv;
+	res->soc_sd = sqrt(fmax(sv2 - sv * sv, 0));
+	return s2;
 }
 
 enum bt_status
@@ -631,7 +733,7 @@ bt_pf_update(struct bt_pf *pf, double current_a, double voltage_v, double temp_c
 {
 	struct sample sm;
 	struct bt_ecm_params par;
-	double prior = 0, c0, sv = 0, sv2 = 0, sp = 0, var = 0, s2, amin, sw, sq;
+	double prior = 0, sv, sv2, var = 0, s2, sw, sq;
 	double *z, *w = pf->w;
 	size_t n = pf->n, j, k, it0;
 
@@ -640,41 +742,36 @@ bt_pf_update(struct bt_pf *pf, double current_a, double voltage_v, double temp_c
 	level(pf, temp_c, &it0, &sm.w1);
 	sm.t0 = pf->ocv + it0 * BT_PF_OCV_TABLE_POINTS;
 	sm.t1 = pf->nt > 1 ? sm.t0 + BT_PF_OCV_TABLE_POINTS : sm.t0;
+	sm.d0 = pf->docv + it0 * BT_PF_OCV_TABLE_POINTS;
+	sm.d1 = pf->nt > 1 ? sm.d0 + BT_PF_OCV_TABLE_POINTS : sm.d0;
 	sm.temp_c = temp_c;
 	sm.r2 = pf->r2;
 
 	/* W holds the normalised weights the particles carried out of the
 	 * last update. */
 	z = pf->z;
-	for (j = 0; j < n; j++)
-		prior += w[j] * z[j];
+	if (pf->have_prior) {
+		prior = pf->prior;
+	} else {
+		for (j = 0; j < n; j++)
+			prior += w[j] * z[j];
+		prior /= pf->wsum;
+	}
+	pf->have_prior = 0;
 	/* Everything but the OCV, at the prior mean: R0 i, the RC voltages
 	 * and the hysteresis. */
 	pf->shared.soc = prior;
 	pf->shared.temp_c = temp_c;
-	sm.rest = bt_ecm_voltage(pf->ecm, &pf->shared, current_a) -
-		  bt_ecm_ocv(pf->ecm, prior, temp_c, NULL);
+	sm.c0 = bt_ecm_voltage(pf->ecm, &pf->shared, current_a);
+	sm.rest = sm.c0 - bt_ecm_ocv(pf->ecm, prior, temp_c, NULL);
 	/* A particle's current offset b lowers the true current by b: its
 	 * voltage by the DC resistance R0 + sum R_k times b. */
 	bt_ecm_params_at(pf->ecm, prior, temp_c, &par);
 	sm.rdc = par.r0;
 	for (k = 0; k < BT_ECM_MAX_RC; k++)
 		sm.rdc += par.r[k];
-	predict_voltages(pf, &sm);
-
-	/* The predicted voltage: the particles' mean, its variance their
-	 * spread plus the OCV error's s^2 p and the sample's r2 (shifted by
-	 * the first particle's, so that the sums do not cancel). */
-	c0 = pf->vh[0];
-	for (j = 0; j < n; j++) {
-		double d = pf->vh[j] - c0;
-
-		sv += w[j] * d;
-		sv2 += w[j] * d * d;
-		sp += w[j] * pf->sl[j] * pf->sl[j] * pf->p[j];
-	}
-	res->v_model_v = c0 + sv;
-	res->innovation_var = fmax(sv2 - sv * sv, 0) + sp + pf->r2;
+	predict_voltages(pf, &sm, &res->v_model_v, &res->innovation_var);
+	res->innovation_var += pf->r2;
 	res->innovation_v = isfinite(voltage_v) ? voltage_v - res->v_model_v : NAN;
 	res->nis = NAN;
 	res->r0_ohm = par.r0;
@@ -685,67 +782,58 @@ bt_pf_update(struct bt_pf *pf, double current_a, double voltage_v, double temp_c
 		for (j = 0; j < n; j++)
 			var += w[j] * (z[j] - prior) * (z[j] - prior);
 		res->soc = pf->mean = prior;
-		res->soc_sd = sqrt(var);
+		res->soc_sd = sqrt(var / pf->wsum);
 		return BT_OK;
 	}
 	res->nis = res->innovation_v * res->innovation_v / res->innovation_var;
 
-	/* Importance weights times the marginal likelihood ([GSS93] sec. 3,
-	 * [DFMR00]) sqrt(r2 / S) exp(-r^2 / 2 S), its exponent shifted by the
-	 * best particle's so that it cannot underflow everywhere; the new
-	 * weights, not yet normalised, in z2. */
-	amin = INFINITY;
-	for (j = 0; j < n; j++) {
-		double r = voltage_v - pf->vh[j];
-		double is = 1 / (pf->sl[j] * pf->sl[j] * pf->p[j] + pf->r2);
+	/* In one pass: the importance weights times the marginal likelihood
+	 * ([GSS93] sec. 3, [DFMR00]) sqrt(r2 / S) exp(-r^2 / 2 S) (at most 1),
+	 * into z2; each particle's Kalman update of its OCV shift (gain p s /
+	 * S), into e2 and p2; and the sums of the new weights, of their
+	 * squares and of the posterior's first two moments (shifted by the
+	 * prior mean). */
+	sw = sq = sv = sv2 = 0;
+	{
+		const double *restrict vh = pf->vh, *restrict sl = pf->sl;
+		const double *restrict p = pf->p, *restrict e = pf->e;
+		const double *restrict zz = pf->z;
+		double *restrict x = pf->z2, *restrict e2 = pf->e2, *restrict p2 = pf->p2;
+		double r2 = pf->r2;
 
-		pf->a[j] = 0.5 * r * r * is;
-		pf->c[j] = sqrt(pf->r2 * is);
-		if (pf->a[j] < amin)
-			amin = pf->a[j];
-	}
-	sw = sq = 0;
-	for (j = 0; j < n; j++) {
-		double x = w[j] * pf->c[j] * exp_nonpositive(amin - pf->a[j]);
+		for (j = 0; j < n; j++) {
+			double r = voltage_v - vh[j], d = zz[j] - prior;
+			double is = 1 / (sl[j] * sl[j] * p[j] + r2), g = p[j] * is;
 
-		pf->z2[j] = x;
-		sw += x;
-		sq += x * x;
-	}
-	if (!(sw > 0) || sw * sw < BT_PF_COLLAPSE_ESS * (double)n * sq) {
-		/* Too few particles left, or none (their carried weights
-		 * underflowed where the data now point): in stages, on the
-		 * full log-likelihood. */
-		for (j = 0, amin = INFINITY; j < n; j++) {
-			pf->a[j] -= log(pf->c[j]);
-			if (pf->a[j] < amin)
-				amin = pf->a[j];
+			x[j] = w[j] * sqrt(r2 * is) *
+			       exp_nonpositive(pf->exp2_tab, -0.5 * r * r * is);
+			e2[j] = e[j] + g * sl[j] * r;
+			p2[j] = g * r2;
+			sw += x[j];
+			sq += x[j] * x[j];
+			sv += x[j] * d;
+			sv2 += x[j] * d * d;
 		}
-		progressive(pf, &sm, voltage_v, amin);
+	}
+	if (sw > 0 && sw * sw >= BT_PF_COLLAPSE_ESS * (double)n * sq) {
+		double *t;
+
+		t = pf->w; pf->w = pf->z2; pf->z2 = t;
+		t = pf->e; pf->e = pf->e2; pf->e2 = t;
+		t = pf->p; pf->p = pf->p2; pf->p2 = t;
+		pf->wsum = sw;
+		sv /= sw;
+		res->soc = pf->mean = prior + sv;
+		res->soc_sd = sqrt(fmax(sv2 / sw - sv * sv, 0));
+		s2 = sq / (sw * sw);
 	} else {
-		sw = 1 / sw;
-		for (j = 0; j < n; j++)
-			w[j] = pf->z2[j] * sw;
+		/* Too few particles left, or none (the likelihood or the
+		 * carried weights underflowed where the data now point): in
+		 * stages, on the log-likelihood relative to the best
+		 * particle's; then as above, on the particles that come out. */
+		progressive(pf, &sm, voltage_v, half_residuals(pf, voltage_v, pf->r2));
+		s2 = rb_update(pf, voltage_v, res);
 	}
-
-	/* Each particle's Kalman update of its OCV shift (gain p s / S), and
-	 * the posterior mean and spread (sums shifted by the first
-	 * particle's soc). */
-	z = pf->z;
-	c0 = z[0];
-	sv = sv2 = s2 = 0;
-	for (j = 0; j < n; j++) {
-		double r = voltage_v - pf->vh[j], sl = pf->sl[j], p = pf->p[j];
-		double g = p / (sl * sl * p + pf->r2), d = z[j] - c0;
-
-		pf->e[j] += g * sl * r;
-		pf->p[j] = g * pf->r2;
-		sv += w[j] * d;
-		sv2 += w[j] * d * d;
-		s2 += w[j] * w[j];
-	}
-	res->soc = pf->mean = c0 + sv;
-	res->soc_sd = sqrt(fmax(sv2 - sv * sv, 0));
 
 	/* Resample when the effective sample size 1 / sum w^2 falls below
 	 * BT_PF_RESAMPLE_ESS of the particles (Liu and Chen 1995). */

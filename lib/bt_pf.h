@@ -35,13 +35,15 @@
  * temperature level of the model (BT_PF_OCV_TABLE_POINTS points, linear
  * between them, blended linearly in temperature as bt_ecm_ocv() does), so
  * that a particle-step costs a few arithmetic operations, two Gaussian
- * draws and one exponential; outside the table bt_ecm_ocv() is used.
+ * draws (from one 64-bit draw), a square root and one exponential
+ * (inline, table-driven: Tang 1989); outside the table bt_ecm_ocv() is
+ * used.
  *
  * Randomness comes from xoshiro256** (Blackman and Vigna 2021) seeded by
  * splitmix64 from the options, with Gaussian draws by the ziggurat method
- * (Marsaglia and Tsang 2000) on independent bits for the layer and the
- * value (Doornik 2005), both inline: the same seed and data give the same
- * estimates, bit for bit.
+ * (Marsaglia and Tsang 2000, 256 layers) on independent bits for the
+ * layer and the value (Doornik 2005), both inline: the same seed and data
+ * give the same estimates, bit for bit.
  *
  * Memory: O(particles), allocated once; predict and update allocate
  * nothing.  The filter borrows its model.  Current sign: positive = charge.
@@ -60,14 +62,15 @@
 #define BT_PF_DEFAULT_SEED 1
 #define BT_PF_MAX_PARTICLES 10000000
 
-/* The random walks of the soc and of the current offset (whose initial
- * spread is the Kalman filters', bt_kf.h) are wider than the Kalman
- * filters': in a particle filter they are also the roughening of Gordon,
- * Salmond and Smith (1993, sec. 4) that keeps resampled particles from
- * collapsing onto a few values (sample impoverishment). */
-#define BT_PF_DEFAULT_Q_SOC 2e-5	/* soc per sqrt(s) */
+/* The random walks of the soc and of the current offset are the Kalman
+ * filters' (bt_kf.h): the regularisation kernel, not a wider walk (the
+ * roughening of Gordon, Salmond and Smith 1993, sec. 4, which this
+ * filter used before), keeps resampled particles from collapsing onto a
+ * few values, so that the model's process noise is the same for every
+ * method. */
+#define BT_PF_DEFAULT_Q_SOC BT_KF_DEFAULT_Q_SOC
 #define BT_PF_DEFAULT_P0_OFFSET_C BT_KF_DEFAULT_P0_OFFSET_C
-#define BT_PF_DEFAULT_Q_OFFSET_C 1e-4	/* C-rate per sqrt(s) */
+#define BT_PF_DEFAULT_Q_OFFSET_C BT_KF_DEFAULT_Q_OFFSET_C
 
 /* The OCV table's error as a shift along the soc axis: its standard
  * deviation and correlation time.  One point of soc is what OCV curves
