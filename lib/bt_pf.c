@@ -55,6 +55,9 @@
 #define ZIG_R 3.6541528853610088
 #define ZIG_V 4.92867323399e-3
 
+/* The per-particle arrays of struct bt_pf, in one block. */
+#define N_ARRAYS 12
+
 /* Progressive correction: bisection steps for a stage's exponent. */
 #define STAGE_BISECTIONS 40
 
@@ -78,10 +81,8 @@ struct bt_pf {
 	double *w;			/* weights, their sum wsum */
 	double wsum;
 	double *vh, *sl;		/* predicted voltages, OCV slopes */
-	double *a;			/* minus the log-likelihoods, or half
-					   the normalised squared residuals */
-	double *c;			/* the likelihoods' normalising ratios */
-	double *block;			/* the memory of the thirteen arrays */
+	double *a;			/* minus the log-likelihoods */
+	double *block;			/* the memory of the arrays above */
 	struct bt_ecm_state shared;	/* RC voltages, h, sign of the current */
 	double mean;			/* posterior mean soc */
 	double prior;			/* prior mean soc, after bt_pf_predict */
@@ -299,6 +300,20 @@ bt_pf_free(struct bt_pf *pf)
 	free(pf);
 }
 
+/* Point the per-particle arrays into pf->block, N_ARRAYS of pf->n. */
+static void
+carve(struct bt_pf *pf)
+{
+	double **arrays[N_ARRAYS] = {
+		&pf->z, &pf->u, &pf->e, &pf->p, &pf->z2, &pf->u2, &pf->e2, &pf->p2,
+		&pf->w, &pf->vh, &pf->sl, &pf->a
+	};
+	size_t k;
+
+	for (k = 0; k < N_ARRAYS; k++)
+		*arrays[k] = pf->block + k * pf->n;
+}
+
 enum bt_status
 bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 	    double soc0, struct bt_pf **out, char errmsg[BT_ERRMSG_SIZE])
@@ -341,8 +356,8 @@ bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 	pf->eta = info->coulombic_efficiency;
 	pf->r2 = opts->r_v * opts->r_v;	/* the first sample counts in full */
 	pf->nt = bt_ecm_n_temps(ecm);
-	/* One block for the thirteen per-particle arrays. */
-	pf->block = malloc(13 * n * sizeof *pf->block);
+	/* One block for the per-particle arrays. */
+	pf->block = malloc(N_ARRAYS * n * sizeof *pf->block);
 	pf->temps = malloc(pf->nt * sizeof *pf->temps);
 	pf->ocv = malloc(pf->nt * BT_PF_OCV_TABLE_POINTS * sizeof *pf->ocv);
 	pf->docv = malloc(pf->nt * BT_PF_OCV_TABLE_POINTS * sizeof *pf->docv);
@@ -350,19 +365,7 @@ bt_pf_alloc(const struct bt_ecm *ecm, const struct bt_pf_opts *opts,
 		bt_pf_free(pf);
 		return BT_ENOMEM;
 	}
-	pf->z = pf->block;
-	pf->u = pf->z + n;
-	pf->e = pf->u + n;
-	pf->p = pf->e + n;
-	pf->z2 = pf->p + n;
-	pf->u2 = pf->z2 + n;
-	pf->e2 = pf->u2 + n;
-	pf->p2 = pf->e2 + n;
-	pf->w = pf->p2 + n;
-	pf->vh = pf->w + n;
-	pf->sl = pf->vh + n;
-	pf->a = pf->sl + n;
-	pf->c = pf->a + n;
+	carve(pf);
 	seed_rng(pf->rng, opts->seed);
 	zig_tables(pf->zx, pf->zf);
 	for (j = 0; j < EXP_TABLE; j++)
@@ -495,7 +498,6 @@ struct sample {
 	const double *t0, *t1;	/* the OCV tables of the two levels */
 	const double *d0, *d1;	/* their differences */
 	double w1;		/* weight of the upper level */
-	double temp_c;
 	double rest;		/* R0 i, the RC voltages and the hysteresis */
 	double c0;		/* the voltage at the prior mean */
 	double rdc;		/* R0 + sum R_k: volts per ampere of offset */
@@ -521,21 +523,26 @@ predict_voltages(struct bt_pf *pf, const struct sample *sm, double *vm, double *
 
 	for (j = 0; j < n; j++) {
 		double f = (z[j] - BT_PF_OCV_TABLE_LO) * inv_h, o, d;
-		long q = (long)f;
+		long q;
 
-		if (f >= 0 && q < BT_PF_OCV_TABLE_POINTS - 1) {
-			f -= (double)q;
-			if (w1 == 0) {
-				d = d0[q];
-				o = t0[q] + f * d;
-			} else {
-				d = w0 * d0[q] + w1 * d1[q];
-				o = w0 * t0[q] + w1 * t1[q] + f * d;
-			}
-			d *= inv_h;
+		/* Outside the table the end intervals continue it: the table
+		 * reaches beyond the model's soc range, where bt_ecm_ocv() is
+		 * the straight line of the curve's end slope. */
+		if (!(f > 0))
+			q = 0;
+		else if (f >= BT_PF_OCV_TABLE_POINTS - 1)
+			q = BT_PF_OCV_TABLE_POINTS - 2;
+		else
+			q = (long)f;
+		f -= (double)q;
+		if (w1 == 0) {
+			d = d0[q];
+			o = t0[q] + f * d;
 		} else {
-			o = bt_ecm_ocv(pf->ecm, z[j], sm->temp_c, &d);
+			d = w0 * d0[q] + w1 * d1[q];
+			o = w0 * t0[q] + w1 * t1[q] + f * d;
 		}
+		d *= inv_h;
 		sl[j] = d;
 		vh[j] = o + d * e[j] + base - rdc * u[j];
 		o = vh[j] - c0;
@@ -744,7 +751,6 @@ bt_pf_update(struct bt_pf *pf, double current_a, double voltage_v, double temp_c
 	sm.t1 = pf->nt > 1 ? sm.t0 + BT_PF_OCV_TABLE_POINTS : sm.t0;
 	sm.d0 = pf->docv + it0 * BT_PF_OCV_TABLE_POINTS;
 	sm.d1 = pf->nt > 1 ? sm.d0 + BT_PF_OCV_TABLE_POINTS : sm.d0;
-	sm.temp_c = temp_c;
 	sm.r2 = pf->r2;
 
 	/* W holds the normalised weights the particles carried out of the

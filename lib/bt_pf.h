@@ -36,8 +36,8 @@
  * between them, blended linearly in temperature as bt_ecm_ocv() does), so
  * that a particle-step costs a few arithmetic operations, two Gaussian
  * draws (from one 64-bit draw), a square root and one exponential
- * (inline, table-driven: Tang 1989); outside the table bt_ecm_ocv() is
- * used.
+ * (inline, table-driven: Tang 1989); outside the table its end
+ * intervals continue it, as bt_ecm_ocv() continues the curve.
  *
  * Randomness comes from xoshiro256** (Blackman and Vigna 2021) seeded by
  * splitmix64 from the options, with Gaussian draws by the ziggurat method
@@ -97,7 +97,9 @@
 
 /* The OCV lookup table: points per temperature level and its soc range.
  * With 4096 points over [-0.25, 1.25] linear interpolation departs from
- * the PCHIP curve by microvolts (h^2 max|OCV''| / 8). */
+ * the PCHIP curve by microvolts (h^2 max|OCV''| / 8); the range holds the
+ * model's [0, 1] with a margin, beyond which bt_ecm_ocv() is a straight
+ * line that the table's end intervals continue exactly. */
 #define BT_PF_OCV_TABLE_POINTS 4096
 #define BT_PF_OCV_TABLE_LO (-0.25)
 #define BT_PF_OCV_TABLE_HI 1.25

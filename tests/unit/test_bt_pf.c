@@ -158,11 +158,13 @@ test_posterior(size_t n, double z0, double p0, double e_sd, double r, double v,
 
 /* With a cloud a millionth wide the predicted voltage is the model's
  * voltage at that soc: the OCV table and the shared states agree with
- * bt_ecm_voltage() at every soc and temperature tried. */
+ * bt_ecm_voltage() at every soc and temperature tried, outside the
+ * table's range too. */
 static void
 test_table(const struct bt_ecm *ecm)
 {
-	static const double socs[] = {0.013, 0.0731, 0.2, 0.4999, 0.8317, 0.99};
+	static const double socs[] = {-0.4127, 0.013, 0.0731, 0.2, 0.4999, 0.8317,
+				      0.99, 1.3719};
 	static const double temps[] = {-3, 0, 12.7, 25, 31.4, 45, 50};
 	struct bt_pf_opts o;
 	struct bt_pf *pf;
