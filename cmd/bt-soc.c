@@ -53,7 +53,7 @@ static const struct argp_option options[] = {
 	{NULL, 0, NULL, 0, "Tuning (all methods):", 2},
 	{"p0", OPT_P0, "X", 0, "initial soc standard deviation (default 0.2)", 2},
 	{"q-soc", OPT_Q_SOC, "X", 0,
-	 "soc process noise, per square-root second (default 1e-6; pf 2e-5)", 2},
+	 "soc process noise, per square-root second (default 1e-6)", 2},
 	{"q-i", OPT_Q_I, "A", 0, "current sensor noise per sample (default 0.01)", 2},
 	{"q-v", OPT_Q_V, "V", 0,
 	 "ekf, ukf: RC voltage process noise per square-root second (default 1e-4)", 2},
@@ -66,7 +66,7 @@ static const struct argp_option options[] = {
 	 "state (default 0.02)", 2},
 	{"q-offset", OPT_Q_OFFSET, "C", 0,
 	 "current offset process noise, C-rate per square-root second "
-	 "(default 1e-6; pf 1e-4)", 2},
+	 "(default 1e-6)", 2},
 	{NULL, 0, NULL, 0, "Unscented filter (ukf):", 3},
 	{"ukf-alpha", OPT_UKF_ALPHA, "X", 0, "sigma-point spread (default 1)", 3},
 	{"ukf-beta", OPT_UKF_BETA, "X", 0, "prior knowledge of the distribution (default 2)", 3},

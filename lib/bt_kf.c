@@ -19,6 +19,10 @@
  *   method for the nonlinear transformation of means and covariances'",
  *   IEEE Trans. Autom. Control 47 (2002) 1406-1409: the unscented update
  *   as a statistical linear regression H = Pxz' P^-1.
+ * [KFI08] R. Kandepu, B. Foss, L. Imsland, "Applying the unscented Kalman
+ *   filter for nonlinear state estimation", J. Process Control 18 (2008)
+ *   753-768, sec. 4.2: sigma points outside the state's bounds projected
+ *   onto them.
  */
 #include <config.h>
 
@@ -529,7 +533,12 @@ ekf_output(struct bt_kf *kf, double i, double *h)
 
 /* The 2n + 1 sigma points of mean X and covariance P ([WvdM00] eq. (15)):
  * X_0 = x, X_j = x + gamma L_j, X_{n+j} = x - gamma L_j, L_j the columns
- * of the Cholesky factor. */
+ * of the Cholesky factor, their soc projected onto its physical range
+ * [BT_KF_SOC_MIN, BT_KF_SOC_MAX] ([KFI08] sec. 4.2).  The default initial
+ * spread puts the soc's pair gamma p0 = 0.45 either side of the start:
+ * from 80 % one point lies at 125 %, where the OCV is the table's end
+ * slope continued, 0.3 V above anything the cell can show, and the
+ * predicted voltage of the first update came out 38 mV high. */
 static enum bt_status
 sigma_points(const struct bt_kf *kf, const double *x, const double *p,
 	     double sig[N_SIGMA][N_MAX], double *l)
@@ -546,6 +555,8 @@ sigma_points(const struct bt_kf *kf, const double *x, const double *p,
 			sig[1 + j][r] = x[r] + kf->gamma * l[r * n + j];
 			sig[1 + n + j][r] = x[r] - kf->gamma * l[r * n + j];
 		}
+	for (j = 1; j < 2 * n + 1; j++)
+		sig[j][0] = fmax(BT_KF_SOC_MIN, fmin(BT_KF_SOC_MAX, sig[j][0]));
 	return BT_OK;
 }
 

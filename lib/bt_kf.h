@@ -78,6 +78,13 @@
 #define BT_KF_DEFAULT_UKF_BETA 2.0
 #define BT_KF_DEFAULT_UKF_KAPPA 0.0
 
+/* The physical range of the soc, onto which the unscented filter
+ * projects its sigma points (Kandepu, Foss and Imsland 2008): the OCV
+ * beyond it is an extrapolation no cell shows.  The mean itself is not
+ * clamped (a filter may report a little above 1 after a full charge). */
+#define BT_KF_SOC_MIN 0.0
+#define BT_KF_SOC_MAX 1.0
+
 /* Bounds the adapted parameters are kept within after each update, as
  * fractions of the model's values. */
 #define BT_KF_MIN_PARAM_FRACTION 0.05

@@ -273,6 +273,38 @@ test_converges(const struct bt_ecm *ecm, enum bt_kf_method method, const char *n
 	bt_sim_free(sim);
 }
 
+/* The unscented filter's sigma points keep their soc within [0, 1]
+ * (Kandepu et al. 2008).  On the linear model at rest (4 states: soc, two
+ * RC voltages, the current offset; alpha 1, kappa 0: lambda 0, centre
+ * weight 0, the 8 others 1/8, gamma 2) started at 0.97 with sd 0.2, the
+ * soc pair lies at 0.97 +- 0.4: 1.37 projected onto 1, and 0.57.  The RC
+ * and offset pairs cancel at zero current, so that the predicted voltage
+ * is (6 OCV(0.97) + OCV(1) + OCV(0.57)) / 8, not OCV(0.97). */
+static void
+test_projected_sigma(void)
+{
+	const double a = 3.2113, b = 4.1927 - 3.2113;
+	struct bt_ecm *lin = NULL;
+	struct bt_kf *kf = NULL;
+	struct bt_kf_opts o;
+	struct bt_kf_result res;
+	double want = (6 * (a + b * 0.97) + (a + b) + (a + b * 0.57)) / 8;
+
+	CHECK(bt_ecm_parse(linear_model, sizeof linear_model - 1, "linear", &lin,
+			   NULL) == BT_OK, "projected: the linear model parses");
+	bt_kf_opts_init(&o);
+	o.method = BT_KF_UKF;
+	o.p0_soc = 0.2;
+	CHECK(bt_kf_alloc(lin, &o, 0.97, &kf, NULL) == BT_OK, "projected: alloc");
+	CHECK(bt_kf_dim(kf) == 4, "projected: 4 states");
+	CHECK(bt_kf_update(kf, 0, NAN, 25, &res) == BT_OK, "projected: update");
+	CHECK(fabs(res.v_model_v - want) < TOL_LINEAR,
+	      "projected sigma points: predicted voltage %.12g against %.12g",
+	      res.v_model_v, want);
+	bt_kf_free(kf);
+	bt_ecm_free(lin);
+}
+
 /* The sample variance of a correlated error against its definition
  * r^2 (1 + phi) / (1 - phi), phi = exp(-dt / tau), and its limits. */
 static void
@@ -340,6 +372,7 @@ main(void)
 	test_stress(ecm, BT_KF_UKF, 1, "ukf adapt");
 	test_converges(ecm, BT_KF_EKF, "ekf");
 	test_converges(ecm, BT_KF_UKF, "ukf");
+	test_projected_sigma();
 	test_sample_variance();
 	test_errors(ecm);
 	bt_ecm_free(ecm);
