@@ -26,23 +26,26 @@ bench_setup() {
 	esac
 }
 
+# measure NAME N COMMAND...: run COMMAND N times; set MEDIAN and PEAK_KB.
+# Its own variables are prefixed m_ (sh has no locals): a caller's "runs"
+# must survive it.
 measure() {
-	name=$1 runs=$2
+	m_name=$1 m_runs=$2
 	shift 2
 	: >"$work/times"
-	i=0
-	while [ "$i" -lt "$runs" ]; do
+	m_i=0
+	while [ "$m_i" -lt "$m_runs" ]; do
 		/usr/bin/time -f '%e %U %S %M' -o "$work/one" sh -c "$*" || {
-			echo "$name: command failed: $*" >&2
+			echo "$m_name: command failed: $*" >&2
 			return 1
 		}
 		awk -v c="$BENCH_CLOCK" '{ print (c == "cpu" ? $2 + $3 : $1), $4 }' \
 			"$work/one" >>"$work/times"
-		i=$((i + 1))
+		m_i=$((m_i + 1))
 	done
 	set -- $(sort -n "$work/times" | awk '{ t[NR] = $1; if ($2 > m) m = $2 }
 		END { printf "%s %s %s %s\n", t[int((NR + 1) / 2)], t[1], t[NR], m }')
 	MEDIAN=$1 PEAK_KB=$4
 	printf '%-34s median %6.3f s  (min %.3f, max %.3f)  peak RSS %6.1f MiB\n' \
-		"$name" "$1" "$2" "$3" "$(echo "$4" | awk '{ print $1 / 1024 }')"
+		"$m_name" "$1" "$2" "$3" "$(echo "$4" | awk '{ print $1 / 1024 }')"
 }
