@@ -257,34 +257,74 @@ bt_kf_state(const struct bt_kf *kf, double *x, double *p)
 
 /* --- Small dense algebra (n <= N_MAX) ------------------------------------ */
 
-static void
-symmetrize(double *p, size_t n)
+/* The kernels below take the dimension N as an argument and are expanded
+ * inline by SPECIALISE for each N from 2 to N_MAX, so that the compiler
+ * sees a constant bound, unrolls the loops (UNROLL) and keeps the small
+ * matrices in registers.  Every expansion performs the same floating-point operations
+ * in the same order as the generic loop (the C source is one), so the
+ * results are the same bit for bit whatever N takes the fast way. */
+#define KERNEL static inline __attribute__((always_inline)) void
+#define UNROLL _Pragma("GCC unroll 8")
+
+/* Call KERNEL_n(ARGS..., N) with N a constant when 2 <= N <= N_MAX. */
+#define SPECIALISE(kernel, n, ...)					\
+	do {								\
+		switch (n) {						\
+		case 2: kernel(__VA_ARGS__, 2); break;			\
+		case 3: kernel(__VA_ARGS__, 3); break;			\
+		case 4: kernel(__VA_ARGS__, 4); break;			\
+		case 5: kernel(__VA_ARGS__, 5); break;			\
+		case 6: kernel(__VA_ARGS__, 6); break;			\
+		case 7: kernel(__VA_ARGS__, 7); break;			\
+		case 8: kernel(__VA_ARGS__, 8); break;			\
+		default: kernel(__VA_ARGS__, n); break;			\
+		}							\
+	} while (0)
+
+_Static_assert(N_MAX <= 8, "SPECIALISE covers dimensions up to 8");
+
+KERNEL
+symmetrize_n(double *p, size_t n)
 {
 	size_t r, c;
 
+	UNROLL
 	for (r = 0; r < n; r++)
+		UNROLL
 		for (c = r + 1; c < n; c++)
 			p[r * n + c] = p[c * n + r] = 0.5 * (p[r * n + c] + p[c * n + r]);
 }
 
-/* P <- A P A' + Q with Q = diag(QD) DT + B B' QI^2. */
 static void
-propagate_cov(double *p, const double *a, const double *b, const double *qd,
-	      double dt, double qi, size_t n)
+symmetrize(double *p, size_t n)
+{
+	SPECIALISE(symmetrize_n, n, p);
+}
+
+/* P <- A P A' + Q with Q = diag(QD) DT + B B' QI^2. */
+KERNEL
+propagate_cov_n(double *p, const double *a, const double *b, const double *qd,
+		double dt, double qi, size_t n)
 {
 	double ap[N_MAX * N_MAX], s;
 	size_t r, c, k;
 
+	UNROLL
 	for (r = 0; r < n; r++)
+		UNROLL
 		for (c = 0; c < n; c++) {
 			s = 0;
+			UNROLL
 			for (k = 0; k < n; k++)
 				s += a[r * n + k] * p[k * n + c];
 			ap[r * n + c] = s;
 		}
+	UNROLL
 	for (r = 0; r < n; r++)
+		UNROLL
 		for (c = 0; c <= r; c++) {
 			s = 0;
+			UNROLL
 			for (k = 0; k < n; k++)
 				s += ap[r * n + k] * a[c * n + k];
 			s += b[r] * b[c] * qi * qi;
@@ -294,34 +334,82 @@ propagate_cov(double *p, const double *a, const double *b, const double *qd,
 		}
 }
 
+static void
+propagate_cov(double *p, const double *a, const double *b, const double *qd,
+	      double dt, double qi, size_t n)
+{
+	SPECIALISE(propagate_cov_n, n, p, a, b, qd, dt, qi);
+}
+
 /* The Joseph-form update ([BSLK01] eq. 5.2.3-18) for a scalar measurement
  * with gain K, linearised measurement row H and noise variance R:
  *     P <- (I - K H) P (I - K H)' + K R K',
  * a sum of positive semidefinite terms whatever the rounding of K. */
-static void
-joseph(double *p, const double *k, const double *h, double r, size_t n)
+KERNEL
+joseph_n(double *p, const double *k, const double *h, double r, size_t n)
 {
 	double ikh[N_MAX * N_MAX], t[N_MAX * N_MAX], s;
 	size_t i, j, m;
 
+	UNROLL
 	for (i = 0; i < n; i++)
+		UNROLL
 		for (j = 0; j < n; j++)
 			ikh[i * n + j] = (i == j) - k[i] * h[j];
+	UNROLL
 	for (i = 0; i < n; i++)
+		UNROLL
 		for (j = 0; j < n; j++) {
 			s = 0;
+			UNROLL
 			for (m = 0; m < n; m++)
 				s += ikh[i * n + m] * p[m * n + j];
 			t[i * n + j] = s;
 		}
+	UNROLL
 	for (i = 0; i < n; i++)
+		UNROLL
 		for (j = 0; j <= i; j++) {
 			s = 0;
+			UNROLL
 			for (m = 0; m < n; m++)
 				s += t[i * n + m] * ikh[j * n + m];
 			s += k[i] * r * k[j];
 			p[i * n + j] = p[j * n + i] = s;
 		}
+}
+
+static void
+joseph(double *p, const double *k, const double *h, double r, size_t n)
+{
+	SPECIALISE(joseph_n, n, p, k, h, r);
+}
+
+/* S = H P H' (returned) and PXZ = P H'. */
+KERNEL
+innovation_n(const double *p, const double *h, double *pxz, double *s,
+	     size_t n)
+{
+	size_t r, c;
+
+	*s = 0;
+	UNROLL
+	for (r = 0; r < n; r++) {
+		pxz[r] = 0;
+		UNROLL
+		for (c = 0; c < n; c++)
+			pxz[r] += p[r * n + c] * h[c];
+		*s += h[r] * pxz[r];
+	}
+}
+
+static double
+innovation(const double *p, const double *h, double *pxz, size_t n)
+{
+	double s;
+
+	SPECIALISE(innovation_n, n, p, h, pxz, &s);
+	return s;
 }
 
 /* The lower Cholesky factor L of P (n by n) in L, row-major, and in
@@ -692,7 +780,7 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 	     double temp_c, struct bt_kf_result *res)
 {
 	double h[N_MAX], k[N_MAX], pxz[N_MAX], v, s, e, reff, r2;
-	size_t n = kf->n, r, c;
+	size_t n = kf->n, r;
 	struct bt_ecm_params par;
 	enum bt_status st;
 
@@ -703,13 +791,7 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 	if (kf->o.method == BT_KF_EKF) {
 		v = ekf_output(kf, current_a, h);
 		/* S = H P H' + R, Pxz = P H'. */
-		s = 0;
-		for (r = 0; r < n; r++) {
-			pxz[r] = 0;
-			for (c = 0; c < n; c++)
-				pxz[r] += kf->p[r * n + c] * h[c];
-			s += h[r] * pxz[r];
-		}
+		s = innovation(kf->p, h, pxz, n);
 		reff = r2;
 	} else {
 		double pzz;
