@@ -651,12 +651,22 @@ digits8(uint32_t y)
 static inline int
 write_digits17(char *dig, uint64_t v)
 {
-	uint64_t hi = v / 100000000;
-	uint64_t w1 = digits8((uint32_t)(hi % 100000000));
-	uint64_t w2 = digits8((uint32_t)(v % 100000000));
-	uint64_t a1 = w1 + UINT64_C(0x3030303030303030);
-	uint64_t a2 = w2 + UINT64_C(0x3030303030303030);
+	uint64_t hi, w1, w2, a1, a2;
 
+	if (v < 100000000) {
+		/* Eight digits or fewer (-p 1 to -p 8, short values): the
+		 * first nine are zeros, as below with hi = 0. */
+		w2 = digits8((uint32_t)v);
+		a2 = w2 + UINT64_C(0x3030303030303030);
+		memcpy(dig, "000000000", 9);
+		memcpy(dig + 9, &a2, 8);
+		return __builtin_clzll(w2) >> 3;
+	}
+	hi = v / 100000000;
+	w1 = digits8((uint32_t)(hi % 100000000));
+	w2 = digits8((uint32_t)(v % 100000000));
+	a1 = w1 + UINT64_C(0x3030303030303030);
+	a2 = w2 + UINT64_C(0x3030303030303030);
 	dig[0] = (char)('0' + hi / 100000000);
 	memcpy(dig + 1, &a1, 8);
 	memcpy(dig + 9, &a2, 8);
