@@ -301,32 +301,71 @@ symmetrize(double *p, size_t n)
 	SPECIALISE(symmetrize_n, n, p);
 }
 
+/* Two doubles, added and multiplied lane by lane (SSE2 on x86-64): C = A B
+ * below computes two columns of a row at once, each lane doing exactly the
+ * operations of the scalar loop. */
+typedef double v2d __attribute__((vector_size(2 * sizeof(double))));
+
+/* C = A B for N by N matrices, row-major, each element summed from zero
+ * over the inner index in increasing order (as a plain triple loop does). */
+KERNEL
+matmul_n(double *c, const double *a, const double *b, size_t n)
+{
+	size_t i, j, k;
+	v2d s, bk;
+	double t;
+
+	UNROLL
+	for (i = 0; i < n; i++) {
+		UNROLL
+		for (j = 0; j + 1 < n; j += 2) {
+			s = (v2d){ 0, 0 };
+			UNROLL
+			for (k = 0; k < n; k++) {
+				memcpy(&bk, b + k * n + j, sizeof bk);
+				s += a[i * n + k] * bk;
+			}
+			memcpy(c + i * n + j, &s, sizeof s);
+		}
+		if (n % 2) {
+			t = 0;
+			UNROLL
+			for (k = 0; k < n; k++)
+				t += a[i * n + k] * b[k * n + n - 1];
+			c[i * n + n - 1] = t;
+		}
+	}
+}
+
+/* B = A' for an N by N matrix. */
+KERNEL
+transpose_n(double *b, const double *a, size_t n)
+{
+	size_t i, j;
+
+	UNROLL
+	for (i = 0; i < n; i++)
+		UNROLL
+		for (j = 0; j < n; j++)
+			b[j * n + i] = a[i * n + j];
+}
+
 /* P <- A P A' + Q with Q = diag(QD) DT + B B' QI^2. */
 KERNEL
 propagate_cov_n(double *p, const double *a, const double *b, const double *qd,
 		double dt, double qi, size_t n)
 {
-	double ap[N_MAX * N_MAX], s;
-	size_t r, c, k;
+	double ap[N_MAX * N_MAX], at[N_MAX * N_MAX], apa[N_MAX * N_MAX], s;
+	size_t r, c;
 
-	UNROLL
-	for (r = 0; r < n; r++)
-		UNROLL
-		for (c = 0; c < n; c++) {
-			s = 0;
-			UNROLL
-			for (k = 0; k < n; k++)
-				s += a[r * n + k] * p[k * n + c];
-			ap[r * n + c] = s;
-		}
+	matmul_n(ap, a, p, n);
+	transpose_n(at, a, n);
+	matmul_n(apa, ap, at, n);
 	UNROLL
 	for (r = 0; r < n; r++)
 		UNROLL
 		for (c = 0; c <= r; c++) {
-			s = 0;
-			UNROLL
-			for (k = 0; k < n; k++)
-				s += ap[r * n + k] * a[c * n + k];
+			s = apa[r * n + c];
 			s += b[r] * b[c] * qi * qi;
 			if (r == c)
 				s += qd[r] * dt;
@@ -348,32 +387,23 @@ propagate_cov(double *p, const double *a, const double *b, const double *qd,
 KERNEL
 joseph_n(double *p, const double *k, const double *h, double r, size_t n)
 {
-	double ikh[N_MAX * N_MAX], t[N_MAX * N_MAX], s;
-	size_t i, j, m;
+	double ikh[N_MAX * N_MAX], ikht[N_MAX * N_MAX], t[N_MAX * N_MAX];
+	double tt[N_MAX * N_MAX], s;
+	size_t i, j;
 
 	UNROLL
 	for (i = 0; i < n; i++)
 		UNROLL
 		for (j = 0; j < n; j++)
 			ikh[i * n + j] = (i == j) - k[i] * h[j];
-	UNROLL
-	for (i = 0; i < n; i++)
-		UNROLL
-		for (j = 0; j < n; j++) {
-			s = 0;
-			UNROLL
-			for (m = 0; m < n; m++)
-				s += ikh[i * n + m] * p[m * n + j];
-			t[i * n + j] = s;
-		}
+	matmul_n(t, ikh, p, n);
+	transpose_n(ikht, ikh, n);
+	matmul_n(tt, t, ikht, n);
 	UNROLL
 	for (i = 0; i < n; i++)
 		UNROLL
 		for (j = 0; j <= i; j++) {
-			s = 0;
-			UNROLL
-			for (m = 0; m < n; m++)
-				s += t[i * n + m] * ikh[j * n + m];
+			s = tt[i * n + j];
 			s += k[i] * r * k[j];
 			p[i * n + j] = p[j * n + i] = s;
 		}
