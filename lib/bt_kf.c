@@ -52,6 +52,9 @@ struct bt_kf {
 	double q_model_ah;	/* the model's capacity */
 	double eta;		/* coulombic efficiency on charge */
 	double r2;		/* the next sample's variance (predict sets it) */
+	double r2_dt, r2_of_dt;	/* the last step predict saw and its r2: a
+				   log sampled at a fixed rate needs one
+				   bt_kf_sample_variance() per run */
 	struct bt_ecm_state st;	/* the mean, as a model state */
 	double x[N_MAX];	/* the mean */
 	double p[N_MAX * N_MAX];	/* its covariance, row-major */
@@ -191,6 +194,7 @@ bt_kf_alloc(const struct bt_ecm *ecm, const struct bt_kf_opts *opts,
 	kf->q_model_ah = info->capacity_ah;
 	kf->eta = info->coulombic_efficiency;
 	kf->r2 = opts->r_v * opts->r_v;	/* the first sample counts in full */
+	kf->r2_dt = NAN;
 	bt_ecm_state_init(ecm, soc0, bt_ecm_reference_temperature_c(ecm), &kf->st);
 	bt_ecm_state_pack(ecm, &kf->st, kf->x);
 
@@ -787,21 +791,25 @@ bt_kf_predict(struct bt_kf *kf, double current_a, double dt_s, double temp_c)
 	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a)
 	    || !isfinite(temp_c))
 		return BT_EINVAL;
-	memcpy(x, kf->x, sizeof x);
-	memcpy(p, kf->p, sizeof p);
+	memcpy(x, kf->x, kf->n * sizeof *x);
+	memcpy(p, kf->p, kf->n * kf->n * sizeof *p);
 	kf->st.temp_c = temp_c;
 	s = kf->o.method == BT_KF_EKF ? ekf_predict(kf, current_a, dt_s)
 				      : ukf_predict(kf, current_a, dt_s);
 	if (s != BT_OK) {
-		memcpy(kf->x, x, sizeof x);
-		memcpy(kf->p, p, sizeof p);
+		memcpy(kf->x, x, kf->n * sizeof *x);
+		memcpy(kf->p, p, kf->n * kf->n * sizeof *p);
 		kf->st = st;
 		return s;
 	}
 	symmetrize(kf->p, kf->n);
 	clamp_state(kf, kf->x);
 	kf->st.temp_c = temp_c;
-	kf->r2 = bt_kf_sample_variance(kf->o.r_v, kf->o.r_tau_s, dt_s);
+	if (!(dt_s == kf->r2_dt)) {
+		kf->r2_of_dt = bt_kf_sample_variance(kf->o.r_v, kf->o.r_tau_s, dt_s);
+		kf->r2_dt = dt_s;
+	}
+	kf->r2 = kf->r2_of_dt;
 	return BT_OK;
 }
 
