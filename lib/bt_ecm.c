@@ -1782,23 +1782,27 @@ efficiency(const struct bt_ecm *ecm, double current_a)
 }
 
 /* One bt_ecm_step() of DT_S seconds at CURRENT_A with the parameters P
- * already evaluated at the state. */
-static void
+ * already evaluated at the state; without THERMAL, the temperature is left
+ * as it is. */
+static inline __attribute__((always_inline)) void
 step_with(const struct bt_ecm *ecm, struct bt_ecm_state *st, double current_a,
-	  double dt_s, const struct bt_ecm_params *pp)
+	  double dt_s, const struct bt_ecm_params *pp, int thermal)
 {
 	struct bt_ecm_params p = *pp;
 	double i = current_a, q = SECONDS_PER_HOUR * ecm->info.capacity_ah;
-	double eta = efficiency(ecm, i), power;
+	double eta = efficiency(ecm, i), power = 0;
 	size_t k, n = ecm->info.rc_pairs;
 
+	thermal = thermal && ecm->info.has_thermal;
 	/* Joule heat in R0 and in each R_k (the current through R_k is
 	 * v_k / R_k), from the state at the start of the step; reversible
 	 * (entropic) heat is not modelled ([Bernardi85], irreversible term). */
-	power = i * i * p.r0;
-	for (k = 0; k < n; k++)
-		if (p.r[k] > 0)
-			power += st->v_rc[k] * st->v_rc[k] / p.r[k];
+	if (thermal) {
+		power = i * i * p.r0;
+		for (k = 0; k < n; k++)
+			if (p.r[k] > 0)
+				power += st->v_rc[k] * st->v_rc[k] / p.r[k];
+	}
 
 	/* RC pairs: dv/dt = -v/tau + i/C_k with C_k = tau/R, solved exactly
 	 * for constant i over the step ([Plett15] eq. 2.13 with the sign of
@@ -1824,7 +1828,7 @@ step_with(const struct bt_ecm *ecm, struct bt_ecm_state *st, double current_a,
 	/* Lumped thermal model: C dT/dt = P - (T - T_amb)/R_th with P held
 	 * constant: T relaxes toward T_amb + P R_th with time constant
 	 * C R_th. */
-	if (ecm->info.has_thermal) {
+	if (thermal) {
 		double rth = ecm->info.thermal_resistance_k_per_w;
 		double tinf = ecm->info.ambient_c + power * rth;
 		double a = -expm1(-dt_s / (ecm->info.thermal_capacity_j_per_k * rth));
@@ -1845,7 +1849,7 @@ bt_ecm_step(const struct bt_ecm *ecm, struct bt_ecm_state *st,
 	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a))
 		return BT_EINVAL;
 	params_eval(ecm, st->soc, st->temp_c, &p, NULL);
-	step_with(ecm, st, current_a, dt_s, &p);
+	step_with(ecm, st, current_a, dt_s, &p, 1);
 	return BT_OK;
 }
 
@@ -1973,9 +1977,9 @@ bt_ecm_jacobian(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 	return BT_OK;
 }
 
-enum bt_status
-bt_ecm_step_jacobian(const struct bt_ecm *ecm, struct bt_ecm_state *st,
-		     double current_a, double dt_s, double *a, double *b)
+static inline __attribute__((always_inline)) enum bt_status
+step_jacobian(const struct bt_ecm *ecm, struct bt_ecm_state *st,
+	      double current_a, double dt_s, double *a, double *b, int thermal)
 {
 	struct bt_ecm_params p, dp;
 
@@ -1983,8 +1987,23 @@ bt_ecm_step_jacobian(const struct bt_ecm *ecm, struct bt_ecm_state *st,
 		return BT_EINVAL;
 	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
 	jacobian_with(ecm, st, current_a, dt_s, &p, &dp, a, b);
-	step_with(ecm, st, current_a, dt_s, &p);
+	step_with(ecm, st, current_a, dt_s, &p, thermal);
 	return BT_OK;
+}
+
+enum bt_status
+bt_ecm_step_jacobian(const struct bt_ecm *ecm, struct bt_ecm_state *st,
+		     double current_a, double dt_s, double *a, double *b)
+{
+	return step_jacobian(ecm, st, current_a, dt_s, a, b, 1);
+}
+
+enum bt_status
+bt_ecm_step_jacobian_isothermal(const struct bt_ecm *ecm,
+				struct bt_ecm_state *st, double current_a,
+				double dt_s, double *a, double *b)
+{
+	return step_jacobian(ecm, st, current_a, dt_s, a, b, 0);
 }
 
 /* The output Jacobian of bt_ecm_output_jacobian() from P, DP and DOCV

@@ -595,7 +595,10 @@ ekf_predict(struct bt_kf *kf, double i, double dt)
 
 	i = cell_current(kf, kf->x, i);
 	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
-	if ((s = bt_ecm_step_jacobian(kf->ecm, &kf->st, i, dt, am, b)) != BT_OK)
+	/* The temperature is the sample's (bt_kf_predict sets it after the
+	 * step), so the model's thermal prediction would be thrown away. */
+	if ((s = bt_ecm_step_jacobian_isothermal(kf->ecm, &kf->st, i, dt, am,
+						 b)) != BT_OK)
 		return s;
 	for (r = 0; r < nm; r++)
 		for (c = 0; c < nm; c++)
