@@ -682,6 +682,24 @@ write_digits17(char *dig, uint64_t v)
 }
 #endif
 
+/* Write the exponent X as "e+XX", "e-XX" or with three digits at P, and
+ * return the end. */
+static inline char *
+put_exponent(char *p, int x)
+{
+	unsigned ax = (unsigned)(x < 0 ? -x : x);
+
+	p[0] = 'e';
+	p[1] = x < 0 ? '-' : '+';
+	p += 2;
+	if (ax >= 100) {
+		*p++ = (char)('0' + ax / 100);
+		ax %= 100;
+	}
+	memcpy(p, digit_pairs + 2 * ax, 2);
+	return p + 2;
+}
+
 /* Lay out the decimal whose N digits (the last N of the 17 at DIG, TZ of
  * them trailing zeros) times 10^E give the value: fixed notation when the
  * exponent X of the leading digit has -4 <= X < FIXED_LIMIT (at most 17),
@@ -718,21 +736,11 @@ layout(char *buf, int neg, const char *dig, int n, int tz, int e,
 			p += ns + 1;
 		}
 	} else {			/* d.ddde+XX */
-		unsigned ax = (unsigned)(x < 0 ? -x : x);
-
 		p[0] = src[0];
 		p[1] = '.';
 		memcpy(p + 2, src + 1, 16);
 		p += ns > 1 ? ns + 1 : 1;
-		p[0] = 'e';
-		p[1] = x < 0 ? '-' : '+';
-		p += 2;
-		if (ax >= 100) {
-			*p++ = (char)('0' + ax / 100);
-			ax %= 100;
-		}
-		memcpy(p, digit_pairs + 2 * ax, 2);
-		p += 2;
+		p = put_exponent(p, x);
 	}
 	*p = '\0';
 	return (size_t)(p - buf);
@@ -782,22 +790,13 @@ layout8(char *buf, int neg, uint64_t d, int n, int e, int fixed_limit)
 			p += ns + 1;
 		}
 	} else {			/* d.ddde+XX */
-		unsigned ax = (unsigned)(x < 0 ? -x : x);
 		uint64_t rest = a >> 8;
 
 		p[0] = (char)a;
 		p[1] = '.';
 		memcpy(p + 2, &rest, 8);
 		p += ns > 1 ? ns + 1 : 1;
-		p[0] = 'e';
-		p[1] = x < 0 ? '-' : '+';
-		p += 2;
-		if (ax >= 100) {
-			*p++ = (char)('0' + ax / 100);
-			ax %= 100;
-		}
-		memcpy(p, digit_pairs + 2 * ax, 2);
-		p += 2;
+		p = put_exponent(p, x);
 	}
 	*p = '\0';
 	return (size_t)(p - buf);
