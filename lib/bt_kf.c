@@ -268,7 +268,13 @@ bt_kf_state(const struct bt_kf *kf, double *x, double *p)
  * in the same order as the generic loop (the C source is one), so the
  * results are the same bit for bit whatever N takes the fast way. */
 #define KERNEL static inline __attribute__((always_inline)) void
+/* GCC needs telling; clang unrolls these by itself, and warns when asked
+ * where its own pass declines (at -O1, say). */
+#if defined(__clang__)
+#define UNROLL
+#else
 #define UNROLL _Pragma("GCC unroll 8")
+#endif
 
 /* Call KERNEL_n(ARGS..., N) with N a constant when 2 <= N <= N_MAX. */
 #define SPECIALISE(kernel, n, ...)					\
