@@ -142,6 +142,10 @@ struct bt_ecm {
 	double *docv;		/* PCHIP slopes of the OCV along soc */
 	double *ptemp;		/* temperature_c of each point as set */
 	double *psoc;		/* soc of each point as set */
+	double *temp_inv;	/* 1 / (temp[j + 1] - temp[j]), nt - 1 of them */
+	double *soc_inv;	/* 1 / (soc[j + 1] - soc[j]), ns - 1 of them */
+	double temp_scale;	/* (nt - 1) / (temp[nt - 1] - temp[0]), or 0 */
+	double soc_scale;	/* (ns - 1) / (soc[ns - 1] - soc[0]) */
 	int ready;		/* bt_ecm_finish() has succeeded */
 	double *block;		/* the one allocation holding every array */
 };
@@ -276,10 +280,11 @@ bt_ecm_alloc(const struct bt_ecm_info *info, size_t n_temps, size_t n_soc,
 	if (n_soc > SIZE_MAX / n_temps)
 		return BT_ENOMEM;
 	np = n_temps * n_soc;
-	/* temp, soc, then val and sd per variable, docv, ptemp, psoc */
-	if (np > (SIZE_MAX / sizeof(double) - n_temps - n_soc) / (2 * NVAR + 3))
+	/* temp, soc, then val and sd per variable, docv, ptemp, psoc, then
+	 * temp_inv and soc_inv */
+	if (np > (SIZE_MAX / sizeof(double) - 2 * (n_temps + n_soc)) / (2 * NVAR + 3))
 		return BT_ENOMEM;
-	total = n_temps + n_soc + (2 * NVAR + 3) * np;
+	total = 2 * (n_temps + n_soc) + (2 * NVAR + 3) * np;
 
 	m = calloc(1, sizeof *m);
 	if (!m)
@@ -308,6 +313,10 @@ bt_ecm_alloc(const struct bt_ecm_info *info, size_t n_temps, size_t n_soc,
 	m->ptemp = p;
 	p += np;
 	m->psoc = p;
+	p += np;
+	m->temp_inv = p;
+	p += n_temps;
+	m->soc_inv = p;
 	for (i = 0; i < total; i++)
 		m->block[i] = NAN;
 	for (i = 0; i < np; i++)
@@ -514,6 +523,13 @@ bt_ecm_finish(struct bt_ecm *ecm, char errmsg[BT_ERRMSG_SIZE])
 		ecm->temp[it] = ecm->ptemp[it * ns];
 	for (is = 0; is < ns; is++)
 		ecm->soc[is] = ecm->psoc[is];
+	/* What locate() divides by, divided once here. */
+	for (it = 0; it + 1 < nt; it++)
+		ecm->temp_inv[it] = 1 / (ecm->temp[it + 1] - ecm->temp[it]);
+	for (is = 0; is + 1 < ns; is++)
+		ecm->soc_inv[is] = 1 / (ecm->soc[is + 1] - ecm->soc[is]);
+	ecm->temp_scale = nt > 1 ? (double)(nt - 1) / (ecm->temp[nt - 1] - ecm->temp[0]) : 0;
+	ecm->soc_scale = (double)(ns - 1) / (ecm->soc[ns - 1] - ecm->soc[0]);
 	for (it = 0; it < nt; it++)
 		pchip_slopes(ecm->soc, ecm->val[V_OCV] + it * ns, ns,
 			     ecm->docv + it * ns);
@@ -1472,17 +1488,20 @@ bt_ecm_get_point(const struct bt_ecm *ecm, size_t it, size_t is,
 
 /* Where V lies on the increasing axis X of N points: between X[J0] and
  * X[J1] at fraction W, dW/dV being DW.  Outside the axis W is clamped to
- * 0 or 1 and DW is 0; a one-point axis gives J0 = J1 = 0. */
+ * 0 or 1 and DW is 0; a one-point axis gives J0 = J1 = 0.  INV holds
+ * 1 / (X[J + 1] - X[J]) for each interval and SCALE is (N - 1) / (X[N-1]
+ * - X[0]): the divisions are done once, when the model is finished, and
+ * give the same quotients as dividing here. */
 struct cell {
 	size_t j0, j1;
 	double w, dw;
 };
 
-static struct cell
-locate(const double *x, size_t n, double v)
+static inline __attribute__((always_inline)) struct cell
+locate(const double *x, const double *inv, double scale, size_t n, double v)
 {
 	struct cell c = { 0, 0, 0, 0 };
-	size_t lo, hi;
+	size_t lo;
 	double g;
 
 	if (n == 1)
@@ -1503,24 +1522,35 @@ locate(const double *x, size_t n, double v)
 	/* Guess the interval as if the points were evenly spaced (they
 	 * usually are), then step to the one with x[lo] <= v < x[lo + 1]:
 	 * O(1) on an even grid, where the filters call this several times a
-	 * row. */
-	g = (v - x[0]) / (x[n - 1] - x[0]) * (double)(n - 1);
+	 * row.  The guess only decides where the steps start. */
+	g = (v - x[0]) * scale;
 	lo = g < (double)(n - 2) ? (size_t)g : n - 2;
 	while (lo > 0 && x[lo] > v)
 		lo--;
 	while (lo < n - 2 && x[lo + 1] <= v)
 		lo++;
-	hi = lo + 1;
 	c.j0 = lo;
-	c.j1 = hi;
-	c.dw = 1 / (x[hi] - x[lo]);
+	c.j1 = lo + 1;
+	c.dw = inv[lo];
 	c.w = (v - x[lo]) * c.dw;
 	return c;
 }
 
+static inline __attribute__((always_inline)) struct cell
+locate_temp(const struct bt_ecm *ecm, double temp_c)
+{
+	return locate(ecm->temp, ecm->temp_inv, ecm->temp_scale, ecm->nt, temp_c);
+}
+
+static inline __attribute__((always_inline)) struct cell
+locate_soc(const struct bt_ecm *ecm, double soc)
+{
+	return locate(ecm->soc, ecm->soc_inv, ecm->soc_scale, ecm->ns, soc);
+}
+
 /* Bilinear interpolation of the table A at cells CT (temperature) and CS
  * (soc) of a grid with NS soc points; *D receives the derivative in soc. */
-static double
+static inline __attribute__((always_inline)) double
 bilinear(const double *a, size_t ns, struct cell ct, struct cell cs, double *d)
 {
 	double a00 = a[ct.j0 * ns + cs.j0], a01 = a[ct.j0 * ns + cs.j1];
@@ -1539,12 +1569,13 @@ bilinear(const double *a, size_t ns, struct cell ct, struct cell cs, double *d)
  * is evaluated in Horner form in t = (v - x0)/h:
  *     p = y0 + t (h d0 + t (c2 + t c3)),
  *     c2 = 3 (y1 - y0) - h (2 d0 + d1),  c3 = h (d0 + d1) - 2 (y1 - y0),
- * which is exact at x0 and constant on a flat stretch. */
-static double
-pchip_eval(const double *x, const double *y, const double *d, size_t n,
-	   double v, double *dy)
+ * which is exact at x0 and constant on a flat stretch.  Inside the axis,
+ * LO is the interval with X[LO] <= V < X[LO + 1]. */
+static inline __attribute__((always_inline)) double
+pchip_at(const double *x, const double *y, const double *d, size_t n,
+	 double v, size_t lo, double *dy)
 {
-	size_t lo = 0, hi = n - 1;
+	size_t hi = lo + 1;
 	double h, t, dlt, c2, c3;
 
 	if (isnan(v)) {
@@ -1559,14 +1590,6 @@ pchip_eval(const double *x, const double *y, const double *d, size_t n,
 		*dy = d[n - 1];
 		return y[n - 1] + d[n - 1] * (v - x[n - 1]);
 	}
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (x[mid] <= v)
-			lo = mid;
-		else
-			hi = mid;
-	}
 	h = x[hi] - x[lo];
 	t = (v - x[lo]) / h;
 	dlt = y[hi] - y[lo];
@@ -1574,6 +1597,27 @@ pchip_eval(const double *x, const double *y, const double *d, size_t n,
 	c3 = h * (d[lo] + d[hi]) - 2 * dlt;
 	*dy = (h * d[lo] + t * (2 * c2 + 3 * t * c3)) / h;
 	return y[lo] + t * (h * d[lo] + t * (c2 + t * c3));
+}
+
+/* pchip_at() on an axis X of its own: the interval with X[LO] <= V <
+ * X[LO + 1] found by bisection (any other way would find the same one). */
+static double
+pchip_eval(const double *x, const double *y, const double *d, size_t n,
+	   double v, double *dy)
+{
+	size_t lo = 0, hi = n - 1;
+
+	if (v >= x[0] && v < x[n - 1]) {
+		while (hi - lo > 1) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (x[mid] <= v)
+				lo = mid;
+			else
+				hi = mid;
+		}
+	}
+	return pchip_at(x, y, d, n, v, lo, dy);
 }
 
 void
@@ -1591,36 +1635,42 @@ bt_ecm_pchip_eval(const double *x, const double *y, const double *d,
 	return pchip_eval(x, y, d, n, v, dy ? dy : &ignored);
 }
 
-double
-bt_ecm_ocv(const struct bt_ecm *ecm, double soc, double temp_c,
-	   double *docv_dsoc)
+/* The OCV at SOC, located on the axes at CT and CS, and its derivative. */
+static inline __attribute__((always_inline)) double
+ocv_at(const struct bt_ecm *ecm, double soc, struct cell ct, struct cell cs,
+       double *docv_dsoc)
 {
-	struct cell ct = locate(ecm->temp, ecm->nt, temp_c);
 	size_t ns = ecm->ns;
 	double d0, d1, y0, y1;
 
-	y0 = pchip_eval(ecm->soc, ecm->val[V_OCV] + ct.j0 * ns,
-			ecm->docv + ct.j0 * ns, ns, soc, &d0);
+	y0 = pchip_at(ecm->soc, ecm->val[V_OCV] + ct.j0 * ns,
+		      ecm->docv + ct.j0 * ns, ns, soc, cs.j0, &d0);
 	if (ct.j1 == ct.j0 || ct.w == 0) {
 		y1 = y0;
 		d1 = d0;
 	} else {
-		y1 = pchip_eval(ecm->soc, ecm->val[V_OCV] + ct.j1 * ns,
-				ecm->docv + ct.j1 * ns, ns, soc, &d1);
+		y1 = pchip_at(ecm->soc, ecm->val[V_OCV] + ct.j1 * ns,
+			      ecm->docv + ct.j1 * ns, ns, soc, cs.j0, &d1);
 	}
 	if (docv_dsoc)
 		*docv_dsoc = (1 - ct.w) * d0 + ct.w * d1;
 	return (1 - ct.w) * y0 + ct.w * y1;
 }
 
-/* The parameters at (SOC, TEMP_C) in *P and, when DP is not NULL, their
- * derivatives in soc in *DP. */
-static void
-params_eval(const struct bt_ecm *ecm, double soc, double temp_c,
-	    struct bt_ecm_params *p, struct bt_ecm_params *dp)
+double
+bt_ecm_ocv(const struct bt_ecm *ecm, double soc, double temp_c,
+	   double *docv_dsoc)
 {
-	struct cell ct = locate(ecm->temp, ecm->nt, temp_c);
-	struct cell cs = locate(ecm->soc, ecm->ns, soc);
+	return ocv_at(ecm, soc, locate_temp(ecm, temp_c), locate_soc(ecm, soc),
+		      docv_dsoc);
+}
+
+/* The parameters at the point located at CT and CS in *P and, when DP is
+ * not NULL, their derivatives in soc in *DP. */
+static inline __attribute__((always_inline)) void
+params_at(const struct bt_ecm *ecm, struct cell ct, struct cell cs,
+	  struct bt_ecm_params *p, struct bt_ecm_params *dp)
+{
 	size_t k, ns = ecm->ns;
 	double d;
 
@@ -1640,10 +1690,19 @@ params_eval(const struct bt_ecm *ecm, double soc, double temp_c,
 	}
 }
 
+/* The parameters at (SOC, TEMP_C) in *P and, when DP is not NULL, their
+ * derivatives in soc in *DP. */
+static void
+params_eval(const struct bt_ecm *ecm, double soc, double temp_c,
+	    struct bt_ecm_params *p, struct bt_ecm_params *dp)
+{
+	params_at(ecm, locate_temp(ecm, temp_c), locate_soc(ecm, soc), p, dp);
+}
+
 void
 bt_ecm_soc_cell(const struct bt_ecm *ecm, double soc, size_t *j0, double *w)
 {
-	struct cell c = locate(ecm->soc, ecm->ns, soc);
+	struct cell c = locate_soc(ecm, soc);
 
 	*j0 = c.j0;
 	*w = c.w;
@@ -1660,8 +1719,8 @@ void
 bt_ecm_params_sd_at(const struct bt_ecm *ecm, double soc, double temp_c,
 		    struct bt_ecm_params *sd)
 {
-	struct cell ct = locate(ecm->temp, ecm->nt, temp_c);
-	struct cell cs = locate(ecm->soc, ecm->ns, soc);
+	struct cell ct = locate_temp(ecm, temp_c);
+	struct cell cs = locate_soc(ecm, soc);
 	size_t k, ns = ecm->ns;
 
 	for (k = 0; k < BT_ECM_MAX_RC; k++)
@@ -1723,23 +1782,27 @@ efficiency(const struct bt_ecm *ecm, double current_a)
 }
 
 /* One bt_ecm_step() of DT_S seconds at CURRENT_A with the parameters P
- * already evaluated at the state. */
-static void
+ * already evaluated at the state; without THERMAL, the temperature is left
+ * as it is. */
+static inline __attribute__((always_inline)) void
 step_with(const struct bt_ecm *ecm, struct bt_ecm_state *st, double current_a,
-	  double dt_s, const struct bt_ecm_params *pp)
+	  double dt_s, const struct bt_ecm_params *pp, int thermal)
 {
 	struct bt_ecm_params p = *pp;
 	double i = current_a, q = SECONDS_PER_HOUR * ecm->info.capacity_ah;
-	double eta = efficiency(ecm, i), power;
+	double eta = efficiency(ecm, i), power = 0;
 	size_t k, n = ecm->info.rc_pairs;
 
+	thermal = thermal && ecm->info.has_thermal;
 	/* Joule heat in R0 and in each R_k (the current through R_k is
 	 * v_k / R_k), from the state at the start of the step; reversible
 	 * (entropic) heat is not modelled ([Bernardi85], irreversible term). */
-	power = i * i * p.r0;
-	for (k = 0; k < n; k++)
-		if (p.r[k] > 0)
-			power += st->v_rc[k] * st->v_rc[k] / p.r[k];
+	if (thermal) {
+		power = i * i * p.r0;
+		for (k = 0; k < n; k++)
+			if (p.r[k] > 0)
+				power += st->v_rc[k] * st->v_rc[k] / p.r[k];
+	}
 
 	/* RC pairs: dv/dt = -v/tau + i/C_k with C_k = tau/R, solved exactly
 	 * for constant i over the step ([Plett15] eq. 2.13 with the sign of
@@ -1765,7 +1828,7 @@ step_with(const struct bt_ecm *ecm, struct bt_ecm_state *st, double current_a,
 	/* Lumped thermal model: C dT/dt = P - (T - T_amb)/R_th with P held
 	 * constant: T relaxes toward T_amb + P R_th with time constant
 	 * C R_th. */
-	if (ecm->info.has_thermal) {
+	if (thermal) {
 		double rth = ecm->info.thermal_resistance_k_per_w;
 		double tinf = ecm->info.ambient_c + power * rth;
 		double a = -expm1(-dt_s / (ecm->info.thermal_capacity_j_per_k * rth));
@@ -1786,7 +1849,7 @@ bt_ecm_step(const struct bt_ecm *ecm, struct bt_ecm_state *st,
 	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a))
 		return BT_EINVAL;
 	params_eval(ecm, st->soc, st->temp_c, &p, NULL);
-	step_with(ecm, st, current_a, dt_s, &p);
+	step_with(ecm, st, current_a, dt_s, &p, 1);
 	return BT_OK;
 }
 
@@ -1814,11 +1877,12 @@ double
 bt_ecm_voltage(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 	       double current_a)
 {
+	struct cell ct = locate_temp(ecm, st->temp_c), cs = locate_soc(ecm, st->soc);
 	struct bt_ecm_params p;
 
-	params_eval(ecm, st->soc, st->temp_c, &p, NULL);
+	params_at(ecm, ct, cs, &p, NULL);
 	return voltage_with(ecm, st, current_a, &p,
-			    bt_ecm_ocv(ecm, st->soc, st->temp_c, NULL));
+			    ocv_at(ecm, st->soc, ct, cs, NULL));
 }
 
 size_t
@@ -1913,9 +1977,9 @@ bt_ecm_jacobian(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 	return BT_OK;
 }
 
-enum bt_status
-bt_ecm_step_jacobian(const struct bt_ecm *ecm, struct bt_ecm_state *st,
-		     double current_a, double dt_s, double *a, double *b)
+static inline __attribute__((always_inline)) enum bt_status
+step_jacobian(const struct bt_ecm *ecm, struct bt_ecm_state *st,
+	      double current_a, double dt_s, double *a, double *b, int thermal)
 {
 	struct bt_ecm_params p, dp;
 
@@ -1923,8 +1987,23 @@ bt_ecm_step_jacobian(const struct bt_ecm *ecm, struct bt_ecm_state *st,
 		return BT_EINVAL;
 	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
 	jacobian_with(ecm, st, current_a, dt_s, &p, &dp, a, b);
-	step_with(ecm, st, current_a, dt_s, &p);
+	step_with(ecm, st, current_a, dt_s, &p, thermal);
 	return BT_OK;
+}
+
+enum bt_status
+bt_ecm_step_jacobian(const struct bt_ecm *ecm, struct bt_ecm_state *st,
+		     double current_a, double dt_s, double *a, double *b)
+{
+	return step_jacobian(ecm, st, current_a, dt_s, a, b, 1);
+}
+
+enum bt_status
+bt_ecm_step_jacobian_isothermal(const struct bt_ecm *ecm,
+				struct bt_ecm_state *st, double current_a,
+				double dt_s, double *a, double *b)
+{
+	return step_jacobian(ecm, st, current_a, dt_s, a, b, 0);
 }
 
 /* The output Jacobian of bt_ecm_output_jacobian() from P, DP and DOCV
@@ -1949,11 +2028,12 @@ void
 bt_ecm_output_jacobian(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 		       double current_a, double *c, double *d)
 {
+	struct cell ct = locate_temp(ecm, st->temp_c), cs = locate_soc(ecm, st->soc);
 	struct bt_ecm_params p, dp;
 	double docv;
 
-	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
-	bt_ecm_ocv(ecm, st->soc, st->temp_c, &docv);
+	params_at(ecm, ct, cs, &p, &dp);
+	ocv_at(ecm, st->soc, ct, cs, &docv);
 	output_jacobian_with(ecm, current_a, &p, &dp, docv, c, d);
 }
 
@@ -1961,11 +2041,12 @@ double
 bt_ecm_output(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 	      double current_a, double *c, double *d)
 {
+	struct cell ct = locate_temp(ecm, st->temp_c), cs = locate_soc(ecm, st->soc);
 	struct bt_ecm_params p, dp;
 	double docv, ocv;
 
-	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
-	ocv = bt_ecm_ocv(ecm, st->soc, st->temp_c, &docv);
+	params_at(ecm, ct, cs, &p, &dp);
+	ocv = ocv_at(ecm, st->soc, ct, cs, &docv);
 	output_jacobian_with(ecm, current_a, &p, &dp, docv, c, d);
 	return voltage_with(ecm, st, current_a, &p, ocv);
 }

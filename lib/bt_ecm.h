@@ -357,6 +357,17 @@ enum bt_status bt_ecm_step_jacobian(const struct bt_ecm *ecm,
 				    double current_a, double dt_s, double *a,
 				    double *b);
 
+/* bt_ecm_step_jacobian for a filter that is told the temperature at each
+ * sample instead of predicting it: the same state and Jacobians, except
+ * that the lumped thermal model is not advanced (STATE's temp_c is left as
+ * it is), which spares the heat balance and its exponential.
+ *
+ * Returns BT_OK, or BT_EINVAL as bt_ecm_step() does (nothing changes). */
+enum bt_status bt_ecm_step_jacobian_isothermal(const struct bt_ecm *ecm,
+					       struct bt_ecm_state *state,
+					       double current_a, double dt_s,
+					       double *a, double *b);
+
 /* The terminal voltage of bt_ecm_voltage() and the derivatives of
  * bt_ecm_output_jacobian() (C and, when D is not NULL, *D = R0) at *STATE
  * and CURRENT_A, evaluating the parameters and the OCV once.

@@ -56,6 +56,9 @@ struct bt_kf {
 	double q_model_ah;	/* the model's capacity */
 	double eta;		/* coulombic efficiency on charge */
 	double r2;		/* the next sample's variance (predict sets it) */
+	double r2_dt, r2_of_dt;	/* the last step predict saw and its r2: a
+				   log sampled at a fixed rate needs one
+				   bt_kf_sample_variance() per run */
 	struct bt_ecm_state st;	/* the mean, as a model state */
 	double x[N_MAX];	/* the mean */
 	double p[N_MAX * N_MAX];	/* its covariance, row-major */
@@ -195,6 +198,7 @@ bt_kf_alloc(const struct bt_ecm *ecm, const struct bt_kf_opts *opts,
 	kf->q_model_ah = info->capacity_ah;
 	kf->eta = info->coulombic_efficiency;
 	kf->r2 = opts->r_v * opts->r_v;	/* the first sample counts in full */
+	kf->r2_dt = NAN;
 	bt_ecm_state_init(ecm, soc0, bt_ecm_reference_temperature_c(ecm), &kf->st);
 	bt_ecm_state_pack(ecm, &kf->st, kf->x);
 
@@ -261,36 +265,121 @@ bt_kf_state(const struct bt_kf *kf, double *x, double *p)
 
 /* --- Small dense algebra (n <= N_MAX) ------------------------------------ */
 
-static void
-symmetrize(double *p, size_t n)
+/* The kernels below take the dimension N as an argument and are expanded
+ * inline by SPECIALISE for each N from 2 to N_MAX, so that the compiler
+ * sees a constant bound, unrolls the loops (UNROLL) and keeps the small
+ * matrices in registers.  Every expansion performs the same floating-point operations
+ * in the same order as the generic loop (the C source is one), so the
+ * results are the same bit for bit whatever N takes the fast way. */
+#define KERNEL static inline __attribute__((always_inline)) void
+/* GCC needs telling; clang unrolls these by itself, and warns when asked
+ * where its own pass declines (at -O1, say). */
+#if defined(__clang__)
+#define UNROLL
+#else
+#define UNROLL _Pragma("GCC unroll 8")
+#endif
+
+/* Call KERNEL_n(ARGS..., N) with N a constant when 2 <= N <= N_MAX. */
+#define SPECIALISE(kernel, n, ...)					\
+	do {								\
+		switch (n) {						\
+		case 2: kernel(__VA_ARGS__, 2); break;			\
+		case 3: kernel(__VA_ARGS__, 3); break;			\
+		case 4: kernel(__VA_ARGS__, 4); break;			\
+		case 5: kernel(__VA_ARGS__, 5); break;			\
+		case 6: kernel(__VA_ARGS__, 6); break;			\
+		case 7: kernel(__VA_ARGS__, 7); break;			\
+		case 8: kernel(__VA_ARGS__, 8); break;			\
+		default: kernel(__VA_ARGS__, n); break;			\
+		}							\
+	} while (0)
+
+_Static_assert(N_MAX <= 8, "SPECIALISE covers dimensions up to 8");
+
+KERNEL
+symmetrize_n(double *p, size_t n)
 {
 	size_t r, c;
 
+	UNROLL
 	for (r = 0; r < n; r++)
+		UNROLL
 		for (c = r + 1; c < n; c++)
 			p[r * n + c] = p[c * n + r] = 0.5 * (p[r * n + c] + p[c * n + r]);
 }
 
-/* P <- A P A' + Q with Q = diag(QD) DT + B B' QI^2. */
 static void
-propagate_cov(double *p, const double *a, const double *b, const double *qd,
-	      double dt, double qi, size_t n)
+symmetrize(double *p, size_t n)
 {
-	double ap[N_MAX * N_MAX], s;
-	size_t r, c, k;
+	SPECIALISE(symmetrize_n, n, p);
+}
 
-	for (r = 0; r < n; r++)
-		for (c = 0; c < n; c++) {
-			s = 0;
-			for (k = 0; k < n; k++)
-				s += a[r * n + k] * p[k * n + c];
-			ap[r * n + c] = s;
+/* Two doubles, added and multiplied lane by lane (SSE2 on x86-64): C = A B
+ * below computes two columns of a row at once, each lane doing exactly the
+ * operations of the scalar loop. */
+typedef double v2d __attribute__((vector_size(2 * sizeof(double))));
+
+/* C = A B for N by N matrices, row-major, each element summed from zero
+ * over the inner index in increasing order (as a plain triple loop does). */
+KERNEL
+matmul_n(double *c, const double *a, const double *b, size_t n)
+{
+	size_t i, j, k;
+	v2d s, bk;
+	double t;
+
+	UNROLL
+	for (i = 0; i < n; i++) {
+		UNROLL
+		for (j = 0; j + 1 < n; j += 2) {
+			s = (v2d){ 0, 0 };
+			UNROLL
+			for (k = 0; k < n; k++) {
+				memcpy(&bk, b + k * n + j, sizeof bk);
+				s += a[i * n + k] * bk;
+			}
+			memcpy(c + i * n + j, &s, sizeof s);
 		}
-	for (r = 0; r < n; r++)
-		for (c = 0; c <= r; c++) {
-			s = 0;
+		if (n % 2) {
+			t = 0;
+			UNROLL
 			for (k = 0; k < n; k++)
-				s += ap[r * n + k] * a[c * n + k];
+				t += a[i * n + k] * b[k * n + n - 1];
+			c[i * n + n - 1] = t;
+		}
+	}
+}
+
+/* B = A' for an N by N matrix. */
+KERNEL
+transpose_n(double *b, const double *a, size_t n)
+{
+	size_t i, j;
+
+	UNROLL
+	for (i = 0; i < n; i++)
+		UNROLL
+		for (j = 0; j < n; j++)
+			b[j * n + i] = a[i * n + j];
+}
+
+/* P <- A P A' + Q with Q = diag(QD) DT + B B' QI^2. */
+KERNEL
+propagate_cov_n(double *p, const double *a, const double *b, const double *qd,
+		double dt, double qi, size_t n)
+{
+	double ap[N_MAX * N_MAX], at[N_MAX * N_MAX], apa[N_MAX * N_MAX], s;
+	size_t r, c;
+
+	matmul_n(ap, a, p, n);
+	transpose_n(at, a, n);
+	matmul_n(apa, ap, at, n);
+	UNROLL
+	for (r = 0; r < n; r++)
+		UNROLL
+		for (c = 0; c <= r; c++) {
+			s = apa[r * n + c];
 			s += b[r] * b[c] * qi * qi;
 			if (r == c)
 				s += qd[r] * dt;
@@ -298,34 +387,73 @@ propagate_cov(double *p, const double *a, const double *b, const double *qd,
 		}
 }
 
+static void
+propagate_cov(double *p, const double *a, const double *b, const double *qd,
+	      double dt, double qi, size_t n)
+{
+	SPECIALISE(propagate_cov_n, n, p, a, b, qd, dt, qi);
+}
+
 /* The Joseph-form update ([BSLK01] eq. 5.2.3-18) for a scalar measurement
  * with gain K, linearised measurement row H and noise variance R:
  *     P <- (I - K H) P (I - K H)' + K R K',
  * a sum of positive semidefinite terms whatever the rounding of K. */
-static void
-joseph(double *p, const double *k, const double *h, double r, size_t n)
+KERNEL
+joseph_n(double *p, const double *k, const double *h, double r, size_t n)
 {
-	double ikh[N_MAX * N_MAX], t[N_MAX * N_MAX], s;
-	size_t i, j, m;
+	double ikh[N_MAX * N_MAX], ikht[N_MAX * N_MAX], t[N_MAX * N_MAX];
+	double tt[N_MAX * N_MAX], s;
+	size_t i, j;
 
+	UNROLL
 	for (i = 0; i < n; i++)
+		UNROLL
 		for (j = 0; j < n; j++)
 			ikh[i * n + j] = (i == j) - k[i] * h[j];
+	matmul_n(t, ikh, p, n);
+	transpose_n(ikht, ikh, n);
+	matmul_n(tt, t, ikht, n);
+	UNROLL
 	for (i = 0; i < n; i++)
-		for (j = 0; j < n; j++) {
-			s = 0;
-			for (m = 0; m < n; m++)
-				s += ikh[i * n + m] * p[m * n + j];
-			t[i * n + j] = s;
-		}
-	for (i = 0; i < n; i++)
+		UNROLL
 		for (j = 0; j <= i; j++) {
-			s = 0;
-			for (m = 0; m < n; m++)
-				s += t[i * n + m] * ikh[j * n + m];
+			s = tt[i * n + j];
 			s += k[i] * r * k[j];
 			p[i * n + j] = p[j * n + i] = s;
 		}
+}
+
+static void
+joseph(double *p, const double *k, const double *h, double r, size_t n)
+{
+	SPECIALISE(joseph_n, n, p, k, h, r);
+}
+
+/* S = H P H' (returned) and PXZ = P H'. */
+KERNEL
+innovation_n(const double *p, const double *h, double *pxz, double *s,
+	     size_t n)
+{
+	size_t r, c;
+
+	*s = 0;
+	UNROLL
+	for (r = 0; r < n; r++) {
+		pxz[r] = 0;
+		UNROLL
+		for (c = 0; c < n; c++)
+			pxz[r] += p[r * n + c] * h[c];
+		*s += h[r] * pxz[r];
+	}
+}
+
+static double
+innovation(const double *p, const double *h, double *pxz, size_t n)
+{
+	double s;
+
+	SPECIALISE(innovation_n, n, p, h, pxz, &s);
+	return s;
 }
 
 /* The lower Cholesky factor L of P (n by n) in L, row-major, and in
@@ -477,7 +605,10 @@ ekf_predict(struct bt_kf *kf, double i, double dt)
 
 	i = cell_current(kf, kf->x, i);
 	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
-	if ((s = bt_ecm_step_jacobian(kf->ecm, &kf->st, i, dt, am, b)) != BT_OK)
+	/* The temperature is the sample's (bt_kf_predict sets it after the
+	 * step), so the model's thermal prediction would be thrown away. */
+	if ((s = bt_ecm_step_jacobian_isothermal(kf->ecm, &kf->st, i, dt, am,
+						 b)) != BT_OK)
 		return s;
 	for (r = 0; r < nm; r++)
 		for (c = 0; c < nm; c++)
@@ -680,21 +811,25 @@ bt_kf_predict(struct bt_kf *kf, double current_a, double dt_s, double temp_c)
 	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a)
 	    || !isfinite(temp_c))
 		return BT_EINVAL;
-	memcpy(x, kf->x, sizeof x);
-	memcpy(p, kf->p, sizeof p);
+	memcpy(x, kf->x, kf->n * sizeof *x);
+	memcpy(p, kf->p, kf->n * kf->n * sizeof *p);
 	kf->st.temp_c = temp_c;
 	s = kf->o.method == BT_KF_EKF ? ekf_predict(kf, current_a, dt_s)
 				      : ukf_predict(kf, current_a, dt_s);
 	if (s != BT_OK) {
-		memcpy(kf->x, x, sizeof x);
-		memcpy(kf->p, p, sizeof p);
+		memcpy(kf->x, x, kf->n * sizeof *x);
+		memcpy(kf->p, p, kf->n * kf->n * sizeof *p);
 		kf->st = st;
 		return s;
 	}
 	symmetrize(kf->p, kf->n);
 	clamp_state(kf, kf->x);
 	kf->st.temp_c = temp_c;
-	kf->r2 = bt_kf_sample_variance(kf->o.r_v, kf->o.r_tau_s, dt_s);
+	if (!(dt_s == kf->r2_dt)) {
+		kf->r2_of_dt = bt_kf_sample_variance(kf->o.r_v, kf->o.r_tau_s, dt_s);
+		kf->r2_dt = dt_s;
+	}
+	kf->r2 = kf->r2_of_dt;
 	return BT_OK;
 }
 
@@ -703,7 +838,7 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 	     double temp_c, struct bt_kf_result *res)
 {
 	double h[N_MAX], k[N_MAX], pxz[N_MAX], v, s, e, reff, r2;
-	size_t n = kf->n, r, c;
+	size_t n = kf->n, r;
 	struct bt_ecm_params par;
 	enum bt_status st;
 
@@ -714,13 +849,7 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 	if (kf->o.method == BT_KF_EKF) {
 		v = ekf_output(kf, current_a, h);
 		/* S = H P H' + R, Pxz = P H'. */
-		s = 0;
-		for (r = 0; r < n; r++) {
-			pxz[r] = 0;
-			for (c = 0; c < n; c++)
-				pxz[r] += kf->p[r * n + c] * h[c];
-			s += h[r] * pxz[r];
-		}
+		s = innovation(kf->p, h, pxz, n);
 		reff = r2;
 	} else {
 		double pzz;

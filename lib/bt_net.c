@@ -1336,6 +1336,7 @@ bt_net_set_threads(int threads)
 {
 	void (*set)(int);
 	int (*get)(void);
+	int (*shutdown)(void);
 
 	/* Looked up rather than linked: libbattools names only the CBLAS
 	 * interface, and the program decides which BLAS provides it. */
@@ -1344,6 +1345,17 @@ bt_net_set_threads(int threads)
 	if (set == NULL || get == NULL)
 		return 1;
 	set(threads < 1 ? 1 : threads);
+	/* OpenBLAS starts its worker threads when it is loaded, and each
+	 * spins on sched_yield() for some 2^28 processor cycles before it
+	 * sleeps: a tenth of a second of processor time taken from a stream
+	 * that may never call the BLAS.  One thread needs no workers, so stop
+	 * them, as OpenBLAS's own fork handler does; it starts them again by
+	 * itself should more threads be asked for later. */
+	if (threads <= 1) {
+		*(void **)&shutdown = dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+		if (shutdown != NULL)
+			shutdown();
+	}
 	return get();
 }
 

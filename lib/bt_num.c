@@ -682,6 +682,24 @@ write_digits17(char *dig, uint64_t v)
 }
 #endif
 
+/* Write the exponent X as "e+XX", "e-XX" or with three digits at P, and
+ * return the end. */
+static inline char *
+put_exponent(char *p, int x)
+{
+	unsigned ax = (unsigned)(x < 0 ? -x : x);
+
+	p[0] = 'e';
+	p[1] = x < 0 ? '-' : '+';
+	p += 2;
+	if (ax >= 100) {
+		*p++ = (char)('0' + ax / 100);
+		ax %= 100;
+	}
+	memcpy(p, digit_pairs + 2 * ax, 2);
+	return p + 2;
+}
+
 /* Lay out the decimal whose N digits (the last N of the 17 at DIG, TZ of
  * them trailing zeros) times 10^E give the value: fixed notation when the
  * exponent X of the leading digit has -4 <= X < FIXED_LIMIT (at most 17),
@@ -718,25 +736,72 @@ layout(char *buf, int neg, const char *dig, int n, int tz, int e,
 			p += ns + 1;
 		}
 	} else {			/* d.ddde+XX */
-		unsigned ax = (unsigned)(x < 0 ? -x : x);
-
 		p[0] = src[0];
 		p[1] = '.';
 		memcpy(p + 2, src + 1, 16);
 		p += ns > 1 ? ns + 1 : 1;
-		p[0] = 'e';
-		p[1] = x < 0 ? '-' : '+';
-		p += 2;
-		if (ax >= 100) {
-			*p++ = (char)('0' + ax / 100);
-			ax %= 100;
-		}
-		memcpy(p, digit_pairs + 2 * ax, 2);
-		p += 2;
+		p = put_exponent(p, x);
 	}
 	*p = '\0';
 	return (size_t)(p - buf);
 }
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HAVE_LAYOUT8 1
+/* layout() for N <= 8 digits D (10^(N-1) <= D < 10^N), without the digit
+ * string: the digits stay in one register, as the bytes of digits8(D)
+ * shifted so that the first digit is the lowest byte, and are stored whole
+ * where they go.  Each case writes the bytes layout() writes, in the same
+ * places (N = 8 - (leading zero bytes) and the trailing zero digits are
+ * the zero bytes at the top, as in write_digits17()); what it stores past
+ * the terminating NUL differs, within the first 26 bytes of BUF.  Storing
+ * the digits where they go, rather than copying them out of a buffer just
+ * written in other widths, spares the processor a failed forwarding of
+ * stores to loads for each number. */
+static size_t
+layout8(char *buf, int neg, uint64_t d, int n, int e, int fixed_limit)
+{
+	uint64_t w = digits8((uint32_t)d);
+	int tz = __builtin_clzll(w) >> 3;	/* w != 0: d > 0 */
+	/* The N digits from the lowest byte up, then '0' bytes. */
+	uint64_t a = (w >> (8 * (8 - n))) + UINT64_C(0x3030303030303030);
+	int ns = n - tz;
+	int x = e + n - 1;
+	char *p = buf;
+
+	*p = '-';
+	p += neg;
+	if (x >= -4 && x < fixed_limit) {
+		if (x < 0) {		/* 0.000ddd */
+			memcpy(p, "0.000000", 8);
+			p += 1 - x;
+			memcpy(p, &a, 8);
+			p += ns;
+		} else if (x + 1 >= ns) {	/* ddd000 */
+			memcpy(p, &a, 8);
+			memset(p + 8, '0', 16);
+			p += x + 1;
+		} else {		/* ddd.ddd, 1 <= x + 1 < ns <= 8 */
+			uint64_t frac = a >> (8 * (x + 1));
+
+			memcpy(p, &a, 8);
+			p[x + 1] = '.';
+			memcpy(p + x + 2, &frac, 8);
+			p += ns + 1;
+		}
+	} else {			/* d.ddde+XX */
+		uint64_t rest = a >> 8;
+
+		p[0] = (char)a;
+		p[1] = '.';
+		memcpy(p + 2, &rest, 8);
+		p += ns > 1 ? ns + 1 : 1;
+		p = put_exponent(p, x);
+	}
+	*p = '\0';
+	return (size_t)(p - buf);
+}
+#endif
 
 static size_t
 put_str(char *buf, const char *s)
@@ -944,8 +1009,8 @@ round_digits(uint64_t c, int q, int prec, int *e)
  * precision means shortest, and anything above 17 means 17, which already
  * identifies every double.  It copies digits in fixed-size blocks, so bytes
  * of BUF after the terminating NUL (within BT_NUM_BUFSIZE) may change. */
-size_t
-bt_num_format(double x, int precision, char *buf)
+static inline __attribute__((always_inline)) size_t
+format(double x, int precision, char *buf, int short_layout)
 {
 	uint64_t bits = to_bits(x);
 	int neg = (int)(bits >> 63);
@@ -973,6 +1038,10 @@ bt_num_format(double x, int precision, char *buf)
 	memset(dig + DIGITS_LEN, 0, DIGITS_ROOM - DIGITS_LEN);
 	if (precision <= 0) {
 		d = shortest(c, q, &e);
+#ifdef HAVE_LAYOUT8
+		if (short_layout && d < 100000000)
+			return layout8(buf, neg, d, count_digits(d), e, 16);
+#endif
 		tz = write_digits17(dig, d);
 		return layout(buf, neg, dig, count_digits(d), tz, e, 16);
 	}
@@ -981,6 +1050,22 @@ bt_num_format(double x, int precision, char *buf)
 	d = round_digits(c, q, precision, &e);
 	if (d == 0)
 		return format_libc(x, precision, buf);
+#ifdef HAVE_LAYOUT8
+	if (short_layout && precision <= 8)
+		return layout8(buf, neg, d, precision, e, precision);
+#endif
 	tz = write_digits17(dig, d);
 	return layout(buf, neg, dig, precision, tz, e, precision);
+}
+
+size_t
+bt_num_format(double x, int precision, char *buf)
+{
+	return format(x, precision, buf, 1);
+}
+
+size_t
+bt_num_format_reference(double x, int precision, char *buf)
+{
+	return format(x, precision, buf, 0);
 }

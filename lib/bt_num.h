@@ -78,4 +78,11 @@ size_t bt_num_scan(const char *s, size_t len, char decimal,
  * Returns the length written, not counting the NUL. */
 size_t bt_num_format(double x, int precision, char *buf);
 
+/* bt_num_format without its fast layout of numbers of eight digits or
+ * fewer: every number goes through the general digit string.  For tests,
+ * which check that both write the same bytes.
+ *
+ * Returns the length written, not counting the NUL. */
+size_t bt_num_format_reference(double x, int precision, char *buf);
+
 #endif /* BT_NUM_H */

@@ -370,6 +370,24 @@ fd_jacobian_case(const struct bt_ecm *ecm, const struct bt_ecm_state *st0,
 		for (r = 0; r < n; r++)
 			same &= c2[r] == cc[r];
 		CHECK(same, "%s: bt_ecm_output gives the voltage, C and D", what);
+		/* Without the thermal model: the same but for the
+		 * temperature, which stays where it was. */
+		s2 = *st0;
+		CHECK(bt_ecm_step_jacobian_isothermal(ecm, &s2, i, dt, a2, b2)
+		      == BT_OK, "%s: isothermal step ok", what);
+		same = s2.temp_c == st0->temp_c;
+		s2.temp_c = s1.temp_c;
+		same &= memcmp(&s1, &s2, sizeof s1) == 0;
+		for (r = 0; r < n * n; r++)
+			same &= a2[r] == a[r];
+		for (r = 0; r < n; r++)
+			same &= b2[r] == b[r];
+		CHECK(same, "%s: isothermal step is bt_ecm_step's but for the "
+		      "temperature", what);
+		s2 = *st0;
+		CHECK(bt_ecm_step_jacobian_isothermal(ecm, &s2, i, -dt, a2, b2)
+		      == BT_EINVAL && memcmp(&s2, st0, sizeof s2) == 0,
+		      "%s: isothermal step rejects a negative dt", what);
 		s2 = *st0;
 		CHECK(bt_ecm_step_jacobian(ecm, &s2, i, -dt, a2, b2) == BT_EINVAL
 		      && memcmp(&s2, st0, sizeof s2) == 0,
@@ -511,6 +529,173 @@ test_pchip(void)
 	CHECK_NEAR(bt_ecm_ocv(ecm, 0.35, 60, NULL),
 		   bt_ecm_ocv(ecm, 0.35, 40, NULL), 0, "ocv clamped above");
 	CHECK(isnan(bt_ecm_ocv(ecm, NAN, 0, NULL)), "ocv of NaN soc is NaN");
+	bt_ecm_free(ecm);
+}
+
+/* --- Table lookups against a plain reference -------------------------- */
+
+/* The lookups use interval widths divided when the model is finished and
+ * find the soc interval once for the parameters and the OCV together;
+ * here every value is computed again the plain way (a linear search, a
+ * division, the OCV by bt_ecm_pchip_eval's bisection) and must agree bit
+ * for bit, on an uneven grid where the first guess is often wrong. */
+static const double lk_soc[] = {
+	0, 0.02, 0.07, 0.1, 0.25, 0.3, 0.55, 0.6, 0.8, 0.97, 1,
+};
+static const double lk_temp[] = { -10, 5, 25, 45 };
+#define LK_NS (sizeof lk_soc / sizeof lk_soc[0])
+#define LK_NT (sizeof lk_temp / sizeof lk_temp[0])
+#define LK_CASES 20000
+
+struct lk_cell {
+	size_t j0, j1;
+	double w, dw;
+};
+
+static struct lk_cell
+lk_locate(const double *x, size_t n, double v)
+{
+	struct lk_cell c = { 0, 1, 0, 0 };
+	size_t lo = 0;
+
+	if (isnan(v)) {
+		c.w = c.dw = NAN;
+		return c;
+	}
+	if (v <= x[0])
+		return c;
+	if (v >= x[n - 1]) {
+		c.j0 = n - 2;
+		c.j1 = n - 1;
+		c.w = 1;
+		return c;
+	}
+	while (!(x[lo] <= v && v < x[lo + 1]))
+		lo++;
+	c.j0 = lo;
+	c.j1 = lo + 1;
+	c.dw = 1 / (x[lo + 1] - x[lo]);
+	c.w = (v - x[lo]) * c.dw;
+	return c;
+}
+
+static double
+lk_bilinear(const double *a, struct lk_cell ct, struct lk_cell cs, double *d)
+{
+	double a00 = a[ct.j0 * LK_NS + cs.j0], a01 = a[ct.j0 * LK_NS + cs.j1];
+	double a10 = a[ct.j1 * LK_NS + cs.j0], a11 = a[ct.j1 * LK_NS + cs.j1];
+	double lo = (1 - cs.w) * a00 + cs.w * a01;
+	double hi = (1 - cs.w) * a10 + cs.w * a11;
+
+	*d = cs.dw * ((1 - ct.w) * (a01 - a00) + ct.w * (a11 - a10));
+	return (1 - ct.w) * lo + ct.w * hi;
+}
+
+/* Equal as stored bits, NaN included. */
+static int
+same(double a, double b)
+{
+	return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b));
+}
+
+static void
+test_lookup_reference(void)
+{
+	double ocv[LK_NT * LK_NS], docv[LK_NT * LK_NS], r0[LK_NT * LK_NS];
+	double r1[LK_NT * LK_NS], tau1[LK_NT * LK_NS], r2[LK_NT * LK_NS];
+	double tau2[LK_NT * LK_NS];
+	char text[8192];
+	size_t len = 0, it, is, bad = 0;
+	struct bt_ecm *ecm;
+	unsigned long long z = 12345;
+	int k;
+
+	len += (size_t)snprintf(text, sizeof text, "battools-ecm 1\ncapacity_ah "
+				"2.345\nrc_pairs 2\ntable\ntemperature_c,soc,ocv_v,"
+				"r0_ohm,r1_ohm,tau1_s,r2_ohm,tau2_s");
+	for (it = 0; it < LK_NT; it++)
+		for (is = 0; is < LK_NS; is++) {
+			size_t i = it * LK_NS + is;
+
+			ocv[i] = 3.0113 + 1.1731 * lk_soc[is] - 0.2137 *
+				 lk_soc[is] * lk_soc[is] + 0.0013 * lk_temp[it];
+			r0[i] = 0.0317 + 0.0071 * (double)((is * 7 + it * 3) % 5);
+			r1[i] = 0.0213 + 0.0031 * (double)((is * 3 + it) % 7);
+			tau1[i] = 11.3 + 1.7 * (double)((is * 5 + it * 2) % 6);
+			r2[i] = 0.0411 + 0.0023 * (double)((is + it * 5) % 4);
+			tau2[i] = 231.7 + 13.1 * (double)((is * 2 + it) % 9);
+			len += (size_t)snprintf(text + len, sizeof text - len,
+						"\n%.17g,%.17g,%.17g,%.17g,%.17g,"
+						"%.17g,%.17g,%.17g", lk_temp[it],
+						lk_soc[is], ocv[i], r0[i], r1[i],
+						tau1[i], r2[i], tau2[i]);
+		}
+	snprintf(text + len, sizeof text - len, "\n");
+	ecm = parse(text);
+	for (it = 0; it < LK_NT; it++)
+		bt_ecm_pchip_slopes(lk_soc, ocv + it * LK_NS, LK_NS,
+				    docv + it * LK_NS);
+
+	for (k = 0; k < LK_CASES; k++) {
+		double soc, temp, y0, y1, d0, d1, want, dwant, got, dgot, d;
+		struct lk_cell ct, cs;
+		struct bt_ecm_params p, q;
+		struct bt_ecm_state st;
+		double c[BT_ECM_MAX_STATE], dc, v, cur;
+
+		z = z * 6364136223846793005ULL + 1442695040888963407ULL;
+		/* Grid points, NaN and the ends as often as values between. */
+		switch (k % 5) {
+		case 0:
+			soc = lk_soc[(z >> 33) % LK_NS];
+			break;
+		case 1:
+			soc = k % 50 == 1 ? NAN : (k % 3 ? -0.2 : 1.2);
+			break;
+		default:
+			soc = -0.1 + 1.2 * (double)(z >> 11) * 0x1p-53;
+			break;
+		}
+		temp = k % 4 == 0 ? lk_temp[(z >> 20) % LK_NT]
+				  : -20 + 80 * (double)((z >> 7) % 100000) / 1e5;
+		cur = -3.1 + 6.2 * (double)((z >> 40) % 1000) / 1e3;
+		ct = lk_locate(lk_temp, LK_NT, temp);
+		cs = lk_locate(lk_soc, LK_NS, soc);
+
+		y0 = bt_ecm_pchip_eval(lk_soc, ocv + ct.j0 * LK_NS,
+				       docv + ct.j0 * LK_NS, LK_NS, soc, &d0);
+		y1 = y0;
+		d1 = d0;
+		if (ct.w != 0)
+			y1 = bt_ecm_pchip_eval(lk_soc, ocv + ct.j1 * LK_NS,
+					       docv + ct.j1 * LK_NS, LK_NS, soc, &d1);
+		want = (1 - ct.w) * y0 + ct.w * y1;
+		dwant = (1 - ct.w) * d0 + ct.w * d1;
+		got = bt_ecm_ocv(ecm, soc, temp, &dgot);
+		bad += !same(got, want) || !same(dgot, dwant);
+
+		bt_ecm_params_at(ecm, soc, temp, &p);
+		q.r0 = lk_bilinear(r0, ct, cs, &d);
+		q.r[0] = lk_bilinear(r1, ct, cs, &d);
+		q.tau[0] = lk_bilinear(tau1, ct, cs, &d);
+		q.r[1] = lk_bilinear(r2, ct, cs, &d);
+		q.tau[1] = lk_bilinear(tau2, ct, cs, &d);
+		bad += !same(p.r0, q.r0) || !same(p.r[0], q.r[0]) ||
+		       !same(p.tau[0], q.tau[0]) || !same(p.r[1], q.r[1]) ||
+		       !same(p.tau[1], q.tau[1]);
+
+		/* The output and its Jacobian: OCV + R0 i + v1 + v2, and
+		 * dV/dsoc = dOCV/dsoc + dR0/dsoc i. */
+		bt_ecm_state_init(ecm, soc, temp, &st);
+		st.v_rc[0] = 0.0123;
+		st.v_rc[1] = -0.0047;
+		v = bt_ecm_output(ecm, &st, cur, c, &dc);
+		bad += !same(v, want + q.r0 * cur + st.v_rc[0] + st.v_rc[1]);
+		lk_bilinear(r0, ct, cs, &d);
+		bad += !same(c[0], dwant + d * cur) || !same(dc, q.r0);
+		bad += !same(bt_ecm_voltage(ecm, &st, cur), v);
+	}
+	CHECK(bad == 0, "table lookups: %zu values differ from the reference", bad);
 	bt_ecm_free(ecm);
 }
 
@@ -1066,6 +1251,7 @@ main(void)
 	test_jacobians();
 	test_pchip();
 	test_bilinear();
+	test_lookup_reference();
 	test_round_trip();
 	test_builder_errors();
 	test_loader_errors();

@@ -32,6 +32,7 @@
 #define N_PARSE (1000000 / SCALE)
 #define N_PRECISION (1000000 / SCALE)
 #define N_MIDPOINT (20000 / SCALE)
+#define N_FAST (200000 / SCALE)
 #define SEED UINT64_C(0x6261747465727921)	/* "battery!" */
 #define MAX_REPORTED 20
 
@@ -620,6 +621,96 @@ test_precision(void)
 	}
 }
 
+/* ---- the fast layout against the general one --------------------------- */
+
+/* bt_num_format and bt_num_format_reference on X at every precision: the
+ * same bytes, the same length, whatever the buffers held before. */
+static void
+fast_one(double x)
+{
+	char got[BT_NUM_BUFSIZE], want[BT_NUM_BUFSIZE];
+	size_t n, m;
+	int prec;
+
+	for (prec = 0; prec <= BT_NUM_MAX_PRECISION; prec++) {
+		memset(got, 'x', sizeof got);
+		memset(want, 'y', sizeof want);
+		n = bt_num_format(x, prec, got);
+		m = bt_num_format_reference(x, prec, want);
+		CHECK(n == m && n == strlen(got) && strcmp(got, want) == 0,
+		      "%a at precision %d: fast '%s' (%zu), general '%s' (%zu)",
+		      x, prec, got, n, want, m);
+	}
+}
+
+/* A decimal of 1 to 9 random digits (trailing zeros likely) at a random
+ * power of ten, as strtod reads it. */
+static double
+random_short(void)
+{
+	char s[64];
+	unsigned ndig = 1 + below(9), i;
+	unsigned long long w = 1 + below(9);
+
+	for (i = 1; i < ndig; i++)
+		w = 10 * w + (below(3) ? below(10) : 0);
+	snprintf(s, sizeof s, "%s%llue%d", below(2) ? "-" : "", w,
+		 (int)below(700) - 350);
+	return strtod(s, NULL);
+}
+
+static void
+test_fast_layout(void)
+{
+	static const double edges[] = {
+		0.0, -0.0, NAN, -NAN, INFINITY, -INFINITY, 5e-324, -5e-324,
+		2.2250738585072009e-308, 2.2250738585072014e-308, DBL_MAX,
+		1e-5, 1e-4, 9.99999e-5, 9.999995e-5, 0.00099999995, 1e16, 1e17,
+		9999999.5, 99999995, 99999999, 100000000, 12345678, 0.5, 1.5,
+		2.5, 0.125, 0.3, 2.0 / 3.0, 3.7182, 4.109415, 1e7, 1e8, 1e9,
+		123456.5, 999999.5, 9.5, 0.95, 0.0095, 1e21, 1e22, 1e23,
+		/* at least 2^53, so not integers to the shortest format, and
+		 * still written in full: few digits, many zeros */
+		9.1e15, 9.5e15, 9.99e15, 9007199254740994.0, 9.87654321e15,
+	};
+	long i;
+	int k;
+
+	for (i = 0; i < (long)(sizeof edges / sizeof edges[0]); i++) {
+		fast_one(edges[i]);
+		fast_one(-edges[i]);
+		fast_one(nextafter(edges[i], 0));
+		fast_one(nextafter(edges[i], INFINITY));
+	}
+	/* Every power of ten and its neighbours, where the layout and the
+	 * digit count change. */
+	for (k = -324; k <= 308; k++) {
+		char s[32];
+		double x;
+
+		snprintf(s, sizeof s, "1e%d", k);
+		x = strtod(s, NULL);
+		fast_one(x);
+		fast_one(nextafter(x, 0));
+		fast_one(nextafter(x, INFINITY));
+	}
+	for (i = 1; i < 2000; i++)	/* the smallest subnormals */
+		fast_one(from_bits((uint64_t)i));
+	for (i = 0; i < N_FAST; i++) {
+		switch (i % 4) {
+		case 0:
+			fast_one(random_finite());
+			break;
+		case 1:
+			fast_one(random_ordinary());
+			break;
+		default:
+			fast_one(random_short());
+			break;
+		}
+	}
+}
+
 /* Under a decimal-comma locale the output must still use '.', and parsing
  * must not change. */
 static void
@@ -713,6 +804,7 @@ main(void)
 	test_parse_midpoints();
 	test_roundtrip();
 	test_precision();
+	test_fast_layout();
 	test_locale();
 	test_check();
 	return check_report();
