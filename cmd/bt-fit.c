@@ -38,7 +38,7 @@ struct fit_args {
 enum {
 	OPT_MODE = 0x200, OPT_RC, OPT_SOC0, OPT_CAPACITY, OPT_TEMPERATURE,
 	OPT_REST_CURRENT, OPT_MIN_REST, OPT_CV_TAPER, OPT_SOC_GRID, OPT_OCV,
-	OPT_INIT, OPT_SMOOTH, OPT_MAX_C_RATE, OPT_MAX_ITER, OPT_REPORT,
+	OPT_INIT, OPT_SMOOTH, OPT_POOL, OPT_MAX_C_RATE, OPT_MAX_ITER, OPT_REPORT,
 	OPT_LUT_C, OPT_LUT_PREFIX, OPT_TEMPERATURE_TOL, OPT_OCV_SPAN, OPT_HOLD
 };
 
@@ -78,6 +78,9 @@ static const struct argp_option options[] = {
 	 "profile: the OCV table (columns soc, ocv_v), required", 2},
 	{"init", OPT_INIT, "FILE", 0,
 	 "profile: start from this model (bt-ecm(5))", 2},
+	{"pool", OPT_POOL, "K", 0,
+	 "hppc: prior sd of the parameters' curvature along soc, which pools the "
+	 "points (default: by marginal likelihood; 0: off)", 2},
 	{"smooth", OPT_SMOOTH, "V", 0,
 	 "profile: weight of the smoothness penalty along soc (default 0.001)", 2},
 	{"max-c-rate", OPT_MAX_C_RATE, "X", 0,
@@ -176,6 +179,9 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_INIT:
 		a->init = arg;
+		break;
+	case OPT_POOL:
+		o->pool_curvature = bt_cli_nonnegative(state, arg, "--pool");
 		break;
 	case OPT_SMOOTH:
 		o->smooth_v = bt_cli_range(state, arg, "--smooth", 0, 1e3);

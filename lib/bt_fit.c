@@ -33,6 +33,7 @@
 
 #include <gsl/gsl_blas.h>
 #include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
 #include <gsl/gsl_matrix.h>
 #include <gsl/gsl_multilarge_nlinear.h>
 #include <gsl/gsl_vector.h>
@@ -133,6 +134,7 @@ bt_fit_opts_init(struct bt_fit_opts *o)
 	o->gtol = BT_FIT_DEFAULT_GTOL;
 	o->ftol = BT_FIT_DEFAULT_FTOL;
 	o->smooth_v = BT_FIT_DEFAULT_SMOOTH_V;
+	o->pool_curvature = BT_FIT_DEFAULT_POOL_CURVATURE;
 	o->ocv_max_c_rate = BT_FIT_DEFAULT_OCV_MAX_C_RATE;
 }
 
@@ -1764,6 +1766,146 @@ done:
 	return st == BT_EEMPTY ? BT_OK : st;
 }
 
+/* The prior of pool_points(): curvature standard deviations tried by the
+ * marginal-likelihood search, log-spaced from POOL_KAPPA_MIN to
+ * POOL_KAPPA_MAX (per soc^2) in POOL_KAPPA_STEPS steps. */
+#define POOL_KAPPA_MIN 1e-2
+#define POOL_KAPPA_MAX 1e3
+#define POOL_KAPPA_STEPS 50
+
+/* Factor A = W + D^T D / kappa^2 (Cholesky, in place) for N points at
+ * SOC with precisions W, and solve A x = W y.  Returns the log marginal
+ * likelihood of Y up to a constant (pool_points()), or -HUGE_VAL when A
+ * is not positive definite. */
+static double
+pool_solve(const double *soc, size_t n, const double *w, const double *y,
+	   double kappa, gsl_matrix *a, double *x)
+{
+	gsl_vector_view xv = gsl_vector_view_array(x, n);
+	double quad = 0, logdet = 0;
+	size_t i, r, q;
+
+	gsl_matrix_set_zero(a);
+	for (i = 0; i < n; i++)
+		gsl_matrix_set(a, i, i, w[i]);
+	/* D's row for each inner point: its second divided difference. */
+	for (i = 1; i + 1 < n; i++) {
+		double h1 = soc[i] - soc[i - 1], h2 = soc[i + 1] - soc[i];
+		double d[3], f = 2 / ((h1 + h2) * kappa);
+
+		d[0] = f / h1;
+		d[1] = -f / h1 - f / h2;
+		d[2] = f / h2;
+		for (r = 0; r < 3; r++)
+			for (q = 0; q < 3; q++)
+				*gsl_matrix_ptr(a, i - 1 + r, i - 1 + q) += d[r] * d[q];
+	}
+	if (gsl_linalg_cholesky_decomp1(a) != GSL_SUCCESS)
+		return -HUGE_VAL;
+	for (i = 0; i < n; i++)
+		x[i] = w[i] * y[i];
+	gsl_linalg_cholesky_svx(a, &xv.vector);
+	for (i = 0; i < n; i++) {
+		quad += w[i] * y[i] * (y[i] - x[i]);
+		logdet += 2 * log(gsl_matrix_get(a, i, i));
+	}
+	return -0.5 * quad - 0.5 * logdet - (double)(n - 2) * log(kappa);
+}
+
+/* Pool the converged points of LV along soc.  Each log-parameter y_j (R0,
+ * R_k, tau_k), with the variance 1 / w_j of its own fit, is replaced by
+ * its posterior mean under a smoothness prior: the minimiser x of
+ *     sum_j w_j (y_j - x_j)^2 + sum_j (x''_j / kappa)^2,
+ * x''_j the second divided difference at point j, so that the curvature
+ * of the log-parameter along soc has prior standard deviation kappa (per
+ * soc^2): a weighted Whittaker smoother (Whittaker 1923; Eilers 2003), the
+ * Gaussian approximation of one joint fit of all the segments under that
+ * prior.  KAPPA > 0 fixes kappa; NaN chooses it for each parameter by
+ * maximum marginal likelihood (empirical Bayes; Wahba 1985), over a
+ * log-spaced grid: with A = W + D^T D / kappa^2 and x = A^-1 W y,
+ *     log p(y | kappa) = -1/2 y^T W (y - x) - 1/2 log|A| - (n - 2) log kappa
+ * up to a constant (the prior is flat along the straight lines, the null
+ * space of D).  Data that bend beyond their noise choose a large kappa and
+ * keep their own values; poorly resolved ones (the time constants of a
+ * third pair) borrow from their neighbours.  The variances of the fits'
+ * own are each one parameter's (the covariances between parameters are
+ * not kept); the pooled standard deviation is the posterior's,
+ * sqrt(diag(A^-1)).  Points without a converged fit, a finite standard
+ * deviation or a positive value are left out (fill_gaps() sees to them);
+ * fewer than three pooled points are left as they are. */
+static enum bt_status
+pool_points(struct level *lv, double kappa, unsigned nrc)
+{
+	size_t idx[BT_FIT_MAX_GRID], n = 0, j, i, c, g;
+	gsl_matrix *a = NULL;
+	double w[BT_FIT_MAX_GRID], y[BT_FIT_MAX_GRID], x[BT_FIT_MAX_GRID];
+	double soc[BT_FIT_MAX_GRID];
+	enum bt_status st = BT_OK;
+
+	if (kappa == 0 || isinf(kappa))
+		return BT_OK;
+	for (j = 0; j < lv->n; j++)
+		if (lv->have[j]) {
+			soc[n] = lv->soc[j];
+			idx[n++] = j;
+		}
+	if (n < 3)
+		return BT_OK;
+	if (!(a = gsl_matrix_alloc(n, n)))
+		return BT_ENOMEM;
+	for (c = 0; c < 1 + 2 * (size_t)nrc; c++) {
+		size_t m = 0, k = (c - 1) / 2;
+		double best = -HUGE_VAL, kbest = kappa, ll;
+
+		/* Parameter c: R0, then R_k and tau_k of each pair. */
+		for (i = 0; i < n; i++) {
+			const struct bt_ecm_point *pt = &lv->pt[idx[i]];
+			double v = c == 0 ? pt->r0_ohm : c % 2 ? pt->r_ohm[k] : pt->tau_s[k];
+			double sd = c == 0 ? pt->r0_ohm_sd : c % 2 ? pt->r_ohm_sd[k] : pt->tau_s_sd[k];
+			double rel = sd / v;
+
+			y[i] = v > 0 ? log(v) : 0;
+			w[i] = v > 0 && isfinite(rel) && rel > 0 ? 1 / (rel * rel) : 0;
+			m += w[i] > 0;
+		}
+		if (m < 3)
+			continue;
+		if (isnan(kappa))
+			for (g = 0; g <= POOL_KAPPA_STEPS; g++) {
+				double kg = POOL_KAPPA_MIN * pow(POOL_KAPPA_MAX / POOL_KAPPA_MIN,
+								 (double)g / POOL_KAPPA_STEPS);
+
+				ll = pool_solve(soc, n, w, y, kg, a, x);
+				if (ll > best) {
+					best = ll;
+					kbest = kg;
+				}
+			}
+		if (pool_solve(soc, n, w, y, kbest, a, x) == -HUGE_VAL) {
+			st = BT_ENOCONV;
+			break;
+		}
+		gsl_linalg_cholesky_invert(a);
+		for (i = 0; i < n; i++) {
+			struct bt_ecm_point *pt = &lv->pt[idx[i]];
+			double v = exp(x[i]), sd = v * sqrt(gsl_matrix_get(a, i, i));
+
+			if (c == 0) {
+				pt->r0_ohm = v;
+				pt->r0_ohm_sd = sd;
+			} else if (c % 2) {
+				pt->r_ohm[k] = v;
+				pt->r_ohm_sd[k] = sd;
+			} else {
+				pt->tau_s[k] = v;
+				pt->tau_s_sd[k] = sd;
+			}
+		}
+	}
+	gsl_matrix_free(a);
+	return st;
+}
+
 /* Give every point of LV without a converged fit the values of the nearest
  * point that has one.  Returns the number of points filled so, or
  * (size_t)-1 when no point has a fit. */
@@ -2156,6 +2298,11 @@ bt_fit_hppc(const struct bt_fit_data *data, size_t ndata,
 		}
 		bt_ecm_free(work);
 		work = NULL;
+		if ((st = pool_points(&lv[k], o->pool_curvature, o->rc_pairs)) != BT_OK) {
+			setmsg(errmsg, "pooling the points at %g degC along soc failed",
+			       lv[k].temp_c);
+			goto done;
+		}
 		m = fill_gaps(&lv[k]);
 		if (m == (size_t)-1) {
 			setmsg(errmsg, "no segment fit converged at %g degC "

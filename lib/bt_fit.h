@@ -54,6 +54,11 @@
 /* Profile mode: weight (V) of the smoothness penalty on the second
  * differences of the log-parameters along the soc grid. */
 #define BT_FIT_DEFAULT_SMOOTH_V 1e-3
+/* Pulse tests: the prior standard deviation of each log-parameter's
+ * curvature along soc (per soc^2) that pools the points' fits
+ * (bt_fit_opts.pool_curvature): NaN, chosen for each parameter by maximum
+ * marginal likelihood. */
+#define BT_FIT_DEFAULT_POOL_CURVATURE NAN
 /* OCV mode: the slowest current (C-rate) taken as an OCV curve, and the
  * grid step. */
 #define BT_FIT_DEFAULT_OCV_MAX_C_RATE 0.1
@@ -101,6 +106,10 @@ struct bt_fit_opts {
 	size_t max_iter;
 	double xtol, gtol, ftol;
 	double smooth_v;		/* profile smoothness weight */
+	double pool_curvature;		/* hppc: prior sd of each log-parameter's
+					   curvature along soc; NaN: by
+					   marginal likelihood; 0: each
+					   point keeps its own fit */
 	double ocv_max_c_rate;		/* ocv mode: slowest curve current */
 	const double *soc_grid;		/* NULL: the mode's default grid */
 	size_t n_grid;
