@@ -1832,7 +1832,8 @@ pool_solve(const double *soc, size_t n, const double *w, const double *y,
  * not kept); the pooled standard deviation is the posterior's,
  * sqrt(diag(A^-1)).  Points without a converged fit, a finite standard
  * deviation or a positive value are left out (fill_gaps() sees to them);
- * fewer than three pooled points are left as they are. */
+ * fewer than three pooled points are left as they are.  Fails only for
+ * want of memory. */
 static enum bt_status
 pool_points(struct level *lv, double kappa, unsigned nrc)
 {
@@ -1840,7 +1841,6 @@ pool_points(struct level *lv, double kappa, unsigned nrc)
 	gsl_matrix *a = NULL;
 	double w[BT_FIT_MAX_GRID], y[BT_FIT_MAX_GRID], x[BT_FIT_MAX_GRID];
 	double soc[BT_FIT_MAX_GRID];
-	enum bt_status st = BT_OK;
 
 	if (kappa == 0 || isinf(kappa))
 		return BT_OK;
@@ -1881,10 +1881,10 @@ pool_points(struct level *lv, double kappa, unsigned nrc)
 					kbest = kg;
 				}
 			}
-		if (pool_solve(soc, n, w, y, kbest, a, x) == -HUGE_VAL) {
-			st = BT_ENOCONV;
-			break;
-		}
+		/* A system too ill-conditioned to factor (points a hair
+		 * apart in soc) leaves the parameter's own values. */
+		if (isnan(kbest) || pool_solve(soc, n, w, y, kbest, a, x) == -HUGE_VAL)
+			continue;
 		gsl_linalg_cholesky_invert(a);
 		for (i = 0; i < n; i++) {
 			struct bt_ecm_point *pt = &lv->pt[idx[i]];
@@ -1903,7 +1903,7 @@ pool_points(struct level *lv, double kappa, unsigned nrc)
 		}
 	}
 	gsl_matrix_free(a);
-	return st;
+	return BT_OK;
 }
 
 /* Give every point of LV without a converged fit the values of the nearest
@@ -2298,11 +2298,8 @@ bt_fit_hppc(const struct bt_fit_data *data, size_t ndata,
 		}
 		bt_ecm_free(work);
 		work = NULL;
-		if ((st = pool_points(&lv[k], o->pool_curvature, o->rc_pairs)) != BT_OK) {
-			setmsg(errmsg, "pooling the points at %g degC along soc failed",
-			       lv[k].temp_c);
+		if ((st = pool_points(&lv[k], o->pool_curvature, o->rc_pairs)) != BT_OK)
 			goto done;
-		}
 		m = fill_gaps(&lv[k]);
 		if (m == (size_t)-1) {
 			setmsg(errmsg, "no segment fit converged at %g degC "
