@@ -78,12 +78,17 @@
 #define BT_KF_DEFAULT_UKF_BETA 2.0
 #define BT_KF_DEFAULT_UKF_KAPPA 0.0
 
-/* The physical range of the soc, onto which the unscented filter
- * projects its sigma points (Kandepu, Foss and Imsland 2008): the OCV
- * beyond it is an extrapolation no cell shows.  The mean itself is not
- * clamped (a filter may report a little above 1 after a full charge). */
-#define BT_KF_SOC_MIN 0.0
-#define BT_KF_SOC_MAX 1.0
+/* The range of the soc onto which the unscented filter projects its sigma
+ * points before it takes their mean and covariance again (Kandepu, Foss
+ * and Imsland 2008): far beyond [0, 1] the OCV is an extrapolation no cell
+ * shows.  The range is [0, 1] widened by 5 %, because a real cell reads a
+ * few per cent outside it when its capacity differs from the model's (the
+ * CALCE references reach -3.6 %), and because a bound at exactly 1 would
+ * cut the spread of a cell resting full and pull its mean inwards at every
+ * step (0.7 % low after an hour at rest, 2.2 sd).  The mean itself is not
+ * clamped. */
+#define BT_KF_SOC_MIN (-0.05)
+#define BT_KF_SOC_MAX 1.05
 
 /* Bounds the adapted parameters are kept within after each update, as
  * fractions of the model's values. */

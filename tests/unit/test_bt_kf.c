@@ -273,13 +273,15 @@ test_converges(const struct bt_ecm *ecm, enum bt_kf_method method, const char *n
 	bt_sim_free(sim);
 }
 
-/* The unscented filter's sigma points keep their soc within [0, 1]
- * (Kandepu et al. 2008).  On the linear model at rest (4 states: soc, two
- * RC voltages, the current offset; alpha 1, kappa 0: lambda 0, centre
- * weight 0, the 8 others 1/8, gamma 2) started at 0.97 with sd 0.2, the
- * soc pair lies at 0.97 +- 0.4: 1.37 projected onto 1, and 0.57.  The RC
- * and offset pairs cancel at zero current, so that the predicted voltage
- * is (6 OCV(0.97) + OCV(1) + OCV(0.57)) / 8, not OCV(0.97). */
+/* The unscented filter's sigma points keep their soc within
+ * [BT_KF_SOC_MIN, BT_KF_SOC_MAX] (Kandepu et al. 2008).  On the linear
+ * model at rest (4 states: soc, two RC voltages, the current offset; alpha
+ * 1, kappa 0: lambda 0, centre weight 0, the 8 others 1/8, gamma 2)
+ * started at 0.97 with sd 0.2, the soc pair lies at 0.97 +- 0.4: 1.37
+ * projected onto 1.05, and 0.57.  The RC and offset pairs cancel at zero
+ * current, and the OCV continues the table's end slope past 1, so that the
+ * predicted voltage is (6 OCV(0.97) + OCV(1.05) + OCV(0.57)) / 8, not
+ * OCV(0.97) or (6 OCV(0.97) + OCV(1.37) + OCV(0.57)) / 8. */
 static void
 test_projected_sigma(void)
 {
@@ -288,7 +290,7 @@ test_projected_sigma(void)
 	struct bt_kf *kf = NULL;
 	struct bt_kf_opts o;
 	struct bt_kf_result res;
-	double want = (6 * (a + b * 0.97) + (a + b) + (a + b * 0.57)) / 8;
+	double want = (6 * (a + b * 0.97) + (a + b * BT_KF_SOC_MAX) + (a + b * 0.57)) / 8;
 
 	CHECK(bt_ecm_parse(linear_model, sizeof linear_model - 1, "linear", &lin,
 			   NULL) == BT_OK, "projected: the linear model parses");
