@@ -38,6 +38,7 @@
  */
 #include <config.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -821,7 +822,10 @@ bt_pf_update(struct bt_pf *pf, double current_a, double voltage_v, double temp_c
 			sv2 += x[j] * d * d;
 		}
 	}
-	if (sw > 0 && sw * sw >= BT_PF_COLLAPSE_ESS * (double)n * sq) {
+	/* The sums must be normal numbers: weights near 1e-154 and below
+	 * square to nothing, which would read as an infinite effective
+	 * sample size. */
+	if (sq >= DBL_MIN && sw * sw >= BT_PF_COLLAPSE_ESS * (double)n * sq) {
 		double *t;
 
 		t = pf->w; pf->w = pf->z2; pf->z2 = t;

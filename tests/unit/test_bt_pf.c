@@ -284,6 +284,31 @@ test_resampling(const struct bt_ecm *ecm)
 	bt_pf_free(pf);
 }
 
+/* A measurement far out in the prior's tail: with the cloud at 0.9 +- 0.1
+ * and the rested voltage of soc 0.15, every particle's likelihood lies
+ * between 1e-308 and 1e-154, so the squares of the weights underflow while
+ * their sum does not.  The update must not read that as a healthy cloud
+ * (one particle holding all the weight, sd 0): it takes the progressive
+ * path, on log-likelihoods, and keeps a spread. */
+static void
+test_far_tail(const struct bt_ecm *ecm)
+{
+	struct bt_pf_opts o;
+	struct bt_pf *pf;
+	struct bt_pf_result res;
+	struct bt_ecm_state st;
+
+	bt_pf_opts_init(&o);
+	o.p0_soc = 0.1;
+	CHECK(bt_pf_alloc(ecm, &o, 0.9, &pf, NULL) == BT_OK, "far tail: alloc");
+	bt_ecm_state_init(ecm, 0.15, 25, &st);
+	CHECK(bt_pf_update(pf, 0, bt_ecm_voltage(ecm, &st, 0), 25, &res) == BT_OK,
+	      "far tail: update");
+	CHECK(res.soc_sd > 1e-3 && res.soc < 0.9,
+	      "far tail: soc %.4f sd %.3g (not a single particle)", res.soc, res.soc_sd);
+	bt_pf_free(pf);
+}
+
 static void
 test_errors(const struct bt_ecm *ecm)
 {
@@ -323,6 +348,7 @@ main(void)
 	test_posterior(2000, 0.43, 0.2, 0, 0.001, 3.6551, "sharp, no OCV error");
 	test_converges(ecm);
 	test_resampling(ecm);
+	test_far_tail(ecm);
 	test_errors(ecm);
 	bt_ecm_free(ecm);
 	return check_report();
