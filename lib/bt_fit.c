@@ -1830,9 +1830,12 @@ pool_solve(const double *soc, size_t n, const double *w, const double *y,
  * third pair) borrow from their neighbours.  The variances of the fits'
  * own are each one parameter's (the covariances between parameters are
  * not kept); the pooled standard deviation is the posterior's,
- * sqrt(diag(A^-1)).  Points without a converged fit, a finite standard
- * deviation or a positive value are left out (fill_gaps() sees to them);
- * fewer than three pooled points are left as they are.  Fails only for
+ * sqrt(diag(A^-1)).  Points without a converged fit are left out
+ * (fill_gaps() sees to them); a converged point whose own value of a
+ * parameter cannot be weighed (a standard deviation not finite or zero, a
+ * value not positive) stays in with weight zero and takes the smoother's
+ * value there; a parameter with fewer than three weighed points is left as
+ * it is.  Fails only for
  * want of memory. */
 static enum bt_status
 pool_points(struct level *lv, double kappa, unsigned nrc)
@@ -2113,7 +2116,8 @@ make_tests(const struct bt_fit_data *data, size_t ndata,
 			v->t += first[j];
 			v->i += first[j];
 			v->v += first[j];
-			v->temp += first[j];
+			if (v->temp)
+				v->temp += first[j];
 			v->n = v->cap = last - first[j] + 1;
 			if (m > 1) {
 				size_t len = strlen(data[f].name) + LEVEL_NAME_EXTRA;

@@ -212,9 +212,10 @@ void bt_fit_data_free(struct bt_fit_data *data);
  * (rows without a temperature join the stretch); consecutive levels whose
  * means differ by less than the tolerance are one; shorter stretches and
  * stretches of rest (a soak, a slow ramp) are transitions and open the
- * next test.  Each test ends at the last row of its level, so that a test
- * holds the rows from the previous level's end (the ramp and soak) to its
- * own level's end.  An input given a temperature (D->temperature_c), or with fewer
+ * next test.  Each test ends at the last row of its level (the last test
+ * at the end of the input, with whatever follows its level), so that a
+ * test holds the rows from the previous level's end (the ramp and soak) to
+ * its own level's end.  An input given a temperature (D->temperature_c), or with fewer
  * than two levels, is one test.  Writes the first row of each test to
  * FIRST and its level's mean temperature (NaN for a single test) to
  * TEMP_C, both with room for BT_FIT_MAX_LEVELS, and their number to *N.

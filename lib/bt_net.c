@@ -1349,8 +1349,11 @@ bt_net_set_threads(int threads)
 	 * spins on sched_yield() for some 2^28 processor cycles before it
 	 * sleeps: a tenth of a second of processor time taken from a stream
 	 * that may never call the BLAS.  One thread needs no workers, so stop
-	 * them, as OpenBLAS's own fork handler does; it starts them again by
-	 * itself should more threads be asked for later. */
+	 * them through OpenBLAS's internal blas_thread_shutdown_ (what its own
+	 * fork handler calls; not public API, so looked up and skipped when
+	 * absent).  The tools call this once, before any BLAS work; whether a
+	 * later call for more threads starts the workers again depends on the
+	 * OpenBLAS version. */
 	if (threads <= 1) {
 		*(void **)&shutdown = dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
 		if (shutdown != NULL)

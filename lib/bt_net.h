@@ -455,7 +455,8 @@ size_t bt_net_stream_count(const struct bt_net_stream *stream);
 
 /* Ask the BLAS the process is linked with to use THREADS threads (>= 1).
  * OpenBLAS is told through openblas_set_num_threads when it is present;
- * another BLAS is left as it is.
+ * another BLAS is left as it is.  With one thread, OpenBLAS's idle
+ * workers are also stopped: call it once, before any BLAS work.
  *
  * Returns the number of threads the BLAS uses: THREADS under OpenBLAS, 1
  * for GSL's reference CBLAS. */

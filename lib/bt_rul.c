@@ -1468,6 +1468,15 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 		goto out;
 	st = stack_posterior(rng, nm, nh, lp, temper(BT_RUL_LINEAR, tf.p, c->x, c->y, c->n),
 			     w);
+	/* A score that overflowed (every member infinitely far from a held-out
+	 * point) leaves no usable shares: equal ones, as for too short a
+	 * history. */
+	for (j = 0; j < nm; j++)
+		if (!isfinite(w[j]) || w[j] < 0)
+			break;
+	if (j < nm)
+		for (j = 0; j < nm; j++)
+			w[j] = 1.0 / (double)nm;
 out:
 	free(lp);
 	free(theta);
