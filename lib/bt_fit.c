@@ -1812,6 +1812,25 @@ pool_solve(const double *soc, size_t n, const double *w, const double *y,
 	return -0.5 * quad - 0.5 * logdet - (double)(n - 2) * log(kappa);
 }
 
+/* Parameter C of point PT, the value and (into *SD) its standard
+ * deviation: R0, then R_k and tau_k of each pair in turn. */
+static double *
+point_param(struct bt_ecm_point *pt, size_t c, double **sd)
+{
+	size_t k = c > 0 ? (c - 1) / 2 : 0;
+
+	if (c == 0) {
+		*sd = &pt->r0_ohm_sd;
+		return &pt->r0_ohm;
+	}
+	if (c % 2) {
+		*sd = &pt->r_ohm_sd[k];
+		return &pt->r_ohm[k];
+	}
+	*sd = &pt->tau_s_sd[k];
+	return &pt->tau_s[k];
+}
+
 /* Pool the converged points of LV along soc.  Each log-parameter y_j (R0,
  * R_k, tau_k), with the variance 1 / w_j of its own fit, is replaced by
  * its posterior mean under a smoothness prior: the minimiser x of
@@ -1857,15 +1876,11 @@ pool_points(struct level *lv, double kappa, unsigned nrc)
 	if (!(a = gsl_matrix_alloc(n, n)))
 		return BT_ENOMEM;
 	for (c = 0; c < 1 + 2 * (size_t)nrc; c++) {
-		size_t m = 0, k = (c - 1) / 2;
-		double best = -HUGE_VAL, kbest = kappa, ll;
+		size_t m = 0;
+		double best = -HUGE_VAL, kbest = kappa, ll, *sd;
 
-		/* Parameter c: R0, then R_k and tau_k of each pair. */
 		for (i = 0; i < n; i++) {
-			const struct bt_ecm_point *pt = &lv->pt[idx[i]];
-			double v = c == 0 ? pt->r0_ohm : c % 2 ? pt->r_ohm[k] : pt->tau_s[k];
-			double sd = c == 0 ? pt->r0_ohm_sd : c % 2 ? pt->r_ohm_sd[k] : pt->tau_s_sd[k];
-			double rel = sd / v;
+			double v = *point_param(&lv->pt[idx[i]], c, &sd), rel = *sd / v;
 
 			y[i] = v > 0 ? log(v) : 0;
 			w[i] = v > 0 && isfinite(rel) && rel > 0 ? 1 / (rel * rel) : 0;
@@ -1890,19 +1905,10 @@ pool_points(struct level *lv, double kappa, unsigned nrc)
 			continue;
 		gsl_linalg_cholesky_invert(a);
 		for (i = 0; i < n; i++) {
-			struct bt_ecm_point *pt = &lv->pt[idx[i]];
-			double v = exp(x[i]), sd = v * sqrt(gsl_matrix_get(a, i, i));
+			double *v = point_param(&lv->pt[idx[i]], c, &sd);
 
-			if (c == 0) {
-				pt->r0_ohm = v;
-				pt->r0_ohm_sd = sd;
-			} else if (c % 2) {
-				pt->r_ohm[k] = v;
-				pt->r_ohm_sd[k] = sd;
-			} else {
-				pt->tau_s[k] = v;
-				pt->tau_s_sd[k] = sd;
-			}
+			*v = exp(x[i]);
+			*sd = *v * sqrt(gsl_matrix_get(a, i, i));
 		}
 	}
 	gsl_matrix_free(a);
