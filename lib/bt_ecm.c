@@ -1781,12 +1781,36 @@ efficiency(const struct bt_ecm *ecm, double current_a)
 	return current_a > 0 ? ecm->info.coulombic_efficiency : 1;
 }
 
+/* The fractions by which the states relax towards their targets in one
+ * step of DT_S seconds at CURRENT_A, with the parameters P: 1 - e^(-x),
+ * computed as -expm1(-x) so that a short step keeps its digits.  The step
+ * and its Jacobian share them (the Jacobian's e^(-x) is 1 minus them). */
+struct decay {
+	double rc[BT_ECM_MAX_RC];	/* x = dt / tau_k */
+	double h;			/* x = |eta i gamma dt / Q| */
+};
+
+static inline __attribute__((always_inline)) void
+decay_with(const struct bt_ecm *ecm, double current_a, double dt_s,
+	   const struct bt_ecm_params *p, struct decay *d)
+{
+	double i = current_a, q = SECONDS_PER_HOUR * ecm->info.capacity_ah;
+	size_t k;
+
+	for (k = 0; k < ecm->info.rc_pairs; k++)
+		d->rc[k] = -expm1(-dt_s / p->tau[k]);
+	if (ecm->info.has_hysteresis)
+		d->h = -expm1(-fabs(efficiency(ecm, i) * i *
+				    ecm->info.hysteresis_gamma * dt_s / q));
+}
+
 /* One bt_ecm_step() of DT_S seconds at CURRENT_A with the parameters P
- * already evaluated at the state; without THERMAL, the temperature is left
- * as it is. */
+ * already evaluated at the state and the decays D made of them; without
+ * THERMAL, the temperature is left as it is. */
 static inline __attribute__((always_inline)) void
 step_with(const struct bt_ecm *ecm, struct bt_ecm_state *st, double current_a,
-	  double dt_s, const struct bt_ecm_params *pp, int thermal)
+	  double dt_s, const struct bt_ecm_params *pp, const struct decay *d,
+	  int thermal)
 {
 	struct bt_ecm_params p = *pp;
 	double i = current_a, q = SECONDS_PER_HOUR * ecm->info.capacity_ah;
@@ -1808,7 +1832,7 @@ step_with(const struct bt_ecm *ecm, struct bt_ecm_state *st, double current_a,
 	 * for constant i over the step ([Plett15] eq. 2.13 with the sign of
 	 * i flipped, so that v_k > 0 while charging). */
 	for (k = 0; k < n; k++) {
-		double a = -expm1(-dt_s / p.tau[k]);	/* 1 - e^(-dt/tau) */
+		double a = d->rc[k];	/* 1 - e^(-dt/tau) */
 
 		st->v_rc[k] = (1 - a) * st->v_rc[k] + p.r[k] * a * i;
 	}
@@ -1816,12 +1840,8 @@ step_with(const struct bt_ecm *ecm, struct bt_ecm_state *st, double current_a,
 	/* Hysteresis: dh/dt = -|eta i gamma / Q| (h - sgn(i)), exact for
 	 * constant i ([Plett04] eq. (13), with charge-positive current so
 	 * that h tends to +1 on charge). */
-	if (ecm->info.has_hysteresis) {
-		double r = fabs(eta * i * ecm->info.hysteresis_gamma * dt_s / q);
-		double a = -expm1(-r);
-
-		st->h = (1 - a) * st->h + a * sign(i);
-	}
+	if (ecm->info.has_hysteresis)
+		st->h = (1 - d->h) * st->h + d->h * sign(i);
 	if (i != 0)
 		st->s = sign(i);
 
@@ -1845,11 +1865,13 @@ bt_ecm_step(const struct bt_ecm *ecm, struct bt_ecm_state *st,
 	    double current_a, double dt_s)
 {
 	struct bt_ecm_params p;
+	struct decay d;
 
 	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a))
 		return BT_EINVAL;
 	params_eval(ecm, st->soc, st->temp_c, &p, NULL);
-	step_with(ecm, st, current_a, dt_s, &p, 1);
+	decay_with(ecm, current_a, dt_s, &p, &d);
+	step_with(ecm, st, current_a, dt_s, &p, &d, 1);
 	return BT_OK;
 }
 
@@ -1917,12 +1939,13 @@ bt_ecm_state_unpack(const struct bt_ecm *ecm, const double *x,
 		st->h = x[1 + n];
 }
 
-/* The Jacobians of bt_ecm_jacobian() with the parameters P and their
- * soc derivatives DP already evaluated at the state. */
+/* The Jacobians of bt_ecm_jacobian() with the parameters P, their soc
+ * derivatives DP and the decays D already evaluated at the state. */
 static void
 jacobian_with(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 	      double current_a, double dt_s, const struct bt_ecm_params *pp,
-	      const struct bt_ecm_params *dpp, double *a, double *b)
+	      const struct bt_ecm_params *dpp, const struct decay *d,
+	      double *a, double *b)
 {
 	struct bt_ecm_params p = *pp, dp = *dpp;
 	double i = current_a, q = SECONDS_PER_HOUR * ecm->info.capacity_ah;
@@ -1941,7 +1964,7 @@ jacobian_with(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 	 * tau_k depend on soc through the table. */
 	for (k = 0; k < n; k++) {
 		size_t r = 1 + k;
-		double e = exp(-dt_s / p.tau[k]);
+		double e = 1 - d->rc[k];
 		double de_dtau = e * dt_s / (p.tau[k] * p.tau[k]);
 
 		a[r * dim + r] = e;
@@ -1955,7 +1978,7 @@ jacobian_with(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 	if (ecm->info.has_hysteresis) {
 		size_t r = 1 + n;
 		double c = eta * ecm->info.hysteresis_gamma * dt_s / q;
-		double e = exp(-fabs(c * i));
+		double e = 1 - d->h;
 		double sg = i > 0 ? 1 : -1;	/* discharge side at i = 0 */
 
 		a[r * dim + r] = e;
@@ -1969,11 +1992,13 @@ bt_ecm_jacobian(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 		double current_a, double dt_s, double *a, double *b)
 {
 	struct bt_ecm_params p, dp;
+	struct decay d;
 
 	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a))
 		return BT_EINVAL;
 	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
-	jacobian_with(ecm, st, current_a, dt_s, &p, &dp, a, b);
+	decay_with(ecm, current_a, dt_s, &p, &d);
+	jacobian_with(ecm, st, current_a, dt_s, &p, &dp, &d, a, b);
 	return BT_OK;
 }
 
@@ -1982,12 +2007,14 @@ step_jacobian(const struct bt_ecm *ecm, struct bt_ecm_state *st,
 	      double current_a, double dt_s, double *a, double *b, int thermal)
 {
 	struct bt_ecm_params p, dp;
+	struct decay d;
 
 	if (!(dt_s >= 0) || !isfinite(dt_s) || !isfinite(current_a))
 		return BT_EINVAL;
 	params_eval(ecm, st->soc, st->temp_c, &p, &dp);
-	jacobian_with(ecm, st, current_a, dt_s, &p, &dp, a, b);
-	step_with(ecm, st, current_a, dt_s, &p, thermal);
+	decay_with(ecm, current_a, dt_s, &p, &d);
+	jacobian_with(ecm, st, current_a, dt_s, &p, &dp, &d, a, b);
+	step_with(ecm, st, current_a, dt_s, &p, &d, thermal);
 	return BT_OK;
 }
 

@@ -328,7 +328,10 @@ void bt_ecm_state_unpack(const struct bt_ecm *ecm, const double *x,
 /* The Jacobians of one bt_ecm_step() of DT_S seconds at CURRENT_A from
  * *STATE, the temperature held fixed: A = dx'/dx (N by N, row-major, N =
  * bt_ecm_state_dim()) and, when B is not NULL, B = dx'/di (N).  They
- * include the dependence of R_k and tau_k on soc.  At exactly zero current,
+ * include the dependence of R_k and tau_k on soc.  A is zero off the
+ * diagonal except in its first column (each state depends on itself and
+ * on the soc, nothing else); bt_kf's covariance propagation relies on
+ * this shape.  At exactly zero current,
  * where the coulombic efficiency and the hysteresis make x' not
  * differentiable in i, B holds the derivative for discharge.
  *

@@ -270,7 +270,11 @@ bt_kf_state(const struct bt_kf *kf, double *x, double *p)
  * sees a constant bound, unrolls the loops (UNROLL) and keeps the small
  * matrices in registers.  Every expansion performs the same floating-point operations
  * in the same order as the generic loop (the C source is one), so the
- * results are the same bit for bit whatever N takes the fast way. */
+ * results are the same bit for bit whatever N takes the fast way.
+ *
+ * Every kernel that writes a covariance writes its two triangles from one
+ * computed value, so P is exactly symmetric by construction and is never
+ * symmetrised afterwards. */
 #define KERNEL static inline __attribute__((always_inline)) void
 /* GCC needs telling; clang unrolls these by itself, and warns when asked
  * where its own pass declines (at -O1, say). */
@@ -297,89 +301,46 @@ bt_kf_state(const struct bt_kf *kf, double *x, double *p)
 
 _Static_assert(N_MAX <= 8, "SPECIALISE covers dimensions up to 8");
 
-KERNEL
-symmetrize_n(double *p, size_t n)
-{
-	size_t r, c;
+/* Row R of A (N by N, row-major) times the column X[k LD], k = 0..N-1,
+ * for an A whose only nonzeros off the diagonal are in its first and last
+ * columns: the terms of the full sum that are not exact zeros, in order. */
+#define ROW_TIMES_COL(a, x, r, n, ld)				\
+	((r) == 0 ? (a)[0] * (x)[0] +					\
+		    (a)[(n) - 1] * (x)[((n) - 1) * (ld)]		\
+	 : (r) == (n) - 1 ? (a)[(r) * (n)] * (x)[0] +			\
+		    (a)[(r) * (n) + (r)] * (x)[(r) * (ld)]		\
+	 : (a)[(r) * (n)] * (x)[0] +					\
+	   (a)[(r) * (n) + (r)] * (x)[(r) * (ld)] +			\
+	   (a)[(r) * (n) + (n) - 1] * (x)[((n) - 1) * (ld)])
 
-	UNROLL
-	for (r = 0; r < n; r++)
-		UNROLL
-		for (c = r + 1; c < n; c++)
-			p[r * n + c] = p[c * n + r] = 0.5 * (p[r * n + c] + p[c * n + r]);
-}
-
-static void
-symmetrize(double *p, size_t n)
-{
-	SPECIALISE(symmetrize_n, n, p);
-}
-
-/* Two doubles, added and multiplied lane by lane (SSE2 on x86-64): C = A B
- * below computes two columns of a row at once, each lane doing exactly the
- * operations of the scalar loop. */
-typedef double v2d __attribute__((vector_size(2 * sizeof(double))));
-
-/* C = A B for N by N matrices, row-major, each element summed from zero
- * over the inner index in increasing order (as a plain triple loop does). */
-KERNEL
-matmul_n(double *c, const double *a, const double *b, size_t n)
-{
-	size_t i, j, k;
-	v2d s, bk;
-	double t;
-
-	UNROLL
-	for (i = 0; i < n; i++) {
-		UNROLL
-		for (j = 0; j + 1 < n; j += 2) {
-			s = (v2d){ 0, 0 };
-			UNROLL
-			for (k = 0; k < n; k++) {
-				memcpy(&bk, b + k * n + j, sizeof bk);
-				s += a[i * n + k] * bk;
-			}
-			memcpy(c + i * n + j, &s, sizeof s);
-		}
-		if (n % 2) {
-			t = 0;
-			UNROLL
-			for (k = 0; k < n; k++)
-				t += a[i * n + k] * b[k * n + n - 1];
-			c[i * n + n - 1] = t;
-		}
-	}
-}
-
-/* B = A' for an N by N matrix. */
-KERNEL
-transpose_n(double *b, const double *a, size_t n)
-{
-	size_t i, j;
-
-	UNROLL
-	for (i = 0; i < n; i++)
-		UNROLL
-		for (j = 0; j < n; j++)
-			b[j * n + i] = a[i * n + j];
-}
-
-/* P <- A P A' + Q with Q = diag(QD) DT + B B' QI^2. */
+/* P <- A P A' + Q with Q = diag(QD) DT + B B' QI^2, for an A whose only
+ * nonzeros off the diagonal are in its first and last columns: the
+ * filter's transition always has that shape (the RC voltages depend on
+ * the soc through the table, and every state on the current offset or
+ * the capacity, which come last; test_bt_kf checks bt_ecm's part).  Each
+ * element of M = A P and of M A' then has at most three terms, O(n^2) in
+ * all, and they are the terms the full products would sum, in the same
+ * order: the other terms are exact zeros. */
 KERNEL
 propagate_cov_n(double *p, const double *a, const double *b, const double *qd,
 		double dt, double qi, size_t n)
 {
-	double ap[N_MAX * N_MAX], at[N_MAX * N_MAX], apa[N_MAX * N_MAX], s;
+	double m[N_MAX * N_MAX], s;
 	size_t r, c;
 
-	matmul_n(ap, a, p, n);
-	transpose_n(at, a, n);
-	matmul_n(apa, ap, at, n);
+	/* M[r][c] = sum_k A[r][k] P[k][c]. */
+	UNROLL
+	for (r = 0; r < n; r++)
+		UNROLL
+		for (c = 0; c < n; c++)
+			m[r * n + c] = ROW_TIMES_COL(a, p + c, r, n, n);
+	/* (M A')[r][c] = sum_k A[c][k] M[r][k]: row C of A against row R
+	 * of M. */
 	UNROLL
 	for (r = 0; r < n; r++)
 		UNROLL
 		for (c = 0; c <= r; c++) {
-			s = apa[r * n + c];
+			s = ROW_TIMES_COL(a, m + r * n, c, n, 1);
 			s += b[r] * b[c] * qi * qi;
 			if (r == c)
 				s += qd[r] * dt;
@@ -397,30 +358,41 @@ propagate_cov(double *p, const double *a, const double *b, const double *qd,
 /* The Joseph-form update ([BSLK01] eq. 5.2.3-18) for a scalar measurement
  * with gain K, linearised measurement row H and noise variance R:
  *     P <- (I - K H) P (I - K H)' + K R K',
- * a sum of positive semidefinite terms whatever the rounding of K. */
+ * a sum of positive semidefinite terms whatever the rounding of K.  The
+ * factor I - K H is a rank-one change of the identity, so each product
+ * with it is a rank-one update, O(n^2) instead of O(n^3):
+ *     T = (I - K H) P = P - K U',  U = P H' (P symmetric),
+ *     T (I - K H)' = T - W K',  W = T H',
+ * which are the two matrix products, term for term, without the terms of
+ * the identity's zeros.  The lower triangle is computed and mirrored. */
 KERNEL
 joseph_n(double *p, const double *k, const double *h, double r, size_t n)
 {
-	double ikh[N_MAX * N_MAX], ikht[N_MAX * N_MAX], t[N_MAX * N_MAX];
-	double tt[N_MAX * N_MAX], s;
+	double t[N_MAX * N_MAX], u[N_MAX], w[N_MAX];
 	size_t i, j;
 
 	UNROLL
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		u[i] = 0;
 		UNROLL
 		for (j = 0; j < n; j++)
-			ikh[i * n + j] = (i == j) - k[i] * h[j];
-	matmul_n(t, ikh, p, n);
-	transpose_n(ikht, ikh, n);
-	matmul_n(tt, t, ikht, n);
+			u[i] += p[i * n + j] * h[j];
+	}
+	UNROLL
+	for (i = 0; i < n; i++) {
+		w[i] = 0;
+		UNROLL
+		for (j = 0; j < n; j++) {
+			t[i * n + j] = p[i * n + j] - k[i] * u[j];
+			w[i] += t[i * n + j] * h[j];
+		}
+	}
 	UNROLL
 	for (i = 0; i < n; i++)
 		UNROLL
-		for (j = 0; j <= i; j++) {
-			s = tt[i * n + j];
-			s += k[i] * r * k[j];
-			p[i * n + j] = p[j * n + i] = s;
-		}
+		for (j = 0; j <= i; j++)
+			p[i * n + j] = p[j * n + i] =
+				t[i * n + j] - w[i] * k[j] + k[i] * r * k[j];
 }
 
 static void
@@ -822,7 +794,6 @@ bt_kf_predict(struct bt_kf *kf, double current_a, double dt_s, double temp_c)
 		kf->st = st;
 		return s;
 	}
-	symmetrize(kf->p, kf->n);
 	clamp_state(kf, kf->x);
 	kf->st.temp_c = temp_c;
 	if (!(dt_s == kf->r2_dt)) {
@@ -881,7 +852,6 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 			kf->x[r] += k[r] * e;
 		}
 		joseph(kf->p, k, h, reff, n);
-		symmetrize(kf->p, n);
 		if (kf->o.method == BT_KF_UKF
 		    && (st = keep_definite(kf->p, n)) != BT_OK)
 			return st;
@@ -917,7 +887,6 @@ bt_kf_update_soc(struct bt_kf *kf, double soc, double sd,
 			kf->x[r] += k[r] * e;
 		}
 		joseph(kf->p, k, h, sd * sd, n);
-		symmetrize(kf->p, n);
 		clamp_state(kf, kf->x);
 		bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
 	}

@@ -303,6 +303,12 @@ fd_jacobian_case(const struct bt_ecm *ecm, const struct bt_ecm_state *st0,
 	struct bt_ecm_state sp, sm;
 
 	CHECK(bt_ecm_jacobian(ecm, st0, i, dt, a, b) == BT_OK, "jacobian ok");
+	/* The documented shape: nonzero off the diagonal only in column 0. */
+	for (r = 0, d = 0; r < n; r++)
+		for (c = 1; c < n; c++)
+			if (c != r)
+				d += fabs(a[r * n + c]);
+	CHECK(d == 0, "%s: A is diagonal plus its first column", what);
 	bt_ecm_output_jacobian(ecm, st0, i, cc, &d);
 	bt_ecm_state_pack(ecm, st0, x);
 	for (c = 0; c < n; c++) {
