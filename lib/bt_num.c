@@ -459,6 +459,29 @@ parse_special(const unsigned char *p, size_t len, int neg, double *out)
 	return BT_OK;
 }
 
+/* Clinger's fast path (Clinger 1990, "How to read floating point numbers
+ * accurately", sec. 3): the value W * 10^Q of NDIG digits, negated when
+ * NEG, is one correctly rounded operation when W and 10^|Q| are exact
+ * doubles.  Return 1 with *D set, or 0 when it does not apply.  W = 0
+ * gives a zero of the right sign. */
+static inline int
+fast_value(uint64_t w, size_t ndig, int64_t q, int neg, double *d)
+{
+#if FLT_EVAL_METHOD == 0
+	if (ndig <= FAST_MAX_DIGITS && w <= ((uint64_t)1 << 53) &&
+	    q >= -22 && q <= 22) {
+		double x = (double)w;
+
+		x = q < 0 ? x / exact_pow10[-q] : x * exact_pow10[q];
+		*d = neg ? -x : x;
+		return 1;
+	}
+#else
+	(void)w, (void)ndig, (void)q, (void)neg, (void)d;
+#endif
+	return 0;
+}
+
 /* bt_num_parse accepts only '.' and ',' as DECIMAL; any other value makes
  * every field fail with BT_EPARSE, which shows the mistake at once. */
 enum bt_status
@@ -512,42 +535,39 @@ bt_num_parse(const char *s, size_t len, char decimal, double *out)
 	if (p != end)
 		return BT_EPARSE;
 	q = ex - (int64_t)nfrac;
-#if FLT_EVAL_METHOD == 0
-	/* Clinger's fast path; W = 0 gives a zero of the right sign. */
-	if (nint + nfrac <= FAST_MAX_DIGITS && w <= ((uint64_t)1 << 53) &&
-	    q >= -22 && q <= 22) {
-		d = (double)w;
-		d = q < 0 ? d / exact_pow10[-q] : d * exact_pow10[q];
-		*out = neg ? -d : d;
+	if (fast_value(w, nint + nfrac, q, neg, &d)) {
+		*out = d;
 		return BT_OK;
 	}
-#endif
 	*out = parse_general(ip, nint, fp, nfrac, w, q, neg);
 	return BT_OK;
 }
 
 size_t
-bt_num_scan(const char *s, size_t len, char decimal, enum bt_num_class *cls)
+bt_num_scan(const char *s, size_t len, char decimal, enum bt_num_class *cls,
+	    double *value)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	const unsigned char *end = p + len, *ip, *mant_end;
 	size_t nint, ndig;
+	uint64_t w = 0;
 	int64_t ex = 0;
+	int neg = 0;
 	double x;
 
 	*cls = BT_NUM_INVALID;
 	if (p < end && (*p == '-' || *p == '+'))
-		p++;
+		neg = *p++ == '-';
 	ip = p;
 	while (p < end && is_digit(*p))
-		p++;
+		w = 10 * w + (uint64_t)(*p++ - '0');
 	nint = (size_t)(p - ip);
 	ndig = nint;
 	if (p < end && *p == (unsigned char)decimal) {
 		const unsigned char *fp = ++p;
 
 		while (p < end && is_digit(*p))
-			p++;
+			w = 10 * w + (uint64_t)(*p++ - '0');
 		ndig += (size_t)(p - fp);
 	}
 	if (ndig == 0 || (decimal != '.' && decimal != ','))
@@ -570,14 +590,16 @@ bt_num_scan(const char *s, size_t len, char decimal, enum bt_num_class *cls)
 				ex = -ex;
 		}
 	}
-	/* |x| < 10^(nint + ex) <= 10^300 is finite without converting (an
-	 * underflow to zero is finite too); beyond, convert and see. */
-	if ((int64_t)nint + ex <= 300)
-		*cls = BT_NUM_FINITE;
-	else if (bt_num_parse(s, (size_t)(p - (const unsigned char *)s), decimal,
-			      &x) == BT_OK)
+	len = (size_t)(p - (const unsigned char *)s);
+	/* The value as bt_num_parse would give it: W holds the digits when
+	 * the fast path applies (at most 19 of them), and otherwise the
+	 * prefix is converted again, the rare case. */
+	if (fast_value(w, ndig, ex - (int64_t)(ndig - nint), neg, &x)
+	    || bt_num_parse(s, len, decimal, &x) == BT_OK) {
 		*cls = isfinite(x) ? BT_NUM_FINITE : BT_NUM_NONFINITE;
-	return (size_t)(p - (const unsigned char *)s);
+		*value = x;
+	}
+	return len;
 }
 
 enum bt_num_class
@@ -586,7 +608,7 @@ bt_num_check(const char *s, size_t len, char decimal)
 	enum bt_num_class cls;
 	double x;
 
-	if (bt_num_scan(s, len, decimal, &cls) == len && len > 0)
+	if (bt_num_scan(s, len, decimal, &cls, &x) == len && len > 0)
 		return cls;
 	/* nan, inf and infinity, or not a number. */
 	if (bt_num_parse(s, len, decimal, &x) != BT_OK)

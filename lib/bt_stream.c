@@ -73,6 +73,7 @@ struct bt_reader {
 	 * UNCHECKED. */
 	unsigned char *scan;	/* per input field: scan it as a number */
 	unsigned char *fclass;	/* per input field: enum bt_num_class */
+	double *fval;		/* per input field: its value, when checked */
 
 	/* libcsv's state and the fields of a record it produced */
 	struct csv_parser csv;
@@ -438,7 +439,8 @@ split(struct bt_reader *r, const char *line, size_t len, size_t *n)
 		q = NULL;
 		if (r->scan != NULL && i < r->nfields && r->scan[i]) {
 			enum bt_num_class cls;
-			size_t k = bt_num_scan(p, (size_t)(end - p), r->decimal, &cls);
+			size_t k = bt_num_scan(p, (size_t)(end - p), r->decimal,
+					       &cls, &r->fval[i]);
 
 			if (k > 0 && (p + k == end || p[k] == r->delim)) {
 				r->fclass[i] = (unsigned char)cls;
@@ -675,7 +677,8 @@ read_header(struct bt_reader *r)
 	}
 	r->scan = calloc(r->cmax, 1);
 	r->fclass = malloc(r->cmax);
-	if (r->scan == NULL || r->fclass == NULL)
+	r->fval = malloc(r->cmax * sizeof *r->fval);
+	if (r->scan == NULL || r->fclass == NULL || r->fval == NULL)
 		return fail_file(r, BT_ENOMEM, "out of memory");
 	memset(r->fclass, UNCHECKED, r->cmax);
 	for (i = 0; i < r->schema.ncols; i++) {
@@ -756,6 +759,7 @@ bt_reader_free(struct bt_reader *r)
 	free(r->verbatim);
 	free(r->scan);
 	free(r->fclass);
+	free(r->fval);
 	free(r->copy_convert);
 	free(r);
 }
@@ -830,11 +834,10 @@ check_time(struct bt_reader *r)
 	char a[BT_NUM_BUFSIZE], b[BT_NUM_BUFSIZE];
 	enum bt_status st;
 
-	/* A time already checked while splitting needs only converting. */
-	if (!(r->verbatim[r->time_col] && r->fclass[c->source] == BT_NUM_FINITE
-	      && bt_num_parse(r->fptr[c->source], r->flen[c->source],
-			      r->decimal, &t) == BT_OK)
-	    && (st = bt_reader_finite(r, (size_t)r->time_col, &t)) != BT_OK)
+	/* A time already checked while splitting was converted then. */
+	if (r->verbatim[r->time_col] && r->fclass[c->source] == BT_NUM_FINITE)
+		t = r->fval[c->source];
+	else if ((st = bt_reader_finite(r, (size_t)r->time_col, &t)) != BT_OK)
 		return st;
 	if (r->cycle_col >= 0
 	    && (st = bt_reader_number(r, (size_t)r->cycle_col, &cycle)) != BT_OK)
@@ -977,6 +980,12 @@ bt_reader_number(struct bt_reader *r, size_t col, double *value)
 	}
 	if (len == 0) {
 		*value = NAN;
+		return BT_OK;
+	}
+	/* A verbatim column is a plain number, converted while splitting. */
+	if (r->verbatim[col] && r->fclass[c->source] != UNCHECKED
+	    && r->fclass[c->source] != BT_NUM_INVALID) {
+		*value = r->fval[c->source];
 		return BT_OK;
 	}
 	if (c->conv == BT_CONV_DURATION) {

@@ -751,9 +751,33 @@ test_locale(void)
 	setlocale(LC_ALL, "C");
 }
 
-/* bt_num_check must classify every field as bt_num_parse reads it: random
- * short strings over digits, signs, points, commas, exponents and letters,
- * with both decimal characters, and the hand-picked edges of its fast path. */
+/* bt_num_check must classify every field as bt_num_parse reads it, and
+ * bt_num_scan must give the value bt_num_parse gives its prefix, bit for
+ * bit: random short strings over digits, signs, points, commas, exponents
+ * and letters, with both decimal characters, and the hand-picked edges of
+ * their fast paths (19 and 20 digits, 2^53 + 1, 10^22 and 10^23). */
+/* bt_num_scan of the LEN bytes at B against bt_num_parse of its prefix. */
+static void
+scan_matches_parse(const char *b, size_t len, char dec)
+{
+	enum bt_num_class cls;
+	double v = 0.5, x;
+	size_t k = bt_num_scan(b, len, dec, &cls, &v);
+	int ok;
+
+	if (k == 0) {
+		CHECK(cls == BT_NUM_INVALID && v == 0.5,
+		      "bt_num_scan('%.*s', '%c'): no prefix, nothing stored",
+		      (int)len, b, dec);
+		return;
+	}
+	ok = bt_num_parse(b, k, dec, &x) == BT_OK;
+	CHECK(ok && memcmp(&x, &v, sizeof x) == 0
+	      && cls == (isfinite(x) ? BT_NUM_FINITE : BT_NUM_NONFINITE),
+	      "bt_num_scan('%.*s', '%c') = %.17g, parse of its %zu bytes %.17g",
+	      (int)len, b, dec, v, k, x);
+}
+
 static void
 test_check(void)
 {
@@ -763,8 +787,11 @@ test_check(void)
 		"5-", "1e5", "1e", "1e+", "nan", "-inf", "Infinity", "0", "00",
 		"1234567890123456", "12345678901234567", "-1.234567890123456",
 		"9e308", "1e309", "1e-400", "1,5", " 1", "1 ", "",
+		"1234567890123456789", "12345678901234567891", "9007199254740993",
+		"-0.00000000000000000001234", "1e22", "1e23", "123456789e-22",
+		"4.9e-324", "2.4703282292062328e-324", "1.7976931348623159e308",
 	};
-	char b[24], dec;
+	char b[32], dec;
 	size_t i, k, len;
 	double x;
 	int d;
@@ -789,6 +816,7 @@ test_check(void)
 			got = bt_num_check(b, len, dec);
 			CHECK(got == want, "bt_num_check('%.*s', '%c') = %d, parse says %d",
 			      (int)len, b, dec, (int)got, (int)want);
+			scan_matches_parse(b, len, dec);
 		}
 	}
 }
