@@ -1699,6 +1699,15 @@ params_eval(const struct bt_ecm *ecm, double soc, double temp_c,
 	params_at(ecm, locate_temp(ecm, temp_c), locate_soc(ecm, soc), p, dp);
 }
 
+double
+bt_ecm_r0(const struct bt_ecm *ecm, double soc, double temp_c)
+{
+	double d;
+
+	return bilinear(ecm->val[V_R0], ecm->ns, locate_temp(ecm, temp_c),
+			locate_soc(ecm, soc), &d);
+}
+
 void
 bt_ecm_soc_cell(const struct bt_ecm *ecm, double soc, size_t *j0, double *w)
 {

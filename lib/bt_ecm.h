@@ -230,6 +230,10 @@ enum bt_status bt_ecm_get_point(const struct bt_ecm *ecm, size_t it, size_t is,
 double bt_ecm_ocv(const struct bt_ecm *ecm, double soc, double temp_c,
 		  double *docv_dsoc);
 
+/* The series resistance R0 at SOC and TEMP_C, the r0 of
+ * bt_ecm_params_at() without the other parameters. */
+double bt_ecm_r0(const struct bt_ecm *ecm, double soc, double temp_c);
+
 /* The PCHIP slopes D (N doubles) of the points (X, Y), X increasing,
  * N >= 2: the interpolant bt_ecm_ocv() uses along soc, for other tables
  * (bt_fit's OCV branches).

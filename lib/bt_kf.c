@@ -810,7 +810,6 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 {
 	double h[N_MAX], k[N_MAX], pxz[N_MAX], v, s, e, reff, r2;
 	size_t n = kf->n, r;
-	struct bt_ecm_params par;
 	enum bt_status st;
 
 	if (!isfinite(current_a) || !isfinite(temp_c))
@@ -861,8 +860,8 @@ bt_kf_update(struct bt_kf *kf, double current_a, double voltage_v,
 	bt_ecm_state_unpack(kf->ecm, kf->x, &kf->st);
 	res->soc = kf->x[0];
 	res->soc_sd = sqrt(kf->p[0]);
-	bt_ecm_params_at(kf->ecm, kf->st.soc, temp_c, &par);
-	res->r0_ohm = par.r0 * (kf->o.adapt ? kf->x[kf->ir0] : 1);
+	res->r0_ohm = bt_ecm_r0(kf->ecm, kf->st.soc, temp_c) *
+		      (kf->o.adapt ? kf->x[kf->ir0] : 1);
 	res->capacity_ah = kf->o.adapt ? kf->x[kf->icap] : kf->q_model_ah;
 	res->offset_a = kf->ioff ? kf->x[kf->ioff] : 0;
 	return BT_OK;

@@ -688,7 +688,8 @@ test_lookup_reference(void)
 		q.tau[1] = lk_bilinear(tau2, ct, cs, &d);
 		bad += !same(p.r0, q.r0) || !same(p.r[0], q.r[0]) ||
 		       !same(p.tau[0], q.tau[0]) || !same(p.r[1], q.r[1]) ||
-		       !same(p.tau[1], q.tau[1]);
+		       !same(p.tau[1], q.tau[1]) ||
+		       !same(bt_ecm_r0(ecm, soc, temp), q.r0);
 
 		/* The output and its Jacobian: OCV + R0 i + v1 + v2, and
 		 * dV/dsoc = dOCV/dsoc + dR0/dsoc i. */
