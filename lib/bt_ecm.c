@@ -1970,7 +1970,7 @@ jacobian_with(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 		b[0] = eta * dt_s / q;
 
 	/* v_k' = e v_k + R_k (1 - e) i, e = exp(-dt/tau_k(soc)); R_k and
-	 * tau_k depend on soc through the table. */
+	 * tau_k depend on soc through the table.  1 - e is the decay. */
 	for (k = 0; k < n; k++) {
 		size_t r = 1 + k;
 		double e = 1 - d->rc[k];
@@ -1978,9 +1978,9 @@ jacobian_with(const struct bt_ecm *ecm, const struct bt_ecm_state *st,
 
 		a[r * dim + r] = e;
 		a[r * dim + 0] = de_dtau * dp.tau[k] * (st->v_rc[k] - p.r[k] * i) +
-				 dp.r[k] * (1 - e) * i;
+				 dp.r[k] * d->rc[k] * i;
 		if (b)
-			b[r] = p.r[k] * (1 - e);
+			b[r] = p.r[k] * d->rc[k];
 	}
 
 	/* h' = e h + (1 - e) sgn(i), e = exp(-|eta i gamma dt / Q|) */

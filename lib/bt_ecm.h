@@ -335,9 +335,9 @@ void bt_ecm_state_unpack(const struct bt_ecm *ecm, const double *x,
  * include the dependence of R_k and tau_k on soc.  A is zero off the
  * diagonal except in its first column (each state depends on itself and
  * on the soc, nothing else); bt_kf's covariance propagation relies on
- * this shape.  At exactly zero current,
- * where the coulombic efficiency and the hysteresis make x' not
- * differentiable in i, B holds the derivative for discharge.
+ * this shape.  At exactly zero current, where the coulombic efficiency
+ * and the hysteresis make x' not differentiable in i, B holds the
+ * derivative for discharge.
  *
  * Returns BT_OK, or BT_EINVAL as bt_ecm_step() does. */
 enum bt_status bt_ecm_jacobian(const struct bt_ecm *ecm,

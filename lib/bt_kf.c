@@ -301,6 +301,55 @@ bt_kf_state(const struct bt_kf *kf, double *x, double *p)
 
 _Static_assert(N_MAX <= 8, "SPECIALISE covers dimensions up to 8");
 
+/* Two doubles, added and multiplied lane by lane (SSE2 on x86-64): C = A B
+ * below computes two columns of a row at once, each lane doing exactly the
+ * operations of the scalar loop. */
+typedef double v2d __attribute__((vector_size(2 * sizeof(double))));
+
+/* C = A B for N by N matrices, row-major, each element summed from zero
+ * over the inner index in increasing order (as a plain triple loop does). */
+KERNEL
+matmul_n(double *c, const double *a, const double *b, size_t n)
+{
+	size_t i, j, k;
+	v2d s, bk;
+	double t;
+
+	UNROLL
+	for (i = 0; i < n; i++) {
+		UNROLL
+		for (j = 0; j + 1 < n; j += 2) {
+			s = (v2d){ 0, 0 };
+			UNROLL
+			for (k = 0; k < n; k++) {
+				memcpy(&bk, b + k * n + j, sizeof bk);
+				s += a[i * n + k] * bk;
+			}
+			memcpy(c + i * n + j, &s, sizeof s);
+		}
+		if (n % 2) {
+			t = 0;
+			UNROLL
+			for (k = 0; k < n; k++)
+				t += a[i * n + k] * b[k * n + n - 1];
+			c[i * n + n - 1] = t;
+		}
+	}
+}
+
+/* B = A' for an N by N matrix. */
+KERNEL
+transpose_n(double *b, const double *a, size_t n)
+{
+	size_t i, j;
+
+	UNROLL
+	for (i = 0; i < n; i++)
+		UNROLL
+		for (j = 0; j < n; j++)
+			b[j * n + i] = a[i * n + j];
+}
+
 /* Row R of A (N by N, row-major) times the column X[k LD], k = 0..N-1,
  * for an A whose only nonzeros off the diagonal are in its first and last
  * columns: the terms of the full sum that are not exact zeros, in order. */
@@ -313,14 +362,17 @@ _Static_assert(N_MAX <= 8, "SPECIALISE covers dimensions up to 8");
 	   (a)[(r) * (n) + (r)] * (x)[(r) * (ld)] +			\
 	   (a)[(r) * (n) + (n) - 1] * (x)[((n) - 1) * (ld)])
 
-/* P <- A P A' + Q with Q = diag(QD) DT + B B' QI^2, for an A whose only
- * nonzeros off the diagonal are in its first and last columns: the
- * filter's transition always has that shape (the RC voltages depend on
- * the soc through the table, and every state on the current offset or
- * the capacity, which come last; test_bt_kf checks bt_ecm's part).  Each
- * element of M = A P and of M A' then has at most three terms, O(n^2) in
- * all, and they are the terms the full products would sum, in the same
- * order: the other terms are exact zeros. */
+/* P <- A P A' + Q with Q = diag(QD) DT + B B' QI^2, for an A (N >= 2)
+ * whose only nonzeros off the diagonal are in its first and last columns.
+ * The filter's transition always has that shape: bt_ecm's A is diagonal
+ * plus its first column (test_bt_ecm checks it), and the one extra state
+ * with a column of its own, the current offset or the capacity, comes
+ * last (bt_kf_alloc never makes both; test_bt_kf checks the whole
+ * propagation against dense products).  Each element of M = A P and of
+ * M A' then has at most three terms, O(n^2) in all.  They are the terms
+ * the dense products sum, in the same order, the others being exact
+ * zeros: unless the compiler contracts multiply-adds (-ffp-contract), the
+ * result is the dense one bit for bit. */
 KERNEL
 propagate_cov_n(double *p, const double *a, const double *b, const double *qd,
 		double dt, double qi, size_t n)
@@ -358,41 +410,30 @@ propagate_cov(double *p, const double *a, const double *b, const double *qd,
 /* The Joseph-form update ([BSLK01] eq. 5.2.3-18) for a scalar measurement
  * with gain K, linearised measurement row H and noise variance R:
  *     P <- (I - K H) P (I - K H)' + K R K',
- * a sum of positive semidefinite terms whatever the rounding of K.  The
- * factor I - K H is a rank-one change of the identity, so each product
- * with it is a rank-one update, O(n^2) instead of O(n^3):
- *     T = (I - K H) P = P - K U',  U = P H' (P symmetric),
- *     T (I - K H)' = T - W K',  W = T H',
- * which are the two matrix products, term for term, without the terms of
- * the identity's zeros.  The lower triangle is computed and mirrored. */
+ * a sum of positive semidefinite terms whatever the rounding of K. */
 KERNEL
 joseph_n(double *p, const double *k, const double *h, double r, size_t n)
 {
-	double t[N_MAX * N_MAX], u[N_MAX], w[N_MAX];
+	double ikh[N_MAX * N_MAX], ikht[N_MAX * N_MAX], t[N_MAX * N_MAX];
+	double tt[N_MAX * N_MAX], s;
 	size_t i, j;
 
 	UNROLL
-	for (i = 0; i < n; i++) {
-		u[i] = 0;
+	for (i = 0; i < n; i++)
 		UNROLL
 		for (j = 0; j < n; j++)
-			u[i] += p[i * n + j] * h[j];
-	}
-	UNROLL
-	for (i = 0; i < n; i++) {
-		w[i] = 0;
-		UNROLL
-		for (j = 0; j < n; j++) {
-			t[i * n + j] = p[i * n + j] - k[i] * u[j];
-			w[i] += t[i * n + j] * h[j];
-		}
-	}
+			ikh[i * n + j] = (i == j) - k[i] * h[j];
+	matmul_n(t, ikh, p, n);
+	transpose_n(ikht, ikh, n);
+	matmul_n(tt, t, ikht, n);
 	UNROLL
 	for (i = 0; i < n; i++)
 		UNROLL
-		for (j = 0; j <= i; j++)
-			p[i * n + j] = p[j * n + i] =
-				t[i * n + j] - w[i] * k[j] + k[i] * r * k[j];
+		for (j = 0; j <= i; j++) {
+			s = tt[i * n + j];
+			s += k[i] * r * k[j];
+			p[i * n + j] = p[j * n + i] = s;
+		}
 }
 
 static void
@@ -552,16 +593,13 @@ static double
 measure(const struct bt_kf *kf, const double *x, struct bt_ecm_state *st,
 	double i)
 {
-	struct bt_ecm_params p;
 	double v;
 
 	i = cell_current(kf, x, i);
 	bt_ecm_state_unpack(kf->ecm, x, st);
 	v = bt_ecm_voltage(kf->ecm, st, i);
-	if (kf->o.adapt) {
-		bt_ecm_params_at(kf->ecm, st->soc, st->temp_c, &p);
-		v += (x[kf->ir0] - 1) * p.r0 * i;
-	}
+	if (kf->o.adapt)
+		v += (x[kf->ir0] - 1) * bt_ecm_r0(kf->ecm, st->soc, st->temp_c) * i;
 	return v;
 }
 

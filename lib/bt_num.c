@@ -591,14 +591,23 @@ bt_num_scan(const char *s, size_t len, char decimal, enum bt_num_class *cls,
 		}
 	}
 	len = (size_t)(p - (const unsigned char *)s);
-	/* The value as bt_num_parse would give it: W holds the digits when
-	 * the fast path applies (at most 19 of them), and otherwise the
-	 * prefix is converted again, the rare case. */
-	if (fast_value(w, ndig, ex - (int64_t)(ndig - nint), neg, &x)
-	    || bt_num_parse(s, len, decimal, &x) == BT_OK) {
-		*cls = isfinite(x) ? BT_NUM_FINITE : BT_NUM_NONFINITE;
+	/* The value comes for free when Clinger's fast path applies (W holds
+	 * the digits when there are at most 19 of them).  Otherwise it is
+	 * left for bt_num_parse, should anyone ask: the 17 digits of a
+	 * full-precision double are most often beyond the fast path, and a
+	 * field that is only checked and copied must not pay for them. */
+	if (fast_value(w, ndig, ex - (int64_t)(ndig - nint), neg, &x)) {
+		*cls = BT_NUM_FINITE;
 		*value = x;
+		return len;
 	}
+	*value = NAN;
+	/* |x| < 10^(nint + ex) <= 10^300 is finite without converting (an
+	 * underflow to zero is finite too); beyond, convert and see. */
+	if ((int64_t)nint + ex <= 300)
+		*cls = BT_NUM_FINITE;
+	else if (bt_num_parse(s, len, decimal, &x) == BT_OK)
+		*cls = isfinite(x) ? BT_NUM_FINITE : BT_NUM_NONFINITE;
 	return len;
 }
 

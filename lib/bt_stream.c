@@ -73,7 +73,8 @@ struct bt_reader {
 	 * UNCHECKED. */
 	unsigned char *scan;	/* per input field: scan it as a number */
 	unsigned char *fclass;	/* per input field: enum bt_num_class */
-	double *fval;		/* per input field: its value, when checked */
+	double *fval;		/* per checked field: its value, or NaN when
+				   bt_num_scan left the conversion */
 
 	/* libcsv's state and the fields of a record it produced */
 	struct csv_parser csv;
@@ -834,8 +835,10 @@ check_time(struct bt_reader *r)
 	char a[BT_NUM_BUFSIZE], b[BT_NUM_BUFSIZE];
 	enum bt_status st;
 
-	/* A time already checked while splitting was converted then. */
-	if (r->verbatim[r->time_col] && r->fclass[c->source] == BT_NUM_FINITE)
+	/* A time already checked while splitting was most often converted
+	 * then. */
+	if (r->verbatim[r->time_col] && r->fclass[c->source] == BT_NUM_FINITE
+	    && !isnan(r->fval[c->source]))
 		t = r->fval[c->source];
 	else if ((st = bt_reader_finite(r, (size_t)r->time_col, &t)) != BT_OK)
 		return st;
@@ -982,9 +985,10 @@ bt_reader_number(struct bt_reader *r, size_t col, double *value)
 		*value = NAN;
 		return BT_OK;
 	}
-	/* A verbatim column is a plain number, converted while splitting. */
-	if (r->verbatim[col] && r->fclass[c->source] != UNCHECKED
-	    && r->fclass[c->source] != BT_NUM_INVALID) {
+	/* A verbatim column is a plain number, most often converted while
+	 * splitting (bt_num_scan). */
+	if (r->verbatim[col] && r->fclass[c->source] == BT_NUM_FINITE
+	    && !isnan(r->fval[c->source])) {
 		*value = r->fval[c->source];
 		return BT_OK;
 	}

@@ -20,6 +20,8 @@
 /* Tolerances. */
 #define TOL_LINEAR 1e-10	/* EKF and UKF vs the textbook filter */
 #define TOL_CONVERGED 0.01	/* soc error after convergence */
+#define TOL_PROPAGATION 1e-13	/* predicted covariance vs dense products,
+				   on the scale of the standard deviations */
 
 /* A 2RC cell with a linear OCV and constant parameters: a linear system. */
 static const char linear_model[] =
@@ -235,6 +237,108 @@ test_stress(const struct bt_ecm *ecm, enum bt_kf_method method, int adapt,
 	bt_kf_free(kf);
 }
 
+/* The EKF's prediction of the covariance against A P A' + Q written out
+ * densely from its parts: bt_ecm's Jacobians, then the columns the filter
+ * adds for the current offset (dx'/db = -dx'/di) or for the adapted R0
+ * factor and capacity (d soc'/dQ), and the process noise.  This checks
+ * the sparse propagation for each layout of the state. */
+static void
+test_propagation(const struct bt_ecm *ecm, int adapt, double p0_offset,
+		 const char *name)
+{
+	struct bt_kf *kf = NULL;
+	struct bt_kf_opts o;
+	struct bt_kf_result res;
+	struct bt_ecm_state st;
+	double x[BT_KF_MAX_STATE], p[BT_KF_MAX_STATE * BT_KF_MAX_STATE];
+	double a[BT_KF_MAX_STATE * BT_KF_MAX_STATE], b[BT_KF_MAX_STATE];
+	double am[BT_ECM_MAX_STATE * BT_ECM_MAX_STATE], bm[BT_ECM_MAX_STATE];
+	double ap[BT_KF_MAX_STATE * BT_KF_MAX_STATE], qd, worst = 0;
+	double want[BT_KF_MAX_STATE * BT_KF_MAX_STATE];
+	double pn[BT_KF_MAX_STATE * BT_KF_MAX_STATE];
+	const double temp = 26.3, eta = bt_ecm_info(ecm)->coulombic_efficiency;
+	unsigned long seed = 4242;
+	size_t n, nm = bt_ecm_state_dim(ecm), last, r, c, m;
+	int k;
+
+	bt_kf_opts_init(&o);
+	o.adapt = adapt;
+	o.p0_offset_c = p0_offset;
+	CHECK(bt_kf_alloc(ecm, &o, 0.63, &kf, NULL) == BT_OK, "%s: alloc", name);
+	n = bt_kf_dim(kf);
+	last = n - 1;
+	CHECK(n == nm + (adapt ? 2 : p0_offset > 0), "%s: dimension", name);
+	for (k = 0; k < 200; k++) {
+		double i = 6 * (test_uniform(&seed) - 0.55), dt = 1 + k % 3;
+		double ic, q = 3600 * bt_ecm_capacity_ah(ecm);
+
+		if (k > 0) {
+			/* Take the reference from the state before the step. */
+			bt_kf_state(kf, x, p);
+			ic = !adapt && p0_offset > 0 ? i - x[last] : i;
+			bt_ecm_state_init(ecm, x[0], temp, &st);
+			bt_ecm_state_unpack(ecm, x, &st);
+			bt_ecm_jacobian(ecm, &st, ic, dt, am, bm);
+			memset(a, 0, sizeof a);
+			memset(b, 0, sizeof b);
+			for (r = 0; r < nm; r++) {
+				b[r] = bm[r];
+				for (c = 0; c < nm; c++)
+					a[r * n + c] = am[r * nm + c];
+			}
+			if (adapt) {
+				double qh = x[last], e = ic > 0 ? eta : 1;
+
+				q = 3600 * qh;
+				a[0 * n + last] = -e * ic * dt / (q * qh);
+				b[0] = e * dt / q;
+				a[(last - 1) * n + last - 1] = 1;
+				a[last * n + last] = 1;
+			} else if (p0_offset > 0) {
+				for (r = 0; r < n; r++)
+					a[r * n + last] = -b[r];
+				a[last * n + last] = 1;
+			}
+			for (r = 0; r < n; r++)
+				for (c = 0; c < n; c++) {
+					ap[r * n + c] = 0;
+					for (m = 0; m < n; m++)
+						ap[r * n + c] += a[r * n + m] * p[m * n + c];
+				}
+			CHECK(bt_kf_predict(kf, i, dt, temp) == BT_OK, "%s: predict", name);
+			bt_kf_state(kf, x, pn);
+			for (r = 0; r < n; r++)
+				for (c = 0; c < n; c++) {
+					/* The process noise: read off the diagonal
+					 * options as bt_kf_alloc sets them. */
+					qd = r != c ? 0
+					     : r == 0 ? o.q_soc * o.q_soc
+					     : r < 1 + bt_ecm_rc_pairs(ecm) ? o.q_v * o.q_v
+					     : r < nm ? o.q_h * o.q_h
+					     : adapt && r == last
+					     ? o.q_capacity * o.q_capacity *
+					       bt_ecm_capacity_ah(ecm) * bt_ecm_capacity_ah(ecm)
+					     : adapt ? o.q_r0 * o.q_r0
+					     : o.q_offset_c * o.q_offset_c *
+					       bt_ecm_capacity_ah(ecm) * bt_ecm_capacity_ah(ecm);
+					want[r * n + c] = qd * dt + b[r] * b[c] * o.q_i * o.q_i;
+					for (m = 0; m < n; m++)
+						want[r * n + c] += ap[r * n + m] * a[c * n + m];
+				}
+			/* Errors on the scale of the standard deviations. */
+			for (r = 0; r < n; r++)
+				for (c = 0; c < n; c++)
+					worst = fmax(worst, fabs(pn[r * n + c] - want[r * n + c]) /
+						     sqrt(want[r * n + r] * want[c * n + c]));
+		}
+		CHECK(bt_kf_update(kf, i, 3.6 + 0.3 * test_uniform(&seed), temp,
+				   &res) == BT_OK, "%s: update", name);
+	}
+	CHECK(worst <= TOL_PROPAGATION, "%s: A P A' + Q against dense products: "
+	      "relative error %.3g", name, worst);
+	bt_kf_free(kf);
+}
+
 /* Noise-free simulated drive cycle, the filter started 25 points off. */
 static void
 test_converges(const struct bt_ecm *ecm, enum bt_kf_method method, const char *name)
@@ -372,6 +476,9 @@ main(void)
 	test_stress(ecm, BT_KF_UKF, 0, "ukf");
 	test_stress(ecm, BT_KF_EKF, 1, "ekf adapt");
 	test_stress(ecm, BT_KF_UKF, 1, "ukf adapt");
+	test_propagation(ecm, 0, 0.05, "propagation, current offset");
+	test_propagation(ecm, 0, 0, "propagation, model states only");
+	test_propagation(ecm, 1, 0.05, "propagation, adapted R0 and capacity");
 	test_converges(ecm, BT_KF_EKF, "ekf");
 	test_converges(ecm, BT_KF_UKF, "ukf");
 	test_projected_sigma();
