@@ -231,6 +231,10 @@ floor_log10_three_quarters_pow2(int e)
 
 /* Digits W accumulates exactly: 19 always fit in 64 bits. */
 #define FAST_MAX_DIGITS 19
+/* bt_num_scan converts a number of at most this many digits: below 2^53
+ * (10^15 < 2^53 < 10^16), they take Clinger's fast path whenever the
+ * exponent allows. */
+#define SCAN_DIGITS 15
 /* An exponent saturates here while it is read; anything this large is
  * already far outside the range of doubles whatever the digits. */
 #define EXP_SATURATE 100000000
@@ -548,8 +552,8 @@ bt_num_scan(const char *s, size_t len, char decimal, enum bt_num_class *cls,
 	    double *value)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	const unsigned char *end = p + len, *ip, *mant_end;
-	size_t nint, ndig;
+	const unsigned char *end = p + len, *ip, *fp = NULL, *mant_end;
+	size_t nint, ndig, i;
 	uint64_t w = 0;
 	int64_t ex = 0;
 	int neg = 0;
@@ -560,14 +564,13 @@ bt_num_scan(const char *s, size_t len, char decimal, enum bt_num_class *cls,
 		neg = *p++ == '-';
 	ip = p;
 	while (p < end && is_digit(*p))
-		w = 10 * w + (uint64_t)(*p++ - '0');
+		p++;
 	nint = (size_t)(p - ip);
 	ndig = nint;
 	if (p < end && *p == (unsigned char)decimal) {
-		const unsigned char *fp = ++p;
-
+		fp = ++p;
 		while (p < end && is_digit(*p))
-			w = 10 * w + (uint64_t)(*p++ - '0');
+			p++;
 		ndig += (size_t)(p - fp);
 	}
 	if (ndig == 0 || (decimal != '.' && decimal != ','))
@@ -591,15 +594,21 @@ bt_num_scan(const char *s, size_t len, char decimal, enum bt_num_class *cls,
 		}
 	}
 	len = (size_t)(p - (const unsigned char *)s);
-	/* The value comes for free when Clinger's fast path applies (W holds
-	 * the digits when there are at most 19 of them).  Otherwise it is
-	 * left for bt_num_parse, should anyone ask: the 17 digits of a
-	 * full-precision double are most often beyond the fast path, and a
-	 * field that is only checked and copied must not pay for them. */
-	if (fast_value(w, ndig, ex - (int64_t)(ndig - nint), neg, &x)) {
-		*cls = BT_NUM_FINITE;
-		*value = x;
-		return len;
+	/* The value is worth taking now when the digits are few enough for
+	 * Clinger's fast path (SCAN_DIGITS).  Otherwise it is left for
+	 * bt_num_parse, should anyone ask: the 17 digits of a full-precision
+	 * double are most often beyond the fast path, and a field that is
+	 * only checked and copied must not pay for them. */
+	if (ndig <= SCAN_DIGITS) {
+		for (i = 0; i < nint; i++)
+			w = 10 * w + (uint64_t)(ip[i] - '0');
+		for (i = 0; i < ndig - nint; i++)
+			w = 10 * w + (uint64_t)(fp[i] - '0');
+		if (fast_value(w, ndig, ex - (int64_t)(ndig - nint), neg, &x)) {
+			*cls = BT_NUM_FINITE;
+			*value = x;
+			return len;
+		}
 	}
 	*value = NAN;
 	/* |x| < 10^(nint + ex) <= 10^300 is finite without converting (an

@@ -58,9 +58,9 @@ enum bt_num_class bt_num_check(const char *s, size_t len, char decimal);
  * (DECIMAL) and at least one digit, and an optional exponent.  Store in
  * *CLS whether that prefix reads as a finite double (BT_NUM_FINITE) or
  * overflows (BT_NUM_NONFINITE).  Store in *VALUE the value bt_num_parse
- * gives the prefix when it comes at no extra cost (Clinger's fast path:
- * at most 19 digits that fit in 53 bits, a power of ten up to 10^22), and
- * NAN when converting would take more.  A reader splitting a line finds a
+ * gives the prefix when it is cheap (Clinger's fast path: at most 15
+ * digits and a power of ten up to 10^22), and NAN when converting would
+ * take more.  A reader splitting a line finds a
  * numeric field's end and checks it, and most often converts it, in one
  * pass: the field is a valid number when the prefix ends at the
  * delimiter.  nan and inf are not scanned.
