@@ -82,8 +82,26 @@
  * "rate factor"), and a fleet cell's curve stretched in time is the prior's
  * guess at this cell's.  Prior standard deviation of log r: */
 #define PF_LOG_RATE_SD 0.3
-/* Members of an ensemble: the model's parameters and log r. */
-#define ENS_MAXD (BT_RUL_MAXP + 1)
+/* A cell's pace is not constant either: a fade trajectory speeds up on its
+ * way to a knee, at the knee's onset and again at the knee point (the two
+ * changes of slope of Fermín-Cueto et al. 2020, Energy and AI 1, 100006;
+ * Attia et al. 2022, J. Electrochem. Soc. 169, 060517), as lithium plating
+ * or the loss of active material sets in, and slows down for good only by
+ * exception (rests regenerate capacity for a few cycles).  So the filter
+ * lets log r rise along the history as a compound Poisson process, the
+ * monotone "shock" wear process of Esary, Marshall & Proschan (1973, Ann.
+ * Probab. 1, 627): at rate bt_rul_opts.pf_knee per history (on the scaled
+ * axis; by default the two changes of a knee) it jumps by an exponential
+ * amount whose mean is PF_LOG_RATE_SD, the spread of paces across a fleet:
+ * within a cell the pace changes by about as much as it differs between
+ * cells.  A jump keeps the member's age r x + b where it was, so that its
+ * capacity path stays continuous: b, the age offset, is the member's last
+ * coordinate.  The data decide whether a jump took place (the filter
+ * weighs the members that jumped against those that did not); the
+ * forecast holds each member's last pace and predicts no new jump. */
+#define PF_KNEE_RISE PF_LOG_RATE_SD
+/* Members of an ensemble: the model's parameters, log r and b. */
+#define ENS_MAXD (BT_RUL_MAXP + 2)
 /* Resample when the effective sample size falls below this share of N;
  * at most this many fractional steps per observation, each found by this
  * many bisections. */
@@ -134,6 +152,7 @@ bt_rul_opts_init(struct bt_rul_opts *o)
 	o->model = BT_RUL_AUTO;
 	o->pf_models = BT_RUL_PF_MODELS;
 	o->pf_drift = 0;
+	o->pf_knee = BT_RUL_PF_KNEE;
 	o->hampel_window = BT_RUL_HAMPEL_WINDOW;
 	o->hampel_threshold = BT_RUL_HAMPEL_THRESHOLD;
 	o->ref_points = BT_RUL_REF_POINTS;
@@ -1013,7 +1032,7 @@ fleet_life(const struct bt_rul_fleet *fleet, const char *name,
 
 /* N members drawn from the log-normal life distribution (MU, SD) given that
  * the cell outlives LAST, whose probability is QA: each a line in THETA
- * (stride 3, log r = 0) from the last cleaned point (X1, Y1) on the scaled
+ * (stride 4, log r = b = 0) from the last cleaned point (X1, Y1) on the scaled
  * axis to the end-of-life LINE at the drawn life, so that the members have
  * capacity paths like the models' and cross the line where drawn. */
 static void
@@ -1031,9 +1050,10 @@ life_members(gsl_rng *rng, double mu, double sd, double qa, double last,
 		life = exp(mu + sd * gsl_cdf_ugaussian_Qinv(qa * u));
 		if (!(life > last))
 			life = last + 1;
-		theta[i * 3 + 1] = (line - y1) / (life / scale - x1);
-		theta[i * 3] = y1 - theta[i * 3 + 1] * x1;
-		theta[i * 3 + 2] = 0;
+		theta[i * 4 + 1] = (line - y1) / (life / scale - x1);
+		theta[i * 4] = y1 - theta[i * 4 + 1] * x1;
+		theta[i * 4 + 2] = 0;
+		theta[i * 4 + 3] = 0;
 	}
 }
 
@@ -1043,11 +1063,13 @@ static void
 pf_prior(gsl_rng *rng, enum bt_rul_model m, const double *centres, size_t nc,
 	 const struct bt_rul_fit *own, double tau, size_t n, double *theta)
 {
-	size_t np = bt_rul_model_nparams(m), d = np + 1, i, j, k;
+	size_t np = bt_rul_model_nparams(m), d = np + 2, i, j, k;
 	double bw, cov[BT_RUL_MAXP * BT_RUL_MAXP], l[BT_RUL_MAXP * BT_RUL_MAXP];
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		theta[i * d + np] = PF_LOG_RATE_SD * gsl_ran_gaussian_ziggurat(rng, 1.0);
+		theta[i * d + np + 1] = 0;
+	}
 	if (nc == 0) {
 		for (j = 0; j < np * np; j++)
 			cov[j] = own->cov[j] / tau * PF_OWN_INFLATE * PF_OWN_INFLATE;
@@ -1180,14 +1202,15 @@ lw_move(gsl_rng *rng, size_t np, size_t n, const double *w, double a,
  * collapses it onto a few particles.  A DRIFT above 0 lets the parameters
  * wander between observations, by DRIFT times the ensemble's covariance
  * (a discount, West & Harrison 1997, §6.3), so that old cycles count less
- * than recent ones.  On return THETA holds an equally weighted posterior
- * ensemble. */
+ * than recent ones.  KNEE above 0 lets each member's pace rise between
+ * observations (PF_KNEE_RISE).  On return THETA holds an equally weighted
+ * posterior ensemble. */
 static enum bt_status
 pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
-       double tau, double drift, size_t n, double *theta)
+       double tau, double drift, double knee, size_t n, double *theta)
 {
-	size_t mp = bt_rul_model_nparams(m), np = mp + 1, i, p, j, k, it, splits;
-	double *logw, *inc, *w, *tmp, *rate, r, a, phi, lo, hi, mid, ess;
+	size_t mp = bt_rul_model_nparams(m), np = mp + 2, i, p, j, k, it, splits;
+	double *logw, *inc, *w, *tmp, *rate, *next, r, a, phi, lo, hi, mid, ess, r0;
 	double thr = PF_ESS_FRAC * (double)n;
 	double mean[ENS_MAXD], cov[ENS_MAXD * ENS_MAXD];
 	double l[ENS_MAXD * ENS_MAXD], z[ENS_MAXD];
@@ -1198,16 +1221,30 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 	w = malloc(n * sizeof *w);
 	tmp = malloc(n * np * sizeof *tmp);
 	rate = malloc(n * sizeof *rate);
-	if (logw == NULL || inc == NULL || w == NULL || tmp == NULL || rate == NULL) {
+	next = malloc(n * sizeof *next);
+	if (logw == NULL || inc == NULL || w == NULL || tmp == NULL || rate == NULL
+	    || next == NULL) {
 		st = BT_ENOMEM;
 		goto out;
 	}
 	/* The time scales exp(log r), kept beside the particles: they change
 	 * only when the particles move. */
-	for (p = 0; p < n; p++)
+	for (p = 0; p < n; p++) {
 		rate[p] = exp(theta[p * np + mp]);
+		next[p] = knee > 0 ? c->x[0] + gsl_ran_exponential(rng, 1 / knee) : INFINITY;
+	}
 	a = (3 * PF_LW_DELTA - 1) / (2 * PF_LW_DELTA);
 	for (i = 0; i < c->n; i++) {
+		/* The pace's rises up to this observation, each keeping the
+		 * member's age r x + b where it was. */
+		for (p = 0; knee > 0 && p < n; p++)
+			while (next[p] <= c->x[i]) {
+				r0 = rate[p];
+				theta[p * np + mp] += gsl_ran_exponential(rng, PF_KNEE_RISE);
+				rate[p] = exp(theta[p * np + mp]);
+				theta[p * np + mp + 1] += (r0 - rate[p]) * next[p];
+				next[p] += gsl_ran_exponential(rng, 1 / knee);
+			}
 		if (i > 0 && drift > 0) {
 			weights(n, logw, inc, 0, w);
 			ens_moments(np, n, w, 0, theta, mean, cov);
@@ -1227,7 +1264,7 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 		for (splits = 0;; splits++) {
 			for (p = 0; p < n; p++) {
 				r = (c->y[i] - bt_rul_model_eval(m, theta + p * np,
-								 rate[p] * c->x[i])) / sigma;
+								 rate[p] * c->x[i] + theta[p * np + mp + 1])) / sigma;
 				inc[p] = -0.5 * tau * r * r;
 			}
 			ess = weights(n, logw, inc, phi, w);
@@ -1251,8 +1288,11 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 				goto out;
 			}
 			lw_move(rng, np, n, w, a, theta, tmp);
-			for (p = 0; p < n; p++)
+			for (p = 0; p < n; p++) {
 				rate[p] = exp(theta[p * np + mp]);
+				if (knee > 0)
+					next[p] = c->x[i] + gsl_ran_exponential(rng, 1 / knee);
+			}
 			memset(logw, 0, n * sizeof *logw);
 			phi -= lo;
 		}
@@ -1264,8 +1304,11 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 			logw[p] += phi * inc[p];
 		if (ess < thr) {
 			lw_move(rng, np, n, w, a, theta, tmp);
-			for (p = 0; p < n; p++)
+			for (p = 0; p < n; p++) {
 				rate[p] = exp(theta[p * np + mp]);
+				if (knee > 0)
+					next[p] = c->x[i] + gsl_ran_exponential(rng, 1 / knee);
+			}
 			memset(logw, 0, n * sizeof *logw);
 		}
 	}
@@ -1278,6 +1321,7 @@ out:
 	free(w);
 	free(tmp);
 	free(rate);
+	free(next);
 	return st;
 }
 
@@ -1298,7 +1342,7 @@ struct life {
 };
 
 /* LP[h] = log of the predictive density of the N members THETA (stride
- * NP + 1, the last the log time scale) of model M for the points
+ * NP + 2, the last two log r and b) of model M for the points
  * (X[h], Y[h]), h < NH: the members' mean of a Gaussian of standard
  * deviation SIGMA about each member's path (a Monte Carlo predictive
  * density, Gelfand & Dey 1994). */
@@ -1313,15 +1357,17 @@ pred_logdens(enum bt_rul_model m, size_t np, size_t n, const double *theta,
 	for (h = 0; h < nh; h++) {
 		mx = -INFINITY;
 		for (p = 0; p < n; p++) {
-			rate = exp(theta[p * (np + 1) + np]);
-			r = (y[h] - bt_rul_model_eval(m, theta + p * (np + 1), rate * x[h])) / sigma;
+			rate = exp(theta[p * (np + 2) + np]);
+			r = (y[h] - bt_rul_model_eval(m, theta + p * (np + 2),
+						      rate * x[h] + theta[p * (np + 2) + np + 1])) / sigma;
 			if (-0.5 * r * r > mx)
 				mx = -0.5 * r * r;
 		}
 		sum = 0;
 		for (p = 0; p < n; p++) {
-			rate = exp(theta[p * (np + 1) + np]);
-			r = (y[h] - bt_rul_model_eval(m, theta + p * (np + 1), rate * x[h])) / sigma;
+			rate = exp(theta[p * (np + 2) + np]);
+			r = (y[h] - bt_rul_model_eval(m, theta + p * (np + 2),
+						      rate * x[h] + theta[p * (np + 2) + np + 1])) / sigma;
 			sum += exp(-0.5 * r * r - mx);
 		}
 		lp[h] = mx + log(sum / (double)n) - log(sigma) - 0.5 * log(2 * M_PI);
@@ -1441,7 +1487,7 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 		tau = temper(tf.model, tf.p, t.x, t.y, t.n);
 		pf_prior(rng, tf.model, cen[j], ncen[j], &tf, tau, ns, theta);
 		st = pf_run(rng, tf.model, &t, fit_sigma(&tf, t.n, t.ref), tau,
-			    o->pf_drift, ns, theta);
+			    o->pf_drift, o->pf_knee, ns, theta);
 		if (st != BT_OK) {
 			st = st == BT_ENOMEM ? st : BT_OK;
 			goto out;
@@ -1484,12 +1530,14 @@ out:
 }
 
 /* The first whole cycle after LAST (up to LAST + HORIZON) at which model M
- * with parameters P is at or below LINE, or INFINITY. */
+ * with parameters P (then log r and b, the member evaluated at r x + b) is
+ * at or below LINE, or INFINITY. */
 static double
 member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
 	   double last, double horizon, double line)
 {
 	double k0 = floor(last) + 1, kend = floor(last + horizon), k, j, prev, c;
+	double b = p[np + 1];
 
 	/* The member's time scale folds into the axis once. */
 	scale /= exp(p[np]);
@@ -1500,16 +1548,16 @@ member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
 	 * by a cycle. */
 	c = NAN;
 	if (m == BT_RUL_LINEAR && p[1] < 0)
-		c = (line - p[0]) / p[1] * scale;
+		c = ((line - p[0]) / p[1] - b) * scale;
 	else if (m == BT_RUL_EXP && p[1] < 0 && p[0] > 0 && line > 0)
-		c = log(line / p[0]) / p[1] * scale;
+		c = (log(line / p[0]) / p[1] - b) * scale;
 	if (!isnan(c)) {
 		if (!(c <= kend))
 			return INFINITY;
 		c = c < k0 ? k0 : ceil(c);
-		if (c > k0 && bt_rul_model_eval(m, p, (c - 1) / scale) <= line)
+		if (c > k0 && bt_rul_model_eval(m, p, (c - 1) / scale + b) <= line)
 			c--;
-		else if (bt_rul_model_eval(m, p, c / scale) > line)
+		else if (bt_rul_model_eval(m, p, c / scale + b) > line)
 			c++;
 		return c <= kend ? c : INFINITY;
 	}
@@ -1518,9 +1566,9 @@ member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
 	for (k = k0;; k += EOL_STRIDE) {
 		if (k > kend)
 			k = kend;
-		if (bt_rul_model_eval(m, p, k / scale) <= line) {
+		if (bt_rul_model_eval(m, p, k / scale + b) <= line) {
 			for (j = prev + 1; j < k; j++)
-				if (bt_rul_model_eval(m, p, j / scale) <= line)
+				if (bt_rul_model_eval(m, p, j / scale + b) <= line)
 					return j;
 			return k;
 		}
@@ -1625,8 +1673,9 @@ quantiles3(double *v, size_t n, double qlo, double qhi, double *lo,
 	*hi = h[2];
 }
 
-/* An ensemble of one model: N members of NP + 1 values each (the model's
- * parameters and the log time scale), equally weighted. */
+/* An ensemble of one model: N members of NP + 2 values each (the model's
+ * parameters, the log time scale log r and the age offset b: the model is
+ * evaluated at r x + b), equally weighted. */
 struct ens {
 	enum bt_rul_model m;
 	size_t np, n;
@@ -1662,13 +1711,14 @@ trajectory(const struct ens *e, size_t ne, size_t ntot, double scale,
 	}
 	for (j = 0, q = 0; j < ne; j++)
 		for (p = 0; p < e[j].n; p++)
-			rate[q++] = exp(e[j].theta[p * (e[j].np + 1) + e[j].np]) / scale;
+			rate[q++] = exp(e[j].theta[p * (e[j].np + 2) + e[j].np]) / scale;
 	for (i = 0; i < steps; i++) {
 		t->cycle[i] = k0 + (double)i;
 		for (j = 0, q = 0; j < ne; j++)
 			for (p = 0; p < e[j].n; p++, q++)
-				v[q] = bt_rul_model_eval(e[j].m, e[j].theta + p * (e[j].np + 1),
-							 rate[q] * t->cycle[i]);
+				v[q] = bt_rul_model_eval(e[j].m, e[j].theta + p * (e[j].np + 2),
+							 rate[q] * t->cycle[i]
+							 + e[j].theta[p * (e[j].np + 2) + e[j].np + 1]);
 		quantiles3(v, ntot, q_lo, q_hi, &t->lo[i], &t->median[i], &t->hi[i]);
 	}
 	t->n = steps;
@@ -1797,7 +1847,7 @@ check_opts(const struct bt_rul_opts *o)
 	if (!(o->hampel_threshold > 0) || o->ref_points == 0 || o->particles < 2
 	    || !(o->interval > 0 && o->interval < 1) || !(o->horizon >= 1)
 	    || o->min_points < 3 || !(o->trend_z >= 0)
-	    || !(o->pf_drift >= 0))
+	    || !(o->pf_drift >= 0) || !(o->pf_knee >= 0 && isfinite(o->pf_knee)))
 		return BT_EINVAL;
 	if (isnan(o->eol_capacity) && !(o->eol_fraction > 0 && o->eol_fraction < 1))
 		return BT_EINVAL;
@@ -1954,13 +2004,14 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 			continue;
 		res->pool |= BT_RUL_SET(m);
 		sigma = fit_sigma(&fit[j], c.n, c.ref);
-		if ((e[j].theta = malloc(e[j].n * (np + 1) * sizeof *e[j].theta)) == NULL) {
+		if ((e[j].theta = malloc(e[j].n * (np + 2) * sizeof *e[j].theta)) == NULL) {
 			st = BT_ENOMEM;
 			goto out;
 		}
 		if (o->model == BT_RUL_PF) {
 			pf_prior(rng, m, cen[j], ncen[j], &fit[j], tau, e[j].n, e[j].theta);
-			st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, e[j].n, e[j].theta);
+			st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, o->pf_knee, e[j].n,
+				    e[j].theta);
 			if (st != BT_OK) {
 				snprintf(res->message, sizeof res->message,
 					 "the particle filter lost every particle");
@@ -1972,12 +2023,14 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 			for (i = 0; i < np * np; i++)
 				cov[i] = fit[j].cov[i] / tau;
 			cholesky(np, cov, l);
-			draw_gaussian(rng, np, np + 1, fit[j].p, l, e[j].n, e[j].theta);
-			for (i = 0; i < e[j].n; i++)
-				e[j].theta[i * (np + 1) + np] = 0;
+			draw_gaussian(rng, np, np + 2, fit[j].p, l, e[j].n, e[j].theta);
+			for (i = 0; i < e[j].n; i++) {
+				e[j].theta[i * (np + 2) + np] = 0;
+				e[j].theta[i * (np + 2) + np + 1] = 0;
+			}
 		}
 		for (i = 0; i < e[j].n; i++)
-			eol[ntot + i] = member_eol(m, np, e[j].theta + i * (np + 1), scale,
+			eol[ntot + i] = member_eol(m, np, e[j].theta + i * (np + 2), scale,
 						   res->last_cycle, o->horizon, res->eol_level);
 		ntot += e[j].n;
 	}
@@ -1985,14 +2038,14 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		e[ne].m = BT_RUL_LINEAR;
 		e[ne].np = 2;
 		e[ne].n = nlife;
-		if ((e[ne].theta = malloc(nlife * 3 * sizeof *e[ne].theta)) == NULL) {
+		if ((e[ne].theta = malloc(nlife * 4 * sizeof *e[ne].theta)) == NULL) {
 			st = BT_ENOMEM;
 			goto out;
 		}
 		life_members(rng, life.mu, life.sd, qa, res->last_cycle, scale, c.x[c.n - 1],
 			     c.y[c.n - 1], res->eol_level, nlife, e[ne].theta);
 		for (i = 0; i < nlife; i++)
-			eol[ntot + i] = member_eol(BT_RUL_LINEAR, 2, e[ne].theta + i * 3, scale,
+			eol[ntot + i] = member_eol(BT_RUL_LINEAR, 2, e[ne].theta + i * 4, scale,
 						   res->last_cycle, o->horizon, res->eol_level);
 		ntot += nlife;
 		res->life_members = nlife;
