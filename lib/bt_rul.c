@@ -1191,6 +1191,16 @@ lw_move(gsl_rng *rng, size_t np, size_t n, const double *w, double a,
 	}
 }
 
+/* The scaled cycle of a member's next rise of pace after X, at the rate
+ * KNEE per history (PF_KNEE_RISE; exponential waiting times, memoryless,
+ * so that a member moved or copied draws its next one afresh), or
+ * INFINITY when KNEE is 0. */
+static double
+next_rise(gsl_rng *rng, double x, double knee)
+{
+	return knee > 0 ? x + gsl_ran_exponential(rng, 1 / knee) : INFINITY;
+}
+
 /* The particle filter over the parameters of model M (Saha & Goebel 2009,
  * with the parameters as a static state): the prior ensemble in THETA is
  * weighted observation by observation with the tempered Gaussian
@@ -1210,7 +1220,8 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
        double tau, double drift, double knee, size_t n, double *theta)
 {
 	size_t mp = bt_rul_model_nparams(m), np = mp + 2, i, p, j, k, it, splits;
-	double *logw, *inc, *w, *tmp, *rate, *next, r, a, phi, lo, hi, mid, ess, r0;
+	double *logw, *inc, *w, *tmp, *rate, *next, *th, r, a, phi, lo, hi, mid;
+	double ess, r0, age;
 	double thr = PF_ESS_FRAC * (double)n;
 	double mean[ENS_MAXD], cov[ENS_MAXD * ENS_MAXD];
 	double l[ENS_MAXD * ENS_MAXD], z[ENS_MAXD];
@@ -1231,7 +1242,7 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 	 * only when the particles move. */
 	for (p = 0; p < n; p++) {
 		rate[p] = exp(theta[p * np + mp]);
-		next[p] = knee > 0 ? c->x[0] + gsl_ran_exponential(rng, 1 / knee) : INFINITY;
+		next[p] = next_rise(rng, c->x[0], knee);
 	}
 	a = (3 * PF_LW_DELTA - 1) / (2 * PF_LW_DELTA);
 	for (i = 0; i < c->n; i++) {
@@ -1243,7 +1254,7 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 				theta[p * np + mp] += gsl_ran_exponential(rng, PF_KNEE_RISE);
 				rate[p] = exp(theta[p * np + mp]);
 				theta[p * np + mp + 1] += (r0 - rate[p]) * next[p];
-				next[p] += gsl_ran_exponential(rng, 1 / knee);
+				next[p] = next_rise(rng, next[p], knee);
 			}
 		if (i > 0 && drift > 0) {
 			weights(n, logw, inc, 0, w);
@@ -1263,8 +1274,9 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 		phi = 1;
 		for (splits = 0;; splits++) {
 			for (p = 0; p < n; p++) {
-				r = (c->y[i] - bt_rul_model_eval(m, theta + p * np,
-								 rate[p] * c->x[i] + theta[p * np + mp + 1])) / sigma;
+				th = theta + p * np;
+				age = rate[p] * c->x[i] + th[mp + 1];
+				r = (c->y[i] - bt_rul_model_eval(m, th, age)) / sigma;
 				inc[p] = -0.5 * tau * r * r;
 			}
 			ess = weights(n, logw, inc, phi, w);
@@ -1290,8 +1302,7 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 			lw_move(rng, np, n, w, a, theta, tmp);
 			for (p = 0; p < n; p++) {
 				rate[p] = exp(theta[p * np + mp]);
-				if (knee > 0)
-					next[p] = c->x[i] + gsl_ran_exponential(rng, 1 / knee);
+				next[p] = next_rise(rng, c->x[i], knee);
 			}
 			memset(logw, 0, n * sizeof *logw);
 			phi -= lo;
@@ -1306,8 +1317,7 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 			lw_move(rng, np, n, w, a, theta, tmp);
 			for (p = 0; p < n; p++) {
 				rate[p] = exp(theta[p * np + mp]);
-				if (knee > 0)
-					next[p] = c->x[i] + gsl_ran_exponential(rng, 1 / knee);
+				next[p] = next_rise(rng, c->x[i], knee);
 			}
 			memset(logw, 0, n * sizeof *logw);
 		}
@@ -1351,23 +1361,26 @@ pred_logdens(enum bt_rul_model m, size_t np, size_t n, const double *theta,
 	     double sigma, const double *x, const double *y, size_t nh,
 	     double *lp)
 {
-	double mx, sum, r, rate;
+	double mx, sum, r, rate, age;
+	const double *th;
 	size_t h, p;
 
 	for (h = 0; h < nh; h++) {
 		mx = -INFINITY;
 		for (p = 0; p < n; p++) {
-			rate = exp(theta[p * (np + 2) + np]);
-			r = (y[h] - bt_rul_model_eval(m, theta + p * (np + 2),
-						      rate * x[h] + theta[p * (np + 2) + np + 1])) / sigma;
+			th = theta + p * (np + 2);
+			rate = exp(th[np]);
+			age = rate * x[h] + th[np + 1];
+			r = (y[h] - bt_rul_model_eval(m, th, age)) / sigma;
 			if (-0.5 * r * r > mx)
 				mx = -0.5 * r * r;
 		}
 		sum = 0;
 		for (p = 0; p < n; p++) {
-			rate = exp(theta[p * (np + 2) + np]);
-			r = (y[h] - bt_rul_model_eval(m, theta + p * (np + 2),
-						      rate * x[h] + theta[p * (np + 2) + np + 1])) / sigma;
+			th = theta + p * (np + 2);
+			rate = exp(th[np]);
+			age = rate * x[h] + th[np + 1];
+			r = (y[h] - bt_rul_model_eval(m, th, age)) / sigma;
 			sum += exp(-0.5 * r * r - mx);
 		}
 		lp[h] = mx + log(sum / (double)n) - log(sigma) - 0.5 * log(2 * M_PI);
@@ -1690,7 +1703,8 @@ trajectory(const struct ens *e, size_t ne, size_t ntot, double scale,
 	   struct bt_rul_trajectory *t)
 {
 	size_t steps, i, j, p, q;
-	double k0 = floor(last) + 1, *v, *rate;
+	double k0 = floor(last) + 1, *v, *rate, age;
+	const double *th;
 
 	memset(t, 0, sizeof *t);
 	steps = end >= k0 ? (size_t)(end - k0) + 1 : 0;
@@ -1715,10 +1729,11 @@ trajectory(const struct ens *e, size_t ne, size_t ntot, double scale,
 	for (i = 0; i < steps; i++) {
 		t->cycle[i] = k0 + (double)i;
 		for (j = 0, q = 0; j < ne; j++)
-			for (p = 0; p < e[j].n; p++, q++)
-				v[q] = bt_rul_model_eval(e[j].m, e[j].theta + p * (e[j].np + 2),
-							 rate[q] * t->cycle[i]
-							 + e[j].theta[p * (e[j].np + 2) + e[j].np + 1]);
+			for (p = 0; p < e[j].n; p++, q++) {
+				th = e[j].theta + p * (e[j].np + 2);
+				age = rate[q] * t->cycle[i] + th[e[j].np + 1];
+				v[q] = bt_rul_model_eval(e[j].m, th, age);
+			}
 		quantiles3(v, ntot, q_lo, q_hi, &t->lo[i], &t->median[i], &t->hi[i]);
 	}
 	t->n = steps;
