@@ -1355,34 +1355,31 @@ struct life {
  * NP + 2, the last two log r and b) of model M for the points
  * (X[h], Y[h]), h < NH: the members' mean of a Gaussian of standard
  * deviation SIGMA about each member's path (a Monte Carlo predictive
- * density, Gelfand & Dey 1994). */
+ * density, Gelfand & Dey 1994).  SCRATCH holds 2 N doubles. */
 static void
 pred_logdens(enum bt_rul_model m, size_t np, size_t n, const double *theta,
 	     double sigma, const double *x, const double *y, size_t nh,
-	     double *lp)
+	     double *lp, double *scratch)
 {
-	double mx, sum, r, rate, age;
+	double mx, sum, r, age, *rate = scratch, *ll = scratch + n;
 	const double *th;
 	size_t h, p;
 
+	for (p = 0; p < n; p++)
+		rate[p] = exp(theta[p * (np + 2) + np]);
 	for (h = 0; h < nh; h++) {
 		mx = -INFINITY;
 		for (p = 0; p < n; p++) {
 			th = theta + p * (np + 2);
-			rate = exp(th[np]);
-			age = rate * x[h] + th[np + 1];
+			age = rate[p] * x[h] + th[np + 1];
 			r = (y[h] - bt_rul_model_eval(m, th, age)) / sigma;
-			if (-0.5 * r * r > mx)
-				mx = -0.5 * r * r;
+			ll[p] = -0.5 * r * r;
+			if (ll[p] > mx)
+				mx = ll[p];
 		}
 		sum = 0;
-		for (p = 0; p < n; p++) {
-			th = theta + p * (np + 2);
-			rate = exp(th[np]);
-			age = rate * x[h] + th[np + 1];
-			r = (y[h] - bt_rul_model_eval(m, th, age)) / sigma;
-			sum += exp(-0.5 * r * r - mx);
-		}
+		for (p = 0; p < n; p++)
+			sum += exp(ll[p] - mx);
 		lp[h] = mx + log(sum / (double)n) - log(sigma) - 0.5 * log(2 * M_PI);
 	}
 }
@@ -1476,7 +1473,7 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 	size_t nm = ne + (life != NULL), ntrain, nh, ns, j, np;
 	struct clean t = *c;
 	struct bt_rul_fit tf;
-	double *lp = NULL, *theta = NULL, tau, qa;
+	double *lp = NULL, *theta = NULL, *scratch = NULL, tau, qa;
 	enum bt_status st = BT_OK;
 
 	for (j = 0; j < nm; j++)
@@ -1489,7 +1486,8 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 	ns = o->particles < STACK_PARTICLES ? o->particles : STACK_PARTICLES;
 	lp = malloc(nm * nh * sizeof *lp);
 	theta = malloc(ns * ENS_MAXD * sizeof *theta);
-	if (lp == NULL || theta == NULL) {
+	scratch = malloc(2 * ns * sizeof *scratch);
+	if (lp == NULL || theta == NULL || scratch == NULL) {
 		st = BT_ENOMEM;
 		goto out;
 	}
@@ -1506,7 +1504,7 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 			goto out;
 		}
 		pred_logdens(tf.model, np, ns, theta, fit_sigma(&tf, t.n, t.ref),
-			     c->x + ntrain, c->y + ntrain, nh, lp + j * nh);
+			     c->x + ntrain, c->y + ntrain, nh, lp + j * nh, scratch);
 	}
 	if (life != NULL) {
 		/* The lives' members are lines: their noise is the line's. */
@@ -1519,7 +1517,7 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 		life_members(rng, life->mu, life->sd, qa, t.k[t.n - 1], scale,
 			     t.x[t.n - 1], t.y[t.n - 1], line, ns, theta);
 		pred_logdens(BT_RUL_LINEAR, 2, ns, theta, fit_sigma(&tf, t.n, t.ref),
-			     c->x + ntrain, c->y + ntrain, nh, lp + ne * nh);
+			     c->x + ntrain, c->y + ntrain, nh, lp + ne * nh, scratch);
 	}
 	/* The held-out points count as n_eff / n of themselves, by the
 	 * autocorrelation about a line through the whole history. */
@@ -1539,6 +1537,7 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 out:
 	free(lp);
 	free(theta);
+	free(scratch);
 	return st;
 }
 
