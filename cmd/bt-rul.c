@@ -47,7 +47,7 @@ enum {
 	OPT_FLEET = 0x200, OPT_START, OPT_EOL, OPT_EOL_CAPACITY, OPT_PF_MODEL,
 	OPT_PARTICLES, OPT_SEED, OPT_INTERVAL, OPT_HORIZON, OPT_HAMPEL_WINDOW,
 	OPT_HAMPEL_THRESHOLD, OPT_REF_POINTS, OPT_MIN_POINTS, OPT_TREND_Z,
-	OPT_TRAJECTORY, OPT_PF_DRIFT
+	OPT_TRAJECTORY, OPT_PF_DRIFT, OPT_PF_KNEE
 };
 
 static const struct argp_option options[] = {
@@ -69,6 +69,8 @@ static const struct argp_option options[] = {
 	 "pf: the models pooled, and life (default linear,exp,power,life)", 2},
 	{"pf-drift", OPT_PF_DRIFT, "D", 0,
 	 "pf: parameter drift per cycle, share of the ensemble covariance (default 0)", 2},
+	{"pf-knee", OPT_PF_KNEE, "K", 0,
+	 "pf: rises of the fade's pace expected over the history (default 2)", 2},
 	{"particles", OPT_PARTICLES, "N", 0,
 	 "particles, or samples of a fit (default 4000)", 2},
 	{"seed", OPT_SEED, "N", 0, "seed of the sampler (default 1)", 2},
@@ -168,6 +170,9 @@ parse_opt(int key, char *arg, struct argp_state *state)
 		o->pf_drift = bt_cli_number(state, arg, "--pf-drift");
 		if (o->pf_drift < 0)
 			argp_error(state, "--pf-drift must not be negative, not '%s'", arg);
+		break;
+	case OPT_PF_KNEE:
+		o->pf_knee = bt_cli_nonnegative(state, arg, "--pf-knee");
 		break;
 	case OPT_PARTICLES:
 		o->particles = count(state, arg, "--particles", 2);

@@ -82,8 +82,26 @@
  * "rate factor"), and a fleet cell's curve stretched in time is the prior's
  * guess at this cell's.  Prior standard deviation of log r: */
 #define PF_LOG_RATE_SD 0.3
-/* Members of an ensemble: the model's parameters and log r. */
-#define ENS_MAXD (BT_RUL_MAXP + 1)
+/* A cell's pace is not constant either: a fade trajectory speeds up on its
+ * way to a knee, at the knee's onset and again at the knee point (the two
+ * changes of slope of Fermín-Cueto et al. 2020, Energy and AI 1, 100006;
+ * Attia et al. 2022, J. Electrochem. Soc. 169, 060517), as lithium plating
+ * or the loss of active material sets in, and slows down for good only by
+ * exception (rests regenerate capacity for a few cycles).  So the filter
+ * lets log r rise along the history as a compound Poisson process, the
+ * monotone "shock" wear process of Esary, Marshall & Proschan (1973, Ann.
+ * Probab. 1, 627): at rate bt_rul_opts.pf_knee per history (on the scaled
+ * axis; by default the two changes of a knee) it jumps by an exponential
+ * amount whose mean is PF_LOG_RATE_SD, the spread of paces across a fleet:
+ * within a cell the pace changes by about as much as it differs between
+ * cells.  A jump keeps the member's age r x + b where it was, so that its
+ * capacity path stays continuous: b, the age offset, is the member's last
+ * coordinate.  The data decide whether a jump took place (the filter
+ * weighs the members that jumped against those that did not); the
+ * forecast holds each member's last pace and predicts no new jump. */
+#define PF_KNEE_RISE PF_LOG_RATE_SD
+/* Members of an ensemble: the model's parameters, log r and b. */
+#define ENS_MAXD (BT_RUL_MAXP + 2)
 /* Resample when the effective sample size falls below this share of N;
  * at most this many fractional steps per observation, each found by this
  * many bisections. */
@@ -134,6 +152,7 @@ bt_rul_opts_init(struct bt_rul_opts *o)
 	o->model = BT_RUL_AUTO;
 	o->pf_models = BT_RUL_PF_MODELS;
 	o->pf_drift = 0;
+	o->pf_knee = BT_RUL_PF_KNEE;
 	o->hampel_window = BT_RUL_HAMPEL_WINDOW;
 	o->hampel_threshold = BT_RUL_HAMPEL_THRESHOLD;
 	o->ref_points = BT_RUL_REF_POINTS;
@@ -1013,7 +1032,7 @@ fleet_life(const struct bt_rul_fleet *fleet, const char *name,
 
 /* N members drawn from the log-normal life distribution (MU, SD) given that
  * the cell outlives LAST, whose probability is QA: each a line in THETA
- * (stride 3, log r = 0) from the last cleaned point (X1, Y1) on the scaled
+ * (stride 4, log r = b = 0) from the last cleaned point (X1, Y1) on the scaled
  * axis to the end-of-life LINE at the drawn life, so that the members have
  * capacity paths like the models' and cross the line where drawn. */
 static void
@@ -1031,9 +1050,10 @@ life_members(gsl_rng *rng, double mu, double sd, double qa, double last,
 		life = exp(mu + sd * gsl_cdf_ugaussian_Qinv(qa * u));
 		if (!(life > last))
 			life = last + 1;
-		theta[i * 3 + 1] = (line - y1) / (life / scale - x1);
-		theta[i * 3] = y1 - theta[i * 3 + 1] * x1;
-		theta[i * 3 + 2] = 0;
+		theta[i * 4 + 1] = (line - y1) / (life / scale - x1);
+		theta[i * 4] = y1 - theta[i * 4 + 1] * x1;
+		theta[i * 4 + 2] = 0;
+		theta[i * 4 + 3] = 0;
 	}
 }
 
@@ -1043,11 +1063,13 @@ static void
 pf_prior(gsl_rng *rng, enum bt_rul_model m, const double *centres, size_t nc,
 	 const struct bt_rul_fit *own, double tau, size_t n, double *theta)
 {
-	size_t np = bt_rul_model_nparams(m), d = np + 1, i, j, k;
+	size_t np = bt_rul_model_nparams(m), d = np + 2, i, j, k;
 	double bw, cov[BT_RUL_MAXP * BT_RUL_MAXP], l[BT_RUL_MAXP * BT_RUL_MAXP];
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		theta[i * d + np] = PF_LOG_RATE_SD * gsl_ran_gaussian_ziggurat(rng, 1.0);
+		theta[i * d + np + 1] = 0;
+	}
 	if (nc == 0) {
 		for (j = 0; j < np * np; j++)
 			cov[j] = own->cov[j] / tau * PF_OWN_INFLATE * PF_OWN_INFLATE;
@@ -1169,6 +1191,16 @@ lw_move(gsl_rng *rng, size_t np, size_t n, const double *w, double a,
 	}
 }
 
+/* The scaled cycle of a member's next rise of pace after X, at the rate
+ * KNEE per history (PF_KNEE_RISE; exponential waiting times, memoryless,
+ * so that a member moved or copied draws its next one afresh), or
+ * INFINITY when KNEE is 0. */
+static double
+next_rise(gsl_rng *rng, double x, double knee)
+{
+	return knee > 0 ? x + gsl_ran_exponential(rng, 1 / knee) : INFINITY;
+}
+
 /* The particle filter over the parameters of model M (Saha & Goebel 2009,
  * with the parameters as a static state): the prior ensemble in THETA is
  * weighted observation by observation with the tempered Gaussian
@@ -1180,14 +1212,16 @@ lw_move(gsl_rng *rng, size_t np, size_t n, const double *w, double a,
  * collapses it onto a few particles.  A DRIFT above 0 lets the parameters
  * wander between observations, by DRIFT times the ensemble's covariance
  * (a discount, West & Harrison 1997, §6.3), so that old cycles count less
- * than recent ones.  On return THETA holds an equally weighted posterior
- * ensemble. */
+ * than recent ones.  KNEE above 0 lets each member's pace rise between
+ * observations (PF_KNEE_RISE).  On return THETA holds an equally weighted
+ * posterior ensemble. */
 static enum bt_status
 pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
-       double tau, double drift, size_t n, double *theta)
+       double tau, double drift, double knee, size_t n, double *theta)
 {
-	size_t mp = bt_rul_model_nparams(m), np = mp + 1, i, p, j, k, it, splits;
-	double *logw, *inc, *w, *tmp, *rate, r, a, phi, lo, hi, mid, ess;
+	size_t mp = bt_rul_model_nparams(m), np = mp + 2, i, p, j, k, it, splits;
+	double *logw, *inc, *w, *tmp, *rate, *next, *th, r, a, phi, lo, hi, mid;
+	double ess, r0, age;
 	double thr = PF_ESS_FRAC * (double)n;
 	double mean[ENS_MAXD], cov[ENS_MAXD * ENS_MAXD];
 	double l[ENS_MAXD * ENS_MAXD], z[ENS_MAXD];
@@ -1198,16 +1232,30 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 	w = malloc(n * sizeof *w);
 	tmp = malloc(n * np * sizeof *tmp);
 	rate = malloc(n * sizeof *rate);
-	if (logw == NULL || inc == NULL || w == NULL || tmp == NULL || rate == NULL) {
+	next = malloc(n * sizeof *next);
+	if (logw == NULL || inc == NULL || w == NULL || tmp == NULL || rate == NULL
+	    || next == NULL) {
 		st = BT_ENOMEM;
 		goto out;
 	}
 	/* The time scales exp(log r), kept beside the particles: they change
 	 * only when the particles move. */
-	for (p = 0; p < n; p++)
+	for (p = 0; p < n; p++) {
 		rate[p] = exp(theta[p * np + mp]);
+		next[p] = next_rise(rng, c->x[0], knee);
+	}
 	a = (3 * PF_LW_DELTA - 1) / (2 * PF_LW_DELTA);
 	for (i = 0; i < c->n; i++) {
+		/* The pace's rises up to this observation, each keeping the
+		 * member's age r x + b where it was. */
+		for (p = 0; knee > 0 && p < n; p++)
+			while (next[p] <= c->x[i]) {
+				r0 = rate[p];
+				theta[p * np + mp] += gsl_ran_exponential(rng, PF_KNEE_RISE);
+				rate[p] = exp(theta[p * np + mp]);
+				theta[p * np + mp + 1] += (r0 - rate[p]) * next[p];
+				next[p] = next_rise(rng, next[p], knee);
+			}
 		if (i > 0 && drift > 0) {
 			weights(n, logw, inc, 0, w);
 			ens_moments(np, n, w, 0, theta, mean, cov);
@@ -1226,8 +1274,9 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 		phi = 1;
 		for (splits = 0;; splits++) {
 			for (p = 0; p < n; p++) {
-				r = (c->y[i] - bt_rul_model_eval(m, theta + p * np,
-								 rate[p] * c->x[i])) / sigma;
+				th = theta + p * np;
+				age = rate[p] * c->x[i] + th[mp + 1];
+				r = (c->y[i] - bt_rul_model_eval(m, th, age)) / sigma;
 				inc[p] = -0.5 * tau * r * r;
 			}
 			ess = weights(n, logw, inc, phi, w);
@@ -1251,8 +1300,10 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 				goto out;
 			}
 			lw_move(rng, np, n, w, a, theta, tmp);
-			for (p = 0; p < n; p++)
+			for (p = 0; p < n; p++) {
 				rate[p] = exp(theta[p * np + mp]);
+				next[p] = next_rise(rng, c->x[i], knee);
+			}
 			memset(logw, 0, n * sizeof *logw);
 			phi -= lo;
 		}
@@ -1264,8 +1315,10 @@ pf_run(gsl_rng *rng, enum bt_rul_model m, const struct clean *c, double sigma,
 			logw[p] += phi * inc[p];
 		if (ess < thr) {
 			lw_move(rng, np, n, w, a, theta, tmp);
-			for (p = 0; p < n; p++)
+			for (p = 0; p < n; p++) {
 				rate[p] = exp(theta[p * np + mp]);
+				next[p] = next_rise(rng, c->x[i], knee);
+			}
 			memset(logw, 0, n * sizeof *logw);
 		}
 	}
@@ -1278,6 +1331,7 @@ out:
 	free(w);
 	free(tmp);
 	free(rate);
+	free(next);
 	return st;
 }
 
@@ -1298,32 +1352,34 @@ struct life {
 };
 
 /* LP[h] = log of the predictive density of the N members THETA (stride
- * NP + 1, the last the log time scale) of model M for the points
+ * NP + 2, the last two log r and b) of model M for the points
  * (X[h], Y[h]), h < NH: the members' mean of a Gaussian of standard
  * deviation SIGMA about each member's path (a Monte Carlo predictive
- * density, Gelfand & Dey 1994). */
+ * density, Gelfand & Dey 1994).  SCRATCH holds 2 N doubles. */
 static void
 pred_logdens(enum bt_rul_model m, size_t np, size_t n, const double *theta,
 	     double sigma, const double *x, const double *y, size_t nh,
-	     double *lp)
+	     double *lp, double *scratch)
 {
-	double mx, sum, r, rate;
+	double mx, sum, r, age, *rate = scratch, *ll = scratch + n;
+	const double *th;
 	size_t h, p;
 
+	for (p = 0; p < n; p++)
+		rate[p] = exp(theta[p * (np + 2) + np]);
 	for (h = 0; h < nh; h++) {
 		mx = -INFINITY;
 		for (p = 0; p < n; p++) {
-			rate = exp(theta[p * (np + 1) + np]);
-			r = (y[h] - bt_rul_model_eval(m, theta + p * (np + 1), rate * x[h])) / sigma;
-			if (-0.5 * r * r > mx)
-				mx = -0.5 * r * r;
+			th = theta + p * (np + 2);
+			age = rate[p] * x[h] + th[np + 1];
+			r = (y[h] - bt_rul_model_eval(m, th, age)) / sigma;
+			ll[p] = -0.5 * r * r;
+			if (ll[p] > mx)
+				mx = ll[p];
 		}
 		sum = 0;
-		for (p = 0; p < n; p++) {
-			rate = exp(theta[p * (np + 1) + np]);
-			r = (y[h] - bt_rul_model_eval(m, theta + p * (np + 1), rate * x[h])) / sigma;
-			sum += exp(-0.5 * r * r - mx);
-		}
+		for (p = 0; p < n; p++)
+			sum += exp(ll[p] - mx);
 		lp[h] = mx + log(sum / (double)n) - log(sigma) - 0.5 * log(2 * M_PI);
 	}
 }
@@ -1417,7 +1473,7 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 	size_t nm = ne + (life != NULL), ntrain, nh, ns, j, np;
 	struct clean t = *c;
 	struct bt_rul_fit tf;
-	double *lp = NULL, *theta = NULL, tau, qa;
+	double *lp = NULL, *theta = NULL, *scratch = NULL, tau, qa;
 	enum bt_status st = BT_OK;
 
 	for (j = 0; j < nm; j++)
@@ -1430,7 +1486,8 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 	ns = o->particles < STACK_PARTICLES ? o->particles : STACK_PARTICLES;
 	lp = malloc(nm * nh * sizeof *lp);
 	theta = malloc(ns * ENS_MAXD * sizeof *theta);
-	if (lp == NULL || theta == NULL) {
+	scratch = malloc(2 * ns * sizeof *scratch);
+	if (lp == NULL || theta == NULL || scratch == NULL) {
 		st = BT_ENOMEM;
 		goto out;
 	}
@@ -1441,13 +1498,13 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 		tau = temper(tf.model, tf.p, t.x, t.y, t.n);
 		pf_prior(rng, tf.model, cen[j], ncen[j], &tf, tau, ns, theta);
 		st = pf_run(rng, tf.model, &t, fit_sigma(&tf, t.n, t.ref), tau,
-			    o->pf_drift, ns, theta);
+			    o->pf_drift, o->pf_knee, ns, theta);
 		if (st != BT_OK) {
 			st = st == BT_ENOMEM ? st : BT_OK;
 			goto out;
 		}
 		pred_logdens(tf.model, np, ns, theta, fit_sigma(&tf, t.n, t.ref),
-			     c->x + ntrain, c->y + ntrain, nh, lp + j * nh);
+			     c->x + ntrain, c->y + ntrain, nh, lp + j * nh, scratch);
 	}
 	if (life != NULL) {
 		/* The lives' members are lines: their noise is the line's. */
@@ -1460,7 +1517,7 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 		life_members(rng, life->mu, life->sd, qa, t.k[t.n - 1], scale,
 			     t.x[t.n - 1], t.y[t.n - 1], line, ns, theta);
 		pred_logdens(BT_RUL_LINEAR, 2, ns, theta, fit_sigma(&tf, t.n, t.ref),
-			     c->x + ntrain, c->y + ntrain, nh, lp + ne * nh);
+			     c->x + ntrain, c->y + ntrain, nh, lp + ne * nh, scratch);
 	}
 	/* The held-out points count as n_eff / n of themselves, by the
 	 * autocorrelation about a line through the whole history. */
@@ -1480,16 +1537,19 @@ stack_weights(gsl_rng *rng, const struct clean *c, const struct bt_rul_fit *fit,
 out:
 	free(lp);
 	free(theta);
+	free(scratch);
 	return st;
 }
 
 /* The first whole cycle after LAST (up to LAST + HORIZON) at which model M
- * with parameters P is at or below LINE, or INFINITY. */
+ * with parameters P (then log r and b, the member evaluated at r x + b) is
+ * at or below LINE, or INFINITY. */
 static double
 member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
 	   double last, double horizon, double line)
 {
 	double k0 = floor(last) + 1, kend = floor(last + horizon), k, j, prev, c;
+	double b = p[np + 1];
 
 	/* The member's time scale folds into the axis once. */
 	scale /= exp(p[np]);
@@ -1500,16 +1560,16 @@ member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
 	 * by a cycle. */
 	c = NAN;
 	if (m == BT_RUL_LINEAR && p[1] < 0)
-		c = (line - p[0]) / p[1] * scale;
+		c = ((line - p[0]) / p[1] - b) * scale;
 	else if (m == BT_RUL_EXP && p[1] < 0 && p[0] > 0 && line > 0)
-		c = log(line / p[0]) / p[1] * scale;
+		c = (log(line / p[0]) / p[1] - b) * scale;
 	if (!isnan(c)) {
 		if (!(c <= kend))
 			return INFINITY;
 		c = c < k0 ? k0 : ceil(c);
-		if (c > k0 && bt_rul_model_eval(m, p, (c - 1) / scale) <= line)
+		if (c > k0 && bt_rul_model_eval(m, p, (c - 1) / scale + b) <= line)
 			c--;
-		else if (bt_rul_model_eval(m, p, c / scale) > line)
+		else if (bt_rul_model_eval(m, p, c / scale + b) > line)
 			c++;
 		return c <= kend ? c : INFINITY;
 	}
@@ -1518,9 +1578,9 @@ member_eol(enum bt_rul_model m, size_t np, const double *p, double scale,
 	for (k = k0;; k += EOL_STRIDE) {
 		if (k > kend)
 			k = kend;
-		if (bt_rul_model_eval(m, p, k / scale) <= line) {
+		if (bt_rul_model_eval(m, p, k / scale + b) <= line) {
 			for (j = prev + 1; j < k; j++)
-				if (bt_rul_model_eval(m, p, j / scale) <= line)
+				if (bt_rul_model_eval(m, p, j / scale + b) <= line)
 					return j;
 			return k;
 		}
@@ -1625,8 +1685,9 @@ quantiles3(double *v, size_t n, double qlo, double qhi, double *lo,
 	*hi = h[2];
 }
 
-/* An ensemble of one model: N members of NP + 1 values each (the model's
- * parameters and the log time scale), equally weighted. */
+/* An ensemble of one model: N members of NP + 2 values each (the model's
+ * parameters, the log time scale log r and the age offset b: the model is
+ * evaluated at r x + b), equally weighted. */
 struct ens {
 	enum bt_rul_model m;
 	size_t np, n;
@@ -1641,7 +1702,8 @@ trajectory(const struct ens *e, size_t ne, size_t ntot, double scale,
 	   struct bt_rul_trajectory *t)
 {
 	size_t steps, i, j, p, q;
-	double k0 = floor(last) + 1, *v, *rate;
+	double k0 = floor(last) + 1, *v, *rate, age;
+	const double *th;
 
 	memset(t, 0, sizeof *t);
 	steps = end >= k0 ? (size_t)(end - k0) + 1 : 0;
@@ -1662,13 +1724,15 @@ trajectory(const struct ens *e, size_t ne, size_t ntot, double scale,
 	}
 	for (j = 0, q = 0; j < ne; j++)
 		for (p = 0; p < e[j].n; p++)
-			rate[q++] = exp(e[j].theta[p * (e[j].np + 1) + e[j].np]) / scale;
+			rate[q++] = exp(e[j].theta[p * (e[j].np + 2) + e[j].np]) / scale;
 	for (i = 0; i < steps; i++) {
 		t->cycle[i] = k0 + (double)i;
 		for (j = 0, q = 0; j < ne; j++)
-			for (p = 0; p < e[j].n; p++, q++)
-				v[q] = bt_rul_model_eval(e[j].m, e[j].theta + p * (e[j].np + 1),
-							 rate[q] * t->cycle[i]);
+			for (p = 0; p < e[j].n; p++, q++) {
+				th = e[j].theta + p * (e[j].np + 2);
+				age = rate[q] * t->cycle[i] + th[e[j].np + 1];
+				v[q] = bt_rul_model_eval(e[j].m, th, age);
+			}
 		quantiles3(v, ntot, q_lo, q_hi, &t->lo[i], &t->median[i], &t->hi[i]);
 	}
 	t->n = steps;
@@ -1797,7 +1861,7 @@ check_opts(const struct bt_rul_opts *o)
 	if (!(o->hampel_threshold > 0) || o->ref_points == 0 || o->particles < 2
 	    || !(o->interval > 0 && o->interval < 1) || !(o->horizon >= 1)
 	    || o->min_points < 3 || !(o->trend_z >= 0)
-	    || !(o->pf_drift >= 0))
+	    || !(o->pf_drift >= 0) || !(o->pf_knee >= 0 && isfinite(o->pf_knee)))
 		return BT_EINVAL;
 	if (isnan(o->eol_capacity) && !(o->eol_fraction > 0 && o->eol_fraction < 1))
 		return BT_EINVAL;
@@ -1954,13 +2018,14 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 			continue;
 		res->pool |= BT_RUL_SET(m);
 		sigma = fit_sigma(&fit[j], c.n, c.ref);
-		if ((e[j].theta = malloc(e[j].n * (np + 1) * sizeof *e[j].theta)) == NULL) {
+		if ((e[j].theta = malloc(e[j].n * (np + 2) * sizeof *e[j].theta)) == NULL) {
 			st = BT_ENOMEM;
 			goto out;
 		}
 		if (o->model == BT_RUL_PF) {
 			pf_prior(rng, m, cen[j], ncen[j], &fit[j], tau, e[j].n, e[j].theta);
-			st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, e[j].n, e[j].theta);
+			st = pf_run(rng, m, &c, sigma, tau, o->pf_drift, o->pf_knee, e[j].n,
+				    e[j].theta);
 			if (st != BT_OK) {
 				snprintf(res->message, sizeof res->message,
 					 "the particle filter lost every particle");
@@ -1972,12 +2037,14 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 			for (i = 0; i < np * np; i++)
 				cov[i] = fit[j].cov[i] / tau;
 			cholesky(np, cov, l);
-			draw_gaussian(rng, np, np + 1, fit[j].p, l, e[j].n, e[j].theta);
-			for (i = 0; i < e[j].n; i++)
-				e[j].theta[i * (np + 1) + np] = 0;
+			draw_gaussian(rng, np, np + 2, fit[j].p, l, e[j].n, e[j].theta);
+			for (i = 0; i < e[j].n; i++) {
+				e[j].theta[i * (np + 2) + np] = 0;
+				e[j].theta[i * (np + 2) + np + 1] = 0;
+			}
 		}
 		for (i = 0; i < e[j].n; i++)
-			eol[ntot + i] = member_eol(m, np, e[j].theta + i * (np + 1), scale,
+			eol[ntot + i] = member_eol(m, np, e[j].theta + i * (np + 2), scale,
 						   res->last_cycle, o->horizon, res->eol_level);
 		ntot += e[j].n;
 	}
@@ -1985,14 +2052,14 @@ bt_rul_forecast(const struct bt_rul_cell *cell, const struct bt_rul_fleet *fleet
 		e[ne].m = BT_RUL_LINEAR;
 		e[ne].np = 2;
 		e[ne].n = nlife;
-		if ((e[ne].theta = malloc(nlife * 3 * sizeof *e[ne].theta)) == NULL) {
+		if ((e[ne].theta = malloc(nlife * 4 * sizeof *e[ne].theta)) == NULL) {
 			st = BT_ENOMEM;
 			goto out;
 		}
 		life_members(rng, life.mu, life.sd, qa, res->last_cycle, scale, c.x[c.n - 1],
 			     c.y[c.n - 1], res->eol_level, nlife, e[ne].theta);
 		for (i = 0; i < nlife; i++)
-			eol[ntot + i] = member_eol(BT_RUL_LINEAR, 2, e[ne].theta + i * 3, scale,
+			eol[ntot + i] = member_eol(BT_RUL_LINEAR, 2, e[ne].theta + i * 4, scale,
 						   res->last_cycle, o->horizon, res->eol_level);
 		ntot += nlife;
 		res->life_members = nlife;

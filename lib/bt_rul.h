@@ -53,6 +53,8 @@ enum bt_rul_model {
 #define BT_RUL_HORIZON 2000.0		/* cycles searched beyond the last */
 #define BT_RUL_MIN_POINTS 10		/* cleaned points needed for a forecast */
 #define BT_RUL_TREND_Z 2.0		/* standard errors of a real fade */
+#define BT_RUL_PF_KNEE 2.0		/* rises of the fade's pace expected
+					   over the history */
 #define BT_RUL_PF_MODELS (BT_RUL_SET(BT_RUL_LINEAR) | BT_RUL_SET(BT_RUL_EXP) \
 			  | BT_RUL_SET(BT_RUL_POWER) \
 			  | BT_RUL_SET(BT_RUL_LIFE))
@@ -64,6 +66,10 @@ struct bt_rul_opts {
 					   default BT_RUL_PF_MODELS */
 	double pf_drift;		/* parameter drift per observation, as a share
 					   of the ensemble covariance: default 0 */
+	double pf_knee;			/* rises of a member's pace expected over
+					   the history (a Poisson rate on the
+					   scaled axis), 0 for none: default
+					   BT_RUL_PF_KNEE */
 	size_t hampel_window;		/* 0 turns cleaning off */
 	double hampel_threshold;
 	size_t ref_points;

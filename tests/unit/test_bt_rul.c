@@ -1,6 +1,7 @@
 /* test_bt_rul.c - the Hampel filter on a series whose outliers are known,
  * the fits on noise-free curves with known parameters, the analytic
- * end-of-life crossing, and every error path of the forecast. */
+ * end-of-life crossing, a pace that rises midway, and every error path of
+ * the forecast. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -311,6 +312,47 @@ test_life(void)
 	bt_rul_fleet_free(t);
 }
 
+/* A pace that rises: Q = 2 - 0.002 k to cycle 40, then three times as
+ * fast, Q = 1.92 - 0.006 (k - 40), to cycle 70, with 1 mAh of noise
+ * alternating in sign.  The second piece reaches 1.6 Ah at k = 93.3: the
+ * first cycle at or below the line is 94, 24 cycles after the last.  Any
+ * one curve through the whole history averages the two paces and forecasts
+ * too late; with the pace's rises the filter follows the second one. */
+static void
+test_knee(void)
+{
+	struct bt_rul_cell *c = bt_rul_cell_alloc("K");
+	struct bt_rul_opts o;
+	struct bt_rul_result r;
+	double knee, flat;
+	size_t k;
+
+	for (k = 1; k <= 70; k++)
+		bt_rul_cell_add(c, (double)k, (k <= 40 ? 2.0 - 0.002 * (double)k
+					       : 1.92 - 0.006 * (double)(k - 40))
+				+ (k % 2 ? 1e-3 : -1e-3));
+	bt_rul_opts_init(&o);
+	o.model = BT_RUL_PF;
+	o.hampel_window = 0;
+	o.eol_capacity = 1.6;
+	o.particles = 1000;
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_OK
+	      && fabs(r.rul - 24) <= 0.25 * 24 && r.rul_lo <= 24 && 24 <= r.rul_hi,
+	      "knee: the median within 25 %% of the remaining 24 cycles (%g), "
+	      "inside the interval", r.rul);
+	knee = r.rul;
+	o.pf_knee = 0;
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_OK, "knee: none");
+	flat = r.rul;
+	CHECK(fabs(flat - 24) > fabs(knee - 24) + 0.1 * 24,
+	      "knee: without the rises the forecast is further off (%g, %g)", flat, knee);
+	o.pf_knee = -1;
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_EINVAL, "knee: negative rate");
+	o.pf_knee = INFINITY;
+	CHECK(bt_rul_forecast(c, NULL, &o, &r, NULL) == BT_EINVAL, "knee: infinite rate");
+	bt_rul_cell_free(c);
+}
+
 static void
 test_fleet(void)
 {
@@ -356,5 +398,6 @@ main(void)
 	test_forecast();
 	test_fleet();
 	test_life();
+	test_knee();
 	return check_report();
 }

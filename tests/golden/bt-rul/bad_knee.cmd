@@ -1,0 +1,1 @@
+bt-rul --pf-knee -1 rul/short.csv
