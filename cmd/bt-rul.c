@@ -68,7 +68,7 @@ static const struct argp_option options[] = {
 	{"pf-model", OPT_PF_MODEL, "LIST", 0,
 	 "pf: the models pooled, and life (default linear,exp,power,life)", 2},
 	{"pf-drift", OPT_PF_DRIFT, "D", 0,
-	 "pf: parameter drift per cycle, share of the ensemble covariance (default 0)", 2},
+	 "pf: parameter drift per observation, share of the ensemble covariance (default 0)", 2},
 	{"pf-knee", OPT_PF_KNEE, "K", 0,
 	 "pf: rises of the fade's pace expected over the history (default 2)", 2},
 	{"particles", OPT_PARTICLES, "N", 0,
