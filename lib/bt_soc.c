@@ -267,8 +267,7 @@ bt_soc_initial_under_load(const struct bt_soc *s)
 static enum bt_status
 start(struct bt_soc *s, double current_a, double voltage_v, double temp_c)
 {
-	struct bt_ecm_params p;
-	double z0 = s->o.soc0;
+	double z0 = s->o.soc0, r0;
 	enum bt_status st;
 
 	if (s->o.method == BT_SOC_NN)
@@ -278,9 +277,9 @@ start(struct bt_soc *s, double current_a, double voltage_v, double temp_c)
 			return BT_ENONFINITE;
 		/* The rested voltage is the OCV; under a small load, take R0 i
 		 * off it (the RC voltages of a cell that was at rest are 0). */
-		bt_ecm_params_at(s->ecm, bt_soc_from_ocv(s->ecm, voltage_v, temp_c),
-				 temp_c, &p);
-		z0 = bt_soc_from_ocv(s->ecm, voltage_v - p.r0 * current_a, temp_c);
+		r0 = bt_ecm_r0(s->ecm, bt_soc_from_ocv(s->ecm, voltage_v, temp_c),
+			       temp_c);
+		z0 = bt_soc_from_ocv(s->ecm, voltage_v - r0 * current_a, temp_c);
 		s->under_load = fabs(current_a) > s->o.rest_current_a;
 	}
 	if ((st = make_filter(s, z0, NULL)) != BT_OK)

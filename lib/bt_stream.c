@@ -830,17 +830,12 @@ bt_reader_delimiter(const struct bt_reader *r)
 static enum bt_status
 check_time(struct bt_reader *r)
 {
-	const struct bt_schema_col *c = &r->schema.cols[r->time_col];
 	double t, cycle = 0;
 	char a[BT_NUM_BUFSIZE], b[BT_NUM_BUFSIZE];
 	enum bt_status st;
 
-	/* A time already checked while splitting was most often converted
-	 * then. */
-	if (r->verbatim[r->time_col] && r->fclass[c->source] == BT_NUM_FINITE
-	    && !isnan(r->fval[c->source]))
-		t = r->fval[c->source];
-	else if ((st = bt_reader_finite(r, (size_t)r->time_col, &t)) != BT_OK)
+	/* bt_reader_number takes the value converted while splitting. */
+	if ((st = bt_reader_finite(r, (size_t)r->time_col, &t)) != BT_OK)
 		return st;
 	if (r->cycle_col >= 0
 	    && (st = bt_reader_number(r, (size_t)r->cycle_col, &cycle)) != BT_OK)
